@@ -1,0 +1,26 @@
+"""The ``labelrefine`` command line: one typer app, one sub-module per area."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="labelrefine",
+    help=(
+        "Find and fix wrong labels in imbalanced medical image classification data: "
+        "Co-teaching regularised by Variance of Gradients, then active label cleaning "
+        "with a simulated or real expert."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _main() -> None:
+    """labelrefine: learning with noisy labels + active label cleaning."""
+
+
+# Each area registers its commands below (one module per area under labelrefine.cli).
+

@@ -1,0 +1,226 @@
+"""Experiment configuration: pydantic models for the YAML files, with every default in one place.
+
+A wrong key or value raises :class:`ConfigError` whose message names the key path
+(e.g. ``lnl.vog.window: Input should be greater than 0``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DatasetConfig(_Strict):
+    """Where the data lives and which layout it has."""
+
+    format: Literal["csv", "isic2019", "nct_crc", "medmnist"] = "csv"
+    images: Path | None = None  # image folder (csv, isic2019) or class-folder root (nct_crc)
+    labels: Path | None = None  # CSV file (csv, isic2019)
+    npz: Path | None = None  # MedMNIST .npz file
+    npz_split: Literal["train", "val", "test", "all"] = "all"
+    id_column: str = "image_id"
+    label_column: str = "dx"
+    classes: list[str] | None = None  # fixes class order; default: sorted names found
+    image_suffix: str = ".jpg"
+
+    @model_validator(mode="after")
+    def _needs_source(self) -> DatasetConfig:
+        if self.format == "medmnist" and self.npz is None:
+            raise ValueError("format 'medmnist' needs 'npz'")
+        if self.format in ("csv", "isic2019") and (self.images is None or self.labels is None):
+            raise ValueError(f"format '{self.format}' needs 'images' and 'labels'")
+        if self.format == "nct_crc" and self.images is None:
+            raise ValueError("format 'nct_crc' needs 'images'")
+        return self
+
+
+class SplitConfig(_Strict):
+    """Stratified train/val/test fractions; the split is fixed by ``seed`` across run seeds."""
+
+    train: float = Field(0.7, gt=0, lt=1)
+    val: float = Field(0.1, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1, got {total:.4f}")
+        return self
+
+
+class NoiseConfig(_Strict):
+    """Label noise injected into the training split only."""
+
+    kind: Literal["none", "symmetric", "asymmetric", "matrix"] = "symmetric"
+    rate: float = Field(0.4, ge=0, lt=1)
+    transition: list[list[float]] | None = None  # kind 'matrix': row-stochastic C x C
+
+    @model_validator(mode="after")
+    def _matrix_given(self) -> NoiseConfig:
+        if self.kind == "matrix" and self.transition is None:
+            raise ValueError("kind 'matrix' needs 'transition'")
+        return self
+
+    @property
+    def tag(self) -> str:
+        return "clean" if self.kind == "none" else f"{self.kind}{self.rate:g}"
+
+
+class LongTailConfig(_Strict):
+    """Optional long-tail subsampling of the training split (paper: ratio 100)."""
+
+    ratio: float = Field(100.0, gt=1)
+
+
+class EncoderConfig(_Strict):
+    """Frozen pretrained encoder and the embedding cache (embedding mode)."""
+
+    name: Literal["efficientnet_lite0", "resnet18", "resnet34", "resnet50"] = "efficientnet_lite0"
+    weights: Path | None = None  # torchvision backbones: local state_dict file
+    image_size: int = Field(128, ge=16)
+    views: int = Field(8, ge=0)  # augmented views per image (plus one plain view)
+    batch_size: int = Field(64, ge=1)
+    cache_dir: Path = Path(".cache/labelrefine")
+
+
+class VOGConfig(_Strict):
+    """Variance of Gradients options (DESIGN.md section 3)."""
+
+    window: int = Field(5, ge=2)
+    gradient: Literal["last_layer", "input_features"] = "last_layer"
+    pass_: Literal["extra", "inline"] = Field("inline", alias="pass")
+    dtype: Literal["float16", "float32"] = "float32"
+
+
+class LNLConfig(_Strict):
+    """Phase 1: CE / Co-teaching / CT_VOG training."""
+
+    method: Literal["ce", "coteaching", "ct_vog"] = "ct_vog"
+    mode: Literal["embedding", "finetune"] = "embedding"
+    epochs: int = Field(30, ge=1)
+    warmup: int = Field(10, ge=1)
+    c: float = Field(1.0, gt=0)
+    tau: float | None = Field(None, ge=0, lt=1)  # None: the noise rate
+    mix: float = Field(0.2, ge=0, le=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    head: Literal["linear", "mlp"] = "mlp"
+    hidden: int = Field(256, ge=1)
+    vog: VOGConfig = VOGConfig()
+    # fine-tune mode (paper protocol)
+    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    backbone_weights: Path | None = None
+    image_size: int = Field(224, ge=16)
+    resize: int = Field(256, ge=16)
+    amp: bool = True
+
+
+class ActiveConfig(_Strict):
+    """Phase 2: rounds of querying the oracle and fine-tuning."""
+
+    rounds: int = Field(8, ge=0)
+    budget_per_round: float = Field(0.022, gt=0)  # < 1: fraction of the training set; >= 1: count
+    epochs_per_round: int = Field(25, ge=1)
+    lr: float = Field(0.01, gt=0)
+    oracle_error: float = Field(0.0, ge=0, lt=1)
+    oracle_leak: bool = False  # reproduce the official code's leak (upper bound); off by default
+
+    def budget(self, n_train: int) -> int:
+        if self.budget_per_round >= 1:
+            return int(self.budget_per_round)
+        return max(1, round(self.budget_per_round * n_train))
+
+
+PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce"]
+SamplerName = Literal["random", "entropy", "margin", "coreset", "joint"]
+
+
+class PipelineSpec(_Strict):
+    """One pipeline in a sweep; ``label`` names it in reports."""
+
+    name: PipelineName
+    sampler: SamplerName | None = None
+    mix: float | None = Field(None, ge=0, le=1)  # overrides lnl.mix for this pipeline
+    ce_al_train_on: Literal["relabeled", "all"] = "relabeled"
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        parts = [self.name]
+        if self.sampler:
+            parts.append(self.sampler)
+        if self.mix is not None:
+            parts.append(f"m{self.mix:g}")
+        return "+".join(parts)
+
+
+class ExperimentConfig(_Strict):
+    """A whole sweep: seeds x noise settings x pipelines."""
+
+    name: str = "experiment"
+    dataset: DatasetConfig
+    split: SplitConfig = SplitConfig()
+    noise: list[NoiseConfig] = [NoiseConfig()]
+    longtail: LongTailConfig | None = None
+    encoder: EncoderConfig = EncoderConfig()
+    lnl: LNLConfig = LNLConfig()
+    active: ActiveConfig = ActiveConfig()
+    pipelines: list[PipelineSpec] = [PipelineSpec(name="ours", sampler="entropy")]
+    seeds: list[int] = [0]
+    output_dir: Path = Path("runs")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int = Field(1, ge=1)
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{loc}: {e['msg']}")
+    return "; ".join(lines)
+
+
+def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> ExperimentConfig:
+    """Validate a config mapping; relative dataset paths resolve against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping at the top level")
+    try:
+        cfg = ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err)) from None
+    if base_dir is not None:
+        ds = cfg.dataset
+        for key in ("images", "labels", "npz"):
+            p = getattr(ds, key)
+            if p is not None and not p.is_absolute():
+                setattr(ds, key, (base_dir / p))
+    return cfg
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate a YAML experiment config. Dataset paths are relative to the CWD."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_config(data or {})

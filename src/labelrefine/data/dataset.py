@@ -1,0 +1,88 @@
+"""The one dataset type every loader returns."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the offending item."""
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Labelled images: ids, integer labels, class names, and either file paths or pixel arrays.
+
+    Exactly one of ``paths`` (one file per item) or ``images`` (an ``(N, H, W, 3)`` uint8 array,
+    e.g. from MedMNIST) is set. ``labels[i]`` indexes ``class_names``.
+    """
+
+    ids: tuple[str, ...]
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    paths: tuple[Path, ...] | None = None
+    images: np.ndarray | None = field(default=None, repr=False)
+    name: str = "dataset"
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if (self.paths is None) == (self.images is None):
+            raise DataError("exactly one of paths or images must be given")
+        if self.labels.shape != (n,):
+            raise DataError(f"labels has shape {self.labels.shape}, expected ({n},)")
+        if self.paths is not None and len(self.paths) != n:
+            raise DataError(f"{len(self.paths)} paths for {n} ids")
+        if self.images is not None and len(self.images) != n:
+            raise DataError(f"{len(self.images)} images for {n} ids")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def load_image(self, i: int) -> Image.Image:
+        """Return item ``i`` as an RGB PIL image."""
+        if self.images is not None:
+            arr = self.images[i]
+            if arr.ndim == 2:
+                arr = np.stack([arr] * 3, axis=-1)
+            return Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
+        assert self.paths is not None
+        with Image.open(self.paths[i]) as im:
+            return im.convert("RGB")
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageDataset:
+        idx = np.asarray(indices, dtype=np.int64)
+        return ImageDataset(
+            ids=tuple(self.ids[i] for i in idx),
+            labels=self.labels[idx].copy(),
+            class_names=self.class_names,
+            paths=None if self.paths is None else tuple(self.paths[i] for i in idx),
+            images=None if self.images is None else self.images[idx],
+            name=self.name,
+        )
+
+    def fingerprint(self) -> str:
+        """Content hash of ids, labels, class names and the image bytes (files or array)."""
+        h = hashlib.sha256()
+        h.update("\x1f".join(self.ids).encode())
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
+        h.update("\x1f".join(self.class_names).encode())
+        if self.images is not None:
+            h.update(np.ascontiguousarray(self.images).tobytes())
+        else:
+            assert self.paths is not None
+            for p in self.paths:
+                h.update(Path(p).read_bytes())
+        return h.hexdigest()[:16]
