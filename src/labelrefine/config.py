@@ -67,6 +67,9 @@ class NoiseConfig(_Strict):
     kind: Literal["none", "symmetric", "asymmetric", "matrix"] = "symmetric"
     rate: float = Field(0.4, ge=0, lt=1)
     transition: list[list[float]] | None = None  # kind 'matrix': row-stochastic C x C
+    # Per-setting overrides (the paper tunes a_l and m per noise rate); None: use active / lnl.
+    budget_per_round: float | None = Field(None, gt=0)
+    mix: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _matrix_given(self) -> NoiseConfig:
