@@ -24,3 +24,6 @@ def _main() -> None:
 
 # Each area registers its commands below (one module per area under labelrefine.cli).
 
+from labelrefine.cli.data import data_app  # noqa: E402
+
+app.add_typer(data_app, name="data")

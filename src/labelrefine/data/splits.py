@@ -1,0 +1,76 @@
+"""Deterministic stratified splits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _validate_labels(labels: np.ndarray | Sequence[int]) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"labels must be non-negative, got {int(arr.min())}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _validate_fractions(fractions: Sequence[float]) -> np.ndarray:
+    fr = np.asarray(fractions, dtype=np.float64)
+    if fr.ndim != 1 or len(fr) < 1:
+        raise ValueError(f"fractions must be a non-empty list, got {fractions!r}")
+    if not np.all(np.isfinite(fr)) or np.any(fr <= 0):
+        raise ValueError(f"fractions must all be positive, got {list(map(float, fr))}")
+    if abs(fr.sum() - 1.0) > 1e-6:
+        raise ValueError(f"fractions must sum to 1, got {fr.sum():.6f}")
+    return fr
+
+
+def split_counts(n: int, fractions: Sequence[float]) -> np.ndarray:
+    """Sizes of each part when ``n`` items are split by ``fractions``.
+
+    Largest-remainder rounding (ties go to the earlier part); when ``n >= len(fractions)`` every
+    part gets at least one item, taken from the largest part.
+    """
+    fr = _validate_fractions(fractions)
+    exact = fr * n
+    counts = np.floor(exact).astype(np.int64)
+    rest = n - int(counts.sum())
+    order = np.lexsort((np.arange(len(fr)), -(exact - counts)))  # largest remainder first
+    counts[order[:rest]] += 1
+    if n >= len(fr):
+        for k in np.flatnonzero(counts == 0):
+            donor = int(np.argmax(counts))
+            counts[donor] -= 1
+            counts[k] += 1
+    return counts
+
+
+def stratified_split(
+    labels: np.ndarray | Sequence[int], fractions: Sequence[float], seed: int
+) -> tuple[np.ndarray, ...]:
+    """Split indices ``0..N-1`` into ``len(fractions)`` disjoint parts, per-class proportionally.
+
+    Each class is shuffled with ``np.random.default_rng(seed)`` and cut by :func:`split_counts`, so
+    every class with at least ``len(fractions)`` samples appears in every part. The parts cover all
+    indices; each is returned sorted as int64. Same seed, same split.
+
+    Raises:
+        ValueError: fractions not positive or not summing to 1; labels not 1-D non-negative ints.
+    """
+    y = _validate_labels(labels)
+    fr = _validate_fractions(fractions)
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in fr]
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        bounds = np.cumsum(split_counts(len(members), fr))[:-1]
+        for k, chunk in enumerate(np.split(members, bounds)):
+            parts[k].append(chunk)
+    return tuple(
+        np.sort(np.concatenate(p)).astype(np.int64) if p else np.empty(0, dtype=np.int64)
+        for p in parts
+    )
