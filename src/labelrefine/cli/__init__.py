@@ -27,3 +27,4 @@ def _main() -> None:
 from labelrefine.cli.data import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
+from labelrefine.cli import run as _run_cli  # noqa: E402, F401  (commands run, report)

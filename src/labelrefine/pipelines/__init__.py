@@ -1,0 +1,45 @@
+"""The paper's pipelines (DESIGN.md section 5), each a small function composing the engine.
+
+``run_pipeline(spec, context)`` runs one of them for one noise setting and seed and returns a
+JSON-serialisable :data:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from labelrefine.config import PipelineSpec
+from labelrefine.pipelines.al_only import run_al_only
+from labelrefine.pipelines.alc_coteaching import run_alc_coteaching
+from labelrefine.pipelines.ce_al import run_ce_al
+from labelrefine.pipelines.clean import run_clean
+from labelrefine.pipelines.common import PipelineContext, RunResult
+from labelrefine.pipelines.noisy_ce import run_noisy_ce
+from labelrefine.pipelines.ours import run_ours
+from labelrefine.runtime import seed_everything
+
+Pipeline = Callable[[PipelineSpec, PipelineContext], RunResult]
+
+PIPELINES: dict[str, Pipeline] = {
+    "ours": run_ours,
+    "al_only": run_al_only,
+    "ce_al": run_ce_al,
+    "alc_coteaching": run_alc_coteaching,
+    "clean": run_clean,
+    "noisy_ce": run_noisy_ce,
+}
+
+
+def run_pipeline(spec: PipelineSpec, context: PipelineContext) -> RunResult:
+    """Run one pipeline for the context's noise setting and seed."""
+    if spec.name not in PIPELINES:
+        raise ValueError(f"unknown pipeline {spec.name!r} (have: {', '.join(PIPELINES)})")
+    seed_everything(context.seed)
+    t0 = time.perf_counter()
+    result = PIPELINES[spec.name](spec, context)
+    result["timings"]["total_s"] = time.perf_counter() - t0
+    return result
+
+
+__all__ = ["PIPELINES", "Pipeline", "PipelineContext", "RunResult", "run_pipeline"]

@@ -1,0 +1,31 @@
+"""``al_only``: active learning from scratch, no learning with noisy labels."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from labelrefine.active.loop import active_loop
+from labelrefine.config import PipelineSpec
+from labelrefine.pipelines.common import PipelineContext, RunResult, loop_extra, make_result
+
+DEFAULT_SAMPLER = "random"
+
+
+def run_al_only(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
+    """Round 1 buys ``a_l`` random labels and trains a fresh network on them for
+    ``lnl.epochs`` epochs; later rounds query the unlabeled pool with ``spec.sampler`` and
+    fine-tune on the labeled items only. There is no round 0 (no model exists yet)."""
+    t0 = time.perf_counter()
+    loop = active_loop(
+        None, ctx.source, ctx.data,
+        clean_idx=np.zeros(0, dtype=np.int64), pool_idx=ctx.data.train_idx,
+        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
+        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        model_factory=lambda: ctx.new_model(offset=1), first_fit_epochs=ctx.cfg.lnl.epochs,
+        progress=ctx.progress,
+    )
+    return make_result(ctx, spec, loop.records,
+                       seconds={"phase1_s": 0.0, "phase2_s": time.perf_counter() - t0},
+                       extra=loop_extra(loop, ctx.data))

@@ -1,0 +1,42 @@
+"""``ours``: CT_VOG phase 1, then active label cleaning of the suspects (the paper's method)."""
+
+from __future__ import annotations
+
+import time
+
+from labelrefine.active.loop import active_loop
+from labelrefine.config import PipelineSpec
+from labelrefine.experiments.sweep import effective_mix
+from labelrefine.pipelines.common import (
+    PipelineContext,
+    RunResult,
+    loop_extra,
+    make_result,
+    phase1,
+    phase1_record,
+)
+
+DEFAULT_SAMPLER = "entropy"
+
+
+def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
+    """CT_VOG (Co-teaching when m = 0) on the noisy labels; its clean set keeps its given
+    labels; rounds query the suspect pool with ``spec.sampler`` and fine-tune with CE on the
+    growing clean set."""
+    mix = effective_mix(ctx.cfg, ctx.noise, spec)
+    method = "coteaching" if mix == 0 else "ct_vog"
+    lnl, p1_seconds, shared = phase1(ctx, method, mix)
+    t0 = time.perf_counter()
+    loop = active_loop(
+        lnl.model, ctx.source, ctx.data,
+        clean_idx=lnl.clean_idx, pool_idx=lnl.suspect_idx,
+        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
+        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        round0=lnl.fit, oracle_leak=ctx.active.oracle_leak, progress=ctx.progress,
+    )
+    return make_result(
+        ctx, spec, loop.records,
+        phase1=phase1_record(ctx, lnl, method, mix, p1_seconds, shared),
+        seconds={"phase1_s": p1_seconds, "phase2_s": time.perf_counter() - t0},
+        extra=loop_extra(loop, ctx.data),
+    )
