@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from conftest import ClassFolders, CsvFolder, write_image
+from labelrefine.cli import app
 from labelrefine.config import DatasetConfig
 from labelrefine.data import (
     DataError,
@@ -402,3 +406,74 @@ def test_load_dataset_dispatches_every_format(
     assert ds.class_counts().tolist() == [3, 2, 4]
     ds = load_dataset(DatasetConfig(format="medmnist", npz=medmnist_npz, npz_split="val"))
     assert len(ds) == 4 and ds.ids[0] == "val_0"
+
+
+# ---------------------------------------------------------------------------------------------
+# `labelrefine data info`
+# ---------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> Result:
+    return CliRunner().invoke(app, ["data", "info", *args], terminal_width=120)
+
+
+def test_cli_data_info_bundled(ham10000_dir: Path) -> None:
+    res = _cli("--images", str(ham10000_dir / "images"), "--labels",
+               str(ham10000_dir / "labels.csv"), "--no-check-images")
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "nv" in out and "4,323" in out and "72.2 %" in out
+    assert "df" in out and "60" in out
+    assert "items: 5,984" in out and "classes: 7" in out
+    assert "imbalance ratio (largest / smallest): 72.0" in out
+    # largest class listed first
+    assert out.index("4,323") < out.index("583") < out.index(" 60 ")
+
+
+def test_cli_data_info_json_and_config(tmp_path: Path, ham10000_dir: Path) -> None:
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        f"dataset:\n  images: {ham10000_dir / 'images'}\n  labels: {ham10000_dir / 'labels.csv'}\n"
+    )
+    res = _cli("--config", str(cfg), "--json", "--no-check-images")
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["items"] == 5984 and info["num_classes"] == 7
+    counts = {c["name"]: c["count"] for c in info["classes"]}
+    assert counts["nv"] == 4323 and counts["df"] == 60
+    assert info["imbalance_ratio"] == pytest.approx(4323 / 60)
+
+
+def test_cli_data_info_other_layouts(class_folders: ClassFolders, medmnist_npz: Path) -> None:
+    res = _cli("--format", "nct-crc", "--images", str(class_folders.root), "--json")
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert [c["count"] for c in info["classes"]] == [3, 2, 4]
+    assert info["imbalance_ratio"] == 2.0
+    res = _cli("--format", "medmnist", "--npz", str(medmnist_npz), "--npz-split", "train",
+               "--classes", "x, y,z", "--json")
+    assert res.exit_code == 0, res.output
+    assert [c["name"] for c in json.loads(res.stdout)["classes"]] == ["x", "y", "z"]
+
+
+def test_cli_data_info_class_without_items(csv_folder: CsvFolder) -> None:
+    res = _cli("--images", str(csv_folder.images), "--labels", str(csv_folder.csv),
+               "--classes", "a,b,c,d")
+    assert res.exit_code == 0, res.output
+    assert "undefined" in res.stdout
+
+
+def test_cli_data_info_errors(tmp_path: Path, csv_folder: CsvFolder) -> None:
+    res = _cli("--images", str(csv_folder.images), "--labels", str(csv_folder.csv),
+               "--label-column", "diagnosis")
+    assert res.exit_code == 2
+    assert "missing column 'diagnosis'" in res.output
+    res = _cli("--config", str(tmp_path / "x.yaml"), "--images", "somewhere")
+    assert res.exit_code == 2 and "either --config or dataset options" in res.output
+    res = _cli()
+    assert res.exit_code == 2 and "--config" in res.output
+    res = _cli("--format", "medmnist")
+    assert res.exit_code == 2 and "needs 'npz'" in res.output
+    (csv_folder.images / f"{csv_folder.ids[0]}.jpg").unlink()
+    res = _cli("--images", str(csv_folder.images), "--labels", str(csv_folder.csv))
+    assert res.exit_code == 2 and csv_folder.ids[0] in res.output
