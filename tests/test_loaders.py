@@ -72,6 +72,16 @@ def test_csv_folder_keeps_csv_order_and_sorted_classes(csv_folder: CsvFolder) ->
     assert ds.load_image(3).size == (8, 8)
 
 
+def test_image_check_reports_progress(csv_folder: CsvFolder) -> None:
+    calls: list[tuple[int, int]] = []
+    load_csv_folder(csv_folder.images, csv_folder.csv, progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1] == (12, 12)
+    calls.clear()
+    load_csv_folder(csv_folder.images, csv_folder.csv, check_images=False,
+                    progress=lambda d, t: calls.append((d, t)))
+    assert calls == []
+
+
 def test_csv_folder_class_list_fixes_order(csv_folder: CsvFolder) -> None:
     ds = load_csv_folder(csv_folder.images, csv_folder.csv, classes=["c", "b", "a", "d"])
     assert ds.class_names == ("c", "b", "a", "d")

@@ -10,6 +10,13 @@ from typing import Any
 import numpy as np
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from labelrefine.cli._common import console, friendly_errors
@@ -124,8 +131,20 @@ def info(
         cfg = _dataset_config(
             config, fmt, images, labels, npz, npz_split, id_column, label_column, classes, suffix
         )
-        with console.status(f"Loading {cfg.format} dataset..."):
-            ds = load_dataset(cfg, check_images=check_images)
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"Checking {cfg.format} images", total=None)
+            ds = load_dataset(
+                cfg,
+                check_images=check_images,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     summary = dataset_info(ds)
     out = Console()
     if as_json:

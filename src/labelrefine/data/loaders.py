@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,7 +36,8 @@ ISIC2019_CLASSES: tuple[str, ...] = ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VAS
 
 MEDMNIST_SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-_MAX_LISTED = 5
+Progress = Callable[[int, int], None]
+"""Progress callback: ``progress(done, total)`` while images are being checked."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,16 +145,25 @@ def _image_problem(path: Path) -> str | None:
     return None
 
 
-def check_image_files(paths: Sequence[Path], ids: Sequence[str] | None = None) -> None:
-    """Raise :class:`DataError` naming the first unreadable or corrupt image in ``paths``."""
+def check_image_files(
+    paths: Sequence[Path],
+    ids: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Raise :class:`DataError` naming the first unreadable or corrupt image in ``paths``.
+
+    ``progress(done, total)`` is called now and then while checking (and once at the end).
+    """
     if not paths:
         return
-    workers = min(4, os.cpu_count() or 1, len(paths))
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            problems = list(pool.map(_image_problem, paths, chunksize=64))
-    else:
-        problems = [_image_problem(p) for p in paths]
+    total = len(paths)
+    workers = min(4, os.cpu_count() or 1, total)
+    problems: list[str | None] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for prob in pool.map(_image_problem, paths):
+            problems.append(prob)
+            if progress is not None and (len(problems) % 256 == 0 or len(problems) == total):
+                progress(len(problems), total)
     bad = [i for i, prob in enumerate(problems) if prob is not None]
     if bad:
         i = bad[0]
@@ -225,6 +235,7 @@ def load_csv_folder(
     suffix: str = ".jpg",
     check_images: bool = True,
     name: str | None = None,
+    progress: Progress | None = None,
 ) -> ImageDataset:
     """Load an image folder described by a CSV with one row per image.
 
@@ -238,6 +249,7 @@ def load_csv_folder(
         suffix: file name ending appended to ids that lack it.
         check_images: open and verify every image (PIL); corrupt files are errors.
         name: dataset name (default: the CSV's folder name).
+        progress: called as ``progress(done, total)`` while images are checked.
 
     Returns:
         An :class:`ImageDataset` with items in CSV order.
@@ -252,7 +264,7 @@ def load_csv_folder(
     )
     paths = _resolve_paths(images, ids, suffix, labels_csv.name)
     if check_images:
-        check_image_files(paths, ids)
+        check_image_files(paths, ids, progress)
     return ImageDataset(
         ids=tuple(ids),
         labels=labels,
@@ -269,6 +281,7 @@ def load_isic2019(
     classes: Sequence[str] | None = None,
     check_images: bool = True,
     suffix: str = ".jpg",
+    progress: Progress | None = None,
 ) -> ImageDataset:
     """Load the ISIC-2019 layout: an image folder and the one-hot ground-truth CSV.
 
@@ -328,7 +341,7 @@ def load_isic2019(
     _require_two_classes(labels, class_names, where)
     paths = _resolve_paths(images, ids, suffix, where)
     if check_images:
-        check_image_files(paths, ids)
+        check_image_files(paths, ids, progress)
     return ImageDataset(
         ids=tuple(ids), labels=labels, class_names=class_names, paths=paths, name="isic2019"
     )
@@ -339,6 +352,7 @@ def load_nct_crc(
     *,
     check_images: bool = True,
     classes: Sequence[str] | None = None,
+    progress: Progress | None = None,
 ) -> ImageDataset:
     """Load the NCT-CRC-HE-100K layout: one subfolder per class holding its images.
 
@@ -372,7 +386,7 @@ def load_nct_crc(
             names.append(folder.name)
     labels, class_names = _encode_labels(names, classes, ids, str(root), what="class folder")
     if check_images:
-        check_image_files(paths, ids)
+        check_image_files(paths, ids, progress)
     return ImageDataset(
         ids=tuple(ids),
         labels=labels,
@@ -489,8 +503,13 @@ def _medmnist_labels(arr: np.ndarray, n: int, where: str) -> np.ndarray:
     return labels
 
 
-def load_dataset(cfg: DatasetConfig, *, check_images: bool = True) -> ImageDataset:
-    """Load the dataset a :class:`~labelrefine.config.DatasetConfig` describes."""
+def load_dataset(
+    cfg: DatasetConfig, *, check_images: bool = True, progress: Progress | None = None
+) -> ImageDataset:
+    """Load the dataset a :class:`~labelrefine.config.DatasetConfig` describes.
+
+    ``progress(done, total)`` reports image checking (file layouts only).
+    """
     if cfg.format == "csv":
         assert cfg.images is not None and cfg.labels is not None
         return load_csv_folder(
@@ -501,6 +520,7 @@ def load_dataset(cfg: DatasetConfig, *, check_images: bool = True) -> ImageDatas
             classes=cfg.classes,
             suffix=cfg.image_suffix,
             check_images=check_images,
+            progress=progress,
         )
     if cfg.format == "isic2019":
         assert cfg.images is not None and cfg.labels is not None
@@ -510,10 +530,13 @@ def load_dataset(cfg: DatasetConfig, *, check_images: bool = True) -> ImageDatas
             classes=cfg.classes,
             check_images=check_images,
             suffix=cfg.image_suffix,
+            progress=progress,
         )
     if cfg.format == "nct_crc":
         assert cfg.images is not None
-        return load_nct_crc(cfg.images, check_images=check_images, classes=cfg.classes)
+        return load_nct_crc(
+            cfg.images, check_images=check_images, classes=cfg.classes, progress=progress
+        )
     if cfg.format == "medmnist":
         assert cfg.npz is not None
         return load_medmnist(cfg.npz, cfg.npz_split, classes=cfg.classes)
