@@ -183,7 +183,8 @@ def _encode_labels(
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Turn label names into indices into ``classes`` (default: sorted unique names).
 
-    Empty labels, labels outside ``classes`` and data with fewer than two classes are errors.
+    Default order: sorted, numerically when every name is an integer. Empty labels, labels
+    outside ``classes`` and data with fewer than two classes are errors.
     """
     for item, name in zip(item_ids, names, strict=True):
         if not name:
@@ -203,11 +204,18 @@ def _encode_labels(
                     f"expected one of {list(class_names)}"
                 )
     else:
-        class_names = tuple(sorted(set(names)))
+        class_names = _sorted_names(set(names))
     index = {c: i for i, c in enumerate(class_names)}
     labels = np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
     _require_two_classes(labels, class_names, where)
     return labels, class_names
+
+
+def _sorted_names(names: set[str]) -> tuple[str, ...]:
+    """Sorted class names; numerically when every name is an integer ("2" before "10")."""
+    if all(n.lstrip("-").isdigit() for n in names):
+        return tuple(sorted(names, key=int))
+    return tuple(sorted(names))
 
 
 def _require_two_classes(labels: np.ndarray, class_names: Sequence[str], where: str) -> None:
@@ -245,7 +253,8 @@ def load_csv_folder(
         id_column: column with the item id; the file is ``<id><suffix>`` or, when the id already
             is a file name, ``<id>``.
         label_column: column with the class name.
-        classes: fixes the class order; labels outside it are errors. Default: sorted names found.
+        classes: fixes the class order; labels outside it are errors. Default: the names found,
+            sorted (numerically when all are integers).
         suffix: file name ending appended to ids that lack it.
         check_images: open and verify every image (PIL); corrupt files are errors.
         name: dataset name (default: the CSV's folder name).
