@@ -15,7 +15,6 @@ file or key). Loaders only read; they never write anything.
 from __future__ import annotations
 
 import os
-import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -99,14 +98,20 @@ def _check_ids(ids: Sequence[str], id_column: str, path: Path) -> None:
 def _resolve_paths(
     images: Path, ids: Sequence[str], suffix: str, source: str
 ) -> tuple[Path, ...]:
-    """Map item ids to files in ``images``: ``<id><suffix>``, or ``<id>`` when it is a file name."""
+    """Map item ids to files in ``images``: ``<id><suffix>``, or ``<id>`` when it already ends in
+    ``suffix`` or another image ending (``.png``, ``.tif``, ...)."""
     if not images.is_dir():
         raise DataError(f"image folder not found: {images}")
     names = set(os.listdir(images))
     paths: list[Path] = []
     missing: list[tuple[str, Path]] = []
     for item in ids:
-        candidates = [item + suffix, item] if not item.endswith(suffix) else [item]
+        if item.endswith(suffix):
+            candidates = [item]
+        elif Path(item).suffix.lower() in IMAGE_SUFFIXES:
+            candidates = [item + suffix, item]  # the id already is a file name
+        else:
+            candidates = [item + suffix]
         found = None
         for cand in candidates:
             if cand in names or ("/" in cand and (images / cand).is_file()):
@@ -132,14 +137,12 @@ def _image_problem(path: Path) -> str | None:
     reduced scale (``draft``), which is cheap and catches truncated files.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.verify()
-            with Image.open(path) as im:
-                if im.format == "JPEG":
-                    im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
-                    im.load()
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+                im.load()
     except Exception as err:  # PIL raises many types for bad files
         return f"{type(err).__name__}: {err}"
     return None
