@@ -1,0 +1,269 @@
+"""Campaign ledger: schema, append-only history, idempotent answers, undo, rounds, concurrency."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labelrefine.campaign.ledger import (
+    SCHEMA_VERSION,
+    CampaignError,
+    ItemRecord,
+    Ledger,
+)
+
+CLASSES = ("a", "b", "c")
+
+
+def make_ledger(tmp_path: Path, n: int = 12, val: int = 2) -> Ledger:
+    items = [
+        ItemRecord(f"im{i:02d}", f"im{i:02d}.jpg", i % 3, "val" if i >= n - val else "train")
+        for i in range(n)
+    ]
+    return Ledger.create(tmp_path / "c.db", image_root=tmp_path, class_names=CLASSES, items=items)
+
+
+def write_round0(ledger: Ledger, queue_items=(3, 1, 4, 5)) -> None:
+    n = len(ledger.items())
+    probs = np.tile(np.array([0.7, 0.2, 0.1]), (n, 1))
+    ledger.write_round(
+        0,
+        kind="phase1",
+        sampler="entropy",
+        budget=len(queue_items),
+        seed=0,
+        settings={"x": 1},
+        metrics={"val_f1": 0.5},
+        probs=probs,
+        scored_items=np.arange(n),
+        clean=np.arange(n) % 2 == 0,
+        pool_scores={int(i): 1.0 - 0.1 * k for k, i in enumerate(queue_items)},
+        queue=[(int(i), 1.0 - 0.1 * k, f"reason {i}") for k, i in enumerate(queue_items)],
+        checkpoint=b"weights",
+    )
+
+
+def test_create_writes_versioned_wal_file(tmp_path):
+    ledger = make_ledger(tmp_path)
+    assert ledger.meta()["schema_version"] == str(SCHEMA_VERSION)
+    with ledger.connect() as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    items = ledger.items()
+    assert list(items["key"][:3]) == ["im00", "im01", "im02"]
+    assert (items["current_label"] == items["given_label"]).all()
+    assert set(items["role"]) == {"train", "val"}
+    assert ledger.class_names == CLASSES
+    assert [e["kind"] for e in ledger.events()] == ["init"]
+    # only the campaign file (plus SQLite's WAL side files) is left in the folder
+    assert {p.name for p in tmp_path.iterdir()} <= {"c.db", "c.db-wal", "c.db-shm"}
+
+
+def test_newer_schema_is_refused_with_clear_error(tmp_path):
+    ledger = make_ledger(tmp_path)
+    with ledger.connect() as con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(CampaignError, match="upgrade labelrefine"):
+        Ledger(ledger.path)
+
+
+def test_non_campaign_files_are_refused(tmp_path):
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(CampaignError, match="not a labelrefine campaign"):
+        Ledger(other)
+    text = tmp_path / "notes.db"
+    text.write_text("hello, not a database at all " * 20)
+    with pytest.raises(CampaignError):
+        Ledger(text)
+    with pytest.raises(CampaignError, match="not found"):
+        Ledger(tmp_path / "missing.db")
+
+
+@pytest.mark.parametrize(
+    ("items", "classes", "match"),
+    [
+        ([ItemRecord("x", "x.jpg", 0), ItemRecord("x", "y.jpg", 1)], CLASSES, "duplicate item"),
+        ([ItemRecord("x", "../x.jpg", 0)], CLASSES, "stay inside"),
+        ([ItemRecord("x", "/etc/passwd", 0)], CLASSES, "relative"),
+        ([ItemRecord("x", "x.jpg", 5)], CLASSES, "out of range"),
+        ([ItemRecord("x", "x.jpg", 0)], ("a", "unsure"), "reserved"),
+        ([ItemRecord("x", "x.jpg", 0)], ("a", "a"), "duplicate class"),
+        ([ItemRecord("x", "x.jpg", 0, "val")], CLASSES, "at least one 'train'"),
+    ],
+)
+def test_create_validates_and_leaves_nothing_on_error(tmp_path, items, classes, match):
+    out = tmp_path / "sub" / "c.db"
+    with pytest.raises(CampaignError, match=match):
+        Ledger.create(out, image_root=tmp_path, class_names=classes, items=items)
+    assert not out.exists()
+    assert not (tmp_path / "sub").exists() or not any((tmp_path / "sub").iterdir())
+
+
+def test_create_refuses_to_overwrite(tmp_path):
+    ledger = make_ledger(tmp_path)
+    with pytest.raises(CampaignError, match="already exists"):
+        make_ledger(tmp_path)
+    assert len(ledger.items()) == 12
+
+
+def test_submit_is_idempotent_per_submission_id(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    first = ledger.submit(3, 2, annotator="ann", submission_id="s-1", seconds=4.5)
+    again = ledger.submit(3, 2, annotator="ann", submission_id="s-1", seconds=4.5)
+    assert not first.duplicate and again.duplicate
+    assert again.annotation_id == first.annotation_id
+    assert ledger.annotation_count() == 1
+    with pytest.raises(CampaignError, match="already used"):
+        ledger.submit(3, 1, annotator="ann", submission_id="s-1")
+    item = ledger.item(3)
+    assert (item["current_label"], item["source"]) == (2, "expert")
+    ans = ledger.answers()
+    assert list(ans["item"]) == [3] and ans["round"].iloc[0] == 0
+    assert ans["seconds"].iloc[0] == 4.5
+
+
+def test_unsure_keeps_given_label_and_counts_as_answered(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, None, annotator="ann", submission_id="u")
+    item = ledger.item(3)
+    assert (item["current_label"], item["source"]) == (item["given_label"], "unsure")
+    assert ledger.progress() == (1, 4)
+    assert ledger.next_item() == 1
+
+
+def test_history_is_append_only(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 2, annotator="ann", submission_id="s")
+    with ledger.connect() as con:
+        for sql in (
+            "UPDATE events SET kind = 'x'",
+            "DELETE FROM events",
+            "UPDATE annotations SET label = 0",
+            "DELETE FROM annotations",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                con.execute(sql)
+    assert ledger.annotation_count() == 1
+
+
+def test_undo_retracts_latest_answer_of_that_annotator(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="a1")
+    ledger.submit(3, 2, annotator="ann", submission_id="a2")  # changes her mind
+    ledger.submit(1, 0, annotator="bob", submission_id="b1")
+    res = ledger.undo_last("ann", "undo-1")
+    assert res.item == 3 and not res.duplicate
+    # falls back to the previous live answer of item 3
+    assert ledger.item(3)["current_label"] == 1
+    assert ledger.undo_last("ann", "undo-1").duplicate  # retry of the same undo
+    ledger.undo_last("ann", "undo-2")
+    assert ledger.item(3)["source"] == "given"
+    assert ledger.undo_last("ann", "undo-3").retracted_id is None  # nothing left
+    assert ledger.item(1)["current_label"] == 0  # bob's answer untouched
+    full = ledger.answers(include_retracted=True)
+    assert list(full["retracted"]) == [True, True, False]
+    assert list(ledger.answers()["item"]) == [1]
+    assert ledger.next_item() == 3 and ledger.progress() == (1, 4)
+
+
+def test_rounds_are_written_once_and_in_order(tmp_path):
+    ledger = make_ledger(tmp_path)
+    with pytest.raises(CampaignError, match="next round of this campaign is 0"):
+        ledger.write_round(
+            1, kind="x", sampler=None, budget=0, seed=0, settings={}, metrics={},
+            probs=np.zeros((0, 3)), scored_items=np.zeros(0, int), clean=np.zeros(0, bool),
+            pool_scores={}, queue=[],
+        )
+    write_round0(ledger)
+    with pytest.raises(CampaignError, match="already finished"):
+        write_round0(ledger)
+    assert ledger.current_round() == 0
+    assert ledger.checkpoint(0) == b"weights"
+    rounds = ledger.rounds()
+    assert list(rounds["round"]) == [0] and rounds["metrics"].iloc[0] == {"val_f1": 0.5}
+    assert list(ledger.queue()["item"]) == [3, 1, 4, 5]
+    s = ledger.scores(0)
+    assert len(s) == 12 and np.allclose(s["probs"].iloc[0], [0.7, 0.2, 0.1])
+
+
+def test_failed_round_write_leaves_no_trace(tmp_path):
+    ledger = make_ledger(tmp_path)
+    n = 12
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.write_round(
+            0, kind="phase1", sampler="entropy", budget=1, seed=0, settings={}, metrics={},
+            probs=np.full((n, 3), 1 / 3), scored_items=np.arange(n), clean=np.zeros(n, bool),
+            pool_scores={}, queue=[(999, None, "no such item")],
+        )
+    assert ledger.current_round() is None
+    with ledger.connect() as con:
+        assert con.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 0
+    write_round0(ledger)  # the same round can now be written
+    assert ledger.current_round() == 0
+
+
+def test_next_item_skips_leased_items_and_follows_rank(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    assert ledger.next_item() == 3
+    assert ledger.next_item(skip=[3]) == 1
+    assert ledger.next_item(skip=[3, 1, 4, 5]) == 3  # only leased ones left: take the first
+    q = ledger.queue_entry(4)
+    assert q is not None and q.rank == 2 and q.reason == "reason 4"
+    assert ledger.queue_entry(0) is None
+
+
+def test_held_out_items_cannot_be_relabeled(tmp_path):
+    ledger = make_ledger(tmp_path)
+    with pytest.raises(CampaignError, match="'im11' is held out"):
+        ledger.submit(11, 0, annotator="ann", submission_id="v")
+    with pytest.raises(CampaignError, match="unknown item"):
+        ledger.submit(99, 0, annotator="ann", submission_id="w")
+    with pytest.raises(CampaignError, match="out of range"):
+        ledger.submit(0, 7, annotator="ann", submission_id="x")
+    with pytest.raises(CampaignError, match="annotator"):
+        ledger.submit(0, 1, annotator="  ", submission_id="y")
+    assert ledger.annotation_count() == 0
+
+
+def test_import_is_all_or_nothing(tmp_path):
+    ledger = make_ledger(tmp_path)
+    good = {"item": 0, "label": 1, "annotator": "x", "submission_id": "i1"}
+    bad = {"item": 99, "label": 1, "annotator": "x", "submission_id": "i2"}
+    with pytest.raises(CampaignError):
+        ledger.import_answers([good, bad], origin="csv", source_name="f.csv")
+    assert ledger.annotation_count() == 0
+    assert ledger.import_answers([good], origin="csv", source_name="f.csv") == (1, 0)
+    assert ledger.import_answers([good], origin="csv", source_name="f.csv") == (0, 1)
+    assert [e["kind"] for e in ledger.events()][-2:] == ["import", "import"]
+
+
+def test_concurrent_writers_store_each_answer_once(tmp_path):
+    ledger = make_ledger(tmp_path, n=60, val=0)
+    write_round0(ledger)
+
+    def work(who: str) -> None:
+        lg = Ledger(ledger.path)
+        for k in range(50):
+            sid = f"{who}-{k}"
+            lg.submit(k % 60, k % 3, annotator=who, submission_id=sid)
+            lg.submit(k % 60, k % 3, annotator=who, submission_id=sid)  # a retry
+
+    threads = [threading.Thread(target=work, args=(f"t{j}",)) for j in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    full = ledger.answers(include_retracted=True)
+    assert len(full) == 200 and full["submission_id"].is_unique
+    assert len(ledger.events("answer")) == 200
