@@ -1,0 +1,203 @@
+"""Batch sources of the LNL engine: cached features (embedding mode) or images (fine-tune mode).
+
+Both yield ``(indices, x)`` pairs: ``indices`` are dataset item indices (int64 numpy) and ``x``
+the network input for those items (a CPU tensor). Training batches are shuffled and augmented
+(one random augmented view per item per epoch); evaluation batches use the plain view, in order.
+Batches are balanced: ``ceil(n / batch_size)`` batches whose sizes differ by at most one, so no
+epoch ends on a tiny batch (the clean-set size is floored per batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+from labelrefine.data.dataset import ImageDataset
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Batch = tuple[np.ndarray, torch.Tensor]
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """``ceil(n / batch_size)`` contiguous slices covering ``range(n)``, sizes within one."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if n == 0:
+        return []
+    k = -(-n // batch_size)
+    bounds = np.linspace(0, n, k + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _as_indices(indices: np.ndarray, n: int) -> np.ndarray:
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = int(idx[(idx < 0) | (idx >= n)][0])
+        raise IndexError(f"item index {bad} out of range for {n} items")
+    return idx
+
+
+class FeatureSource:
+    """Embedding mode: cached encoder features, ``views`` ``(V, N, D)`` and ``plain`` ``(N, D)``.
+
+    Features stay in their stored precision (float16) and are converted per batch. With
+    ``standardize`` (default) each dimension is centred and scaled by the mean and standard
+    deviation of the plain view over all items (label-free), which keeps SGD on small heads
+    well conditioned. ``V = 0`` trains on the plain view.
+    """
+
+    in_dim: int
+
+    def __init__(self, views: np.ndarray, plain: np.ndarray, *, standardize: bool = True) -> None:
+        plain = np.asarray(plain)
+        views = np.asarray(views)
+        if plain.ndim != 2:
+            raise ValueError(f"plain features must be (N, D), got shape {plain.shape}")
+        if views.ndim != 3 or views.shape[1:] != plain.shape:
+            raise ValueError(f"views must be (V, {plain.shape[0]}, {plain.shape[1]}), "
+                             f"got shape {views.shape}")
+        if not np.all(np.isfinite(plain)):
+            bad = int(np.flatnonzero(~np.isfinite(plain).all(axis=1))[0])
+            raise ValueError(f"plain features of item {bad} are not finite")
+        self._views = torch.from_numpy(np.ascontiguousarray(views))
+        self._plain = torch.from_numpy(np.ascontiguousarray(plain))
+        self.num_items, self.in_dim = int(plain.shape[0]), int(plain.shape[1])
+        self.num_views = int(views.shape[0])
+        if standardize:
+            p64 = plain.astype(np.float64)
+            mean, std = p64.mean(axis=0), p64.std(axis=0)
+            std[std < 1e-6] = 1.0
+        else:
+            mean, std = np.zeros(self.in_dim), np.ones(self.in_dim)
+        self._mean = torch.from_numpy(mean.astype(np.float32))
+        self._scale = torch.from_numpy((1.0 / std).astype(np.float32))
+
+    @classmethod
+    def from_features(cls, fs: Any, *, standardize: bool = True) -> FeatureSource:
+        """From a :class:`labelrefine.models.cache.FeatureSet`."""
+        return cls(fs.views, fs.plain, standardize=standardize)
+
+    def __len__(self) -> int:
+        return self.num_items
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self._mean) * self._scale
+
+    def train_batches(
+        self, indices: np.ndarray, batch_size: int, rng: np.random.Generator
+    ) -> Iterator[Batch]:
+        """Shuffled batches, each item as one random augmented view (drawn from ``rng``)."""
+        order = rng.permutation(_as_indices(indices, self.num_items))
+        if self.num_views > 0:
+            view = torch.from_numpy(rng.integers(0, self.num_views, size=order.size))
+        for s in batch_slices(order.size, batch_size):
+            idx = order[s]
+            t_idx = torch.from_numpy(idx)
+            x = self._views[view[s], t_idx] if self.num_views > 0 else self._plain[t_idx]
+            yield idx, self._prep(x)
+
+    def eval_batches(self, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
+        """Plain view, in the given order."""
+        idx_all = _as_indices(indices, self.num_items)
+        for start in range(0, idx_all.size, batch_size):
+            idx = idx_all[start : start + batch_size]
+            yield idx, self._prep(self._plain[torch.from_numpy(idx)])
+
+
+def finetune_train_transform(image_size: int = 224, resize: int = 256) -> T.Compose:
+    """Paper protocol: resize, random crop, horizontal flip, rotation <= 10 deg, blur p=.5,
+    colour jitter p=.5, ImageNet normalisation."""
+    return T.Compose([
+        T.Resize(resize),
+        T.RandomCrop(image_size),
+        T.RandomHorizontalFlip(),
+        T.RandomRotation(10),
+        T.RandomApply([T.GaussianBlur(kernel_size=5, sigma=(0.1, 2.0))], p=0.5),
+        T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.05)], p=0.5),
+        T.ToTensor(),
+        T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+def finetune_eval_transform(image_size: int = 224, resize: int = 256) -> T.Compose:
+    """Resize and centre crop, ImageNet normalisation."""
+    return T.Compose([
+        T.Resize(resize),
+        T.CenterCrop(image_size),
+        T.ToTensor(),
+        T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+class _Images(Dataset):
+    """Items of an ImageDataset through a transform; augmentation seeded per (epoch, item)."""
+
+    def __init__(self, dataset: ImageDataset, transform: T.Compose, epoch_seed: int | None):
+        self.dataset, self.transform, self.epoch_seed = dataset, transform, epoch_seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img = self.dataset.load_image(i)
+        if self.epoch_seed is None:
+            return self.transform(img), i
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.epoch_seed * 1_000_003 + i) % (2**63))
+            return self.transform(img), i
+
+
+class ImageSource:
+    """Fine-tune mode: images through torchvision transforms (paper augmentations).
+
+    Augmentations are seeded per epoch (from the ``rng`` passed to :meth:`train_batches`) and per
+    item, so runs are reproducible whatever ``num_workers`` is.
+    """
+
+    in_dim: None = None
+
+    def __init__(
+        self, dataset: ImageDataset, image_size: int = 224, resize: int = 256, *,
+        num_workers: int = 0,
+    ) -> None:
+        if resize < image_size:
+            raise ValueError(f"resize ({resize}) must be >= image_size ({image_size})")
+        self.dataset = dataset
+        self.num_items = len(dataset)
+        self.num_workers = num_workers
+        self.train_transform = finetune_train_transform(image_size, resize)
+        self.eval_transform = finetune_eval_transform(image_size, resize)
+
+    def __len__(self) -> int:
+        return self.num_items
+
+    def _loader(self, ds: _Images, batches: list[list[int]]) -> DataLoader:
+        return DataLoader(ds, batch_sampler=batches, num_workers=self.num_workers,
+                          pin_memory=torch.cuda.is_available(),
+                          persistent_workers=False)
+
+    def train_batches(
+        self, indices: np.ndarray, batch_size: int, rng: np.random.Generator
+    ) -> Iterator[Batch]:
+        """Shuffled batches of augmented images."""
+        order = rng.permutation(_as_indices(indices, self.num_items))
+        batches = [order[s].tolist() for s in batch_slices(order.size, batch_size)]
+        ds = _Images(self.dataset, self.train_transform, int(rng.integers(2**62)))
+        for x, idx in self._loader(ds, batches):
+            yield idx.numpy().astype(np.int64), x
+
+    def eval_batches(self, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
+        """Plain (resized, centre-cropped) images, in the given order."""
+        idx_all = _as_indices(indices, self.num_items)
+        batches = [idx_all[i : i + batch_size].tolist() for i in range(0, idx_all.size,
+                                                                       batch_size)]
+        ds = _Images(self.dataset, self.eval_transform, None)
+        for x, idx in self._loader(ds, batches):
+            yield idx.numpy().astype(np.int64), x

@@ -1,0 +1,574 @@
+"""The LNL training engine: CE, Co-teaching and CT_VOG (phase 1), plus plain CE fitting.
+
+One loop serves both execution modes; only the model (:func:`labelrefine.models.heads.build_model`)
+and the batch source (:mod:`labelrefine.lnl.sources`) differ. Sources yield ``(indices, x)``
+batches; labels are full-length ``(N,)`` arrays indexed by item.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from labelrefine.config import LNLConfig
+from labelrefine.lnl.schedule import forget_rates
+from labelrefine.lnl.selection import select_clean
+from labelrefine.lnl.vog import VOGTracker, input_feature_gradients, last_layer_gradients
+from labelrefine.metrics import (
+    class_selection_diagnostics,
+    macro_f1,
+    per_class_recall,
+    selection_precision_recall,
+)
+from labelrefine.models.heads import Classifier, build_model
+from labelrefine.runtime import resolve_device
+
+ProgressFn = Callable[[int, int, dict[str, Any]], None]
+"""Called after every epoch with ``(epochs_done, epochs_total, history_row)``."""
+
+
+class BatchSource(Protocol):
+    """What the engine needs from a source (FeatureSource or ImageSource)."""
+
+    in_dim: int | None
+
+    def train_batches(
+        self, indices: np.ndarray, batch_size: int, rng: np.random.Generator
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor]]: ...
+
+    def eval_batches(
+        self, indices: np.ndarray, batch_size: int
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor]]: ...
+
+
+@dataclass
+class EvalSet:
+    """Items to evaluate on and their (clean) labels, aligned with ``indices``."""
+
+    indices: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.indices = np.asarray(self.indices, dtype=np.int64)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.indices.shape != self.labels.shape:
+            raise ValueError(
+                f"EvalSet: {self.indices.shape[0]} indices but {self.labels.shape[0]} labels"
+            )
+
+
+@dataclass
+class FitResult:
+    """Per-epoch history and the best-validation checkpoint's scores."""
+
+    history: list[dict]
+    best_epoch: int
+    best_val_f1: float
+    test_f1: float
+    test_recall: np.ndarray
+    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+
+@dataclass
+class LNLResult:
+    """Output of phase 1 (see :func:`run_lnl`)."""
+
+    model: Classifier
+    peer: Classifier | None
+    clean_idx: np.ndarray
+    suspect_idx: np.ndarray
+    fit: FitResult
+    diagnostics: pd.DataFrame | None
+    last_loss: np.ndarray
+    last_vog: np.ndarray | None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _device(device: str | torch.device) -> torch.device:
+    return device if isinstance(device, torch.device) else resolve_device(device)
+
+
+def _use_amp(model: Classifier, dev: torch.device, amp: bool | None) -> bool:
+    """AMP (bfloat16 autocast) only for backbones on CUDA; ``amp=None`` decides automatically."""
+    if dev.type != "cuda" or model.in_dim is not None:
+        return False
+    return True if amp is None else bool(amp)
+
+
+def _autocast(enabled: bool) -> contextlib.AbstractContextManager:
+    if enabled:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _head_threads(model: Classifier, dev: torch.device) -> Iterator[None]:
+    """One intra-op thread while training small heads on CPU.
+
+    The heads' matrix products are tiny; spreading them over threads costs more in
+    synchronisation than it gains, and is several times slower on a loaded machine.
+    """
+    if dev.type != "cpu" or model.in_dim is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _to_device(model: Classifier, dev: torch.device) -> None:
+    model.to(dev)
+    if dev.type == "cuda" and model.in_dim is None:
+        model.to(memory_format=torch.channels_last)
+
+
+def _input(x: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    if dev.type == "cuda" and x.dim() == 4:
+        return x.to(dev, non_blocking=True, memory_format=torch.channels_last)
+    return x.to(dev, non_blocking=True)
+
+
+def _check_labels(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be a 1-D (N,) array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
+    if num_classes is not None and arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        bad = int(np.flatnonzero((arr < 0) | (arr >= num_classes))[0])
+        raise ValueError(f"label {int(arr[bad])} of item {bad} outside [0, {num_classes})")
+    return arr.astype(np.int64)
+
+
+def _check_train_idx(train_idx: np.ndarray, n: int) -> np.ndarray:
+    idx = np.asarray(train_idx, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        raise ValueError("train_idx is empty")
+    if idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"train_idx holds an index outside [0, {n})")
+    if np.unique(idx).size != idx.size:
+        raise ValueError("train_idx holds duplicate indices")
+    return idx
+
+
+def _state_copy(model: Classifier) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _set_seed_streams(seed: int, n: int) -> list[int]:
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(n, dtype=np.uint32)]
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+@torch.no_grad()
+def predict(
+    model: Classifier,
+    source: BatchSource,
+    indices: np.ndarray,
+    *,
+    batch_size: int = 1024,
+    device: str | torch.device = "cpu",
+    amp: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities ``(n, C)`` and penultimate embeddings ``(n, D)`` (float32).
+
+    Eval mode, plain view, rows in the order of ``indices``; the model's train/eval mode is
+    restored afterwards.
+    """
+    dev = _device(device)
+    _to_device(model, dev)
+    use_amp = _use_amp(model, dev, amp)
+    was_training = model.training
+    model.eval()
+    probs, embs = [], []
+    with _head_threads(model, dev):
+        try:
+            for _, x in source.eval_batches(np.asarray(indices, dtype=np.int64), batch_size):
+                with _autocast(use_amp):
+                    h = model.embed(_input(x, dev))
+                    logits = model.fc(h)
+                probs.append(torch.softmax(logits.float(), dim=1).cpu())
+                embs.append(h.float().cpu())
+        finally:
+            model.train(was_training)
+    if not probs:
+        return (np.zeros((0, model.num_classes), np.float32),
+                np.zeros((0, model.embed_dim), np.float32))
+    return torch.cat(probs).numpy(), torch.cat(embs).numpy()
+
+
+def _evaluate(
+    model: Classifier, source: BatchSource, es: EvalSet | None, dev: torch.device,
+    amp: bool | None,
+) -> tuple[float, np.ndarray]:
+    """Macro-F1 and per-class recall of ``model`` on ``es`` (nan / empty when ``es`` is None)."""
+    c = model.num_classes
+    if es is None or es.indices.size == 0:
+        return float("nan"), np.full(c, np.nan)
+    probs, _ = predict(model, source, es.indices, device=dev, amp=amp)
+    pred = probs.argmax(axis=1)
+    return macro_f1(es.labels, pred, c), per_class_recall(es.labels, pred, c)
+
+
+class _BestTracker:
+    """Keeps the best-validation epoch (earliest on ties) and its test scores and weights."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.epoch, self.val_f1, self.test_f1 = -1, -np.inf, float("nan")
+        self.test_recall = np.full(num_classes, np.nan)
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def offer(self, epoch: int, val_f1: float, test_f1: float, test_recall: np.ndarray,
+              model: Classifier) -> None:
+        score = -np.inf if np.isnan(val_f1) else val_f1
+        if self.epoch < 0 or score > self.val_f1:
+            self.epoch, self.val_f1 = epoch, score
+            self.test_f1, self.test_recall = test_f1, test_recall
+            self.state = _state_copy(model)
+
+    def result(self, history: list[dict]) -> FitResult:
+        return FitResult(
+            history=history,
+            best_epoch=self.epoch,
+            best_val_f1=float("nan") if np.isinf(self.val_f1) else float(self.val_f1),
+            test_f1=float(self.test_f1),
+            test_recall=np.asarray(self.test_recall, dtype=np.float64),
+            best_state=self.state,
+        )
+
+
+def _optimizer(model: Classifier, lr: float, momentum: float, weight_decay: float, epochs: int
+               ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                          weight_decay=weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+
+
+# ----------------------------------------------------------------------------- plain CE
+
+
+def fit_ce(
+    model: Classifier,
+    source: BatchSource,
+    train_idx: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    val: EvalSet,
+    test: EvalSet | None,
+    seed: int,
+    momentum: float = 0.9,
+    weight_decay: float = 1e-4,
+    device: str | torch.device = "cpu",
+    progress: ProgressFn | None = None,
+    amp: bool | None = None,
+) -> FitResult:
+    """Train ``model`` with cross-entropy on ``labels[train_idx]``.
+
+    A fresh SGD optimiser with a per-epoch cosine schedule (``T_max = epochs``) is made on every
+    call, so calling it again fine-tunes from the current weights. Val (and test) macro-F1 are
+    evaluated after every epoch; the best-validation weights are restored into ``model``
+    before returning.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    dev = _device(device)
+    labels = _check_labels(labels, model.num_classes)
+    train_idx = _check_train_idx(train_idx, labels.shape[0])
+    _to_device(model, dev)
+    use_amp = _use_amp(model, dev, amp)
+    rng = np.random.default_rng(_set_seed_streams(seed, 1)[0])
+    labels_t = torch.from_numpy(labels).to(dev)
+    opt, sched = _optimizer(model, lr, momentum, weight_decay, epochs)
+    best = _BestTracker(model.num_classes)
+    history: list[dict] = []
+    with _head_threads(model, dev):
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            model.train()
+            total, count = 0.0, 0
+            lr_now = opt.param_groups[0]["lr"]
+            for idx, x in source.train_batches(train_idx, batch_size, rng):
+                y = labels_t[torch.from_numpy(idx).to(dev)]
+                with _autocast(use_amp):
+                    logits = model(_input(x, dev))
+                loss = F.cross_entropy(logits.float(), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * idx.size
+                count += idx.size
+            sched.step()
+            val_f1, _ = _evaluate(model, source, val, dev, amp)
+            test_f1, test_recall = _evaluate(model, source, test, dev, amp)
+            best.offer(epoch, val_f1, test_f1, test_recall, model)
+            row = {"epoch": epoch, "loss": total / max(count, 1), "val_f1": val_f1,
+                   "test_f1": test_f1, "lr": lr_now, "time_s": time.perf_counter() - t0}
+            history.append(row)
+            if progress is not None:
+                progress(epoch + 1, epochs, row)
+    result = best.result(history)
+    if result.best_state is not None:
+        model.load_state_dict(result.best_state)
+    return result
+
+
+# ----------------------------------------------------------------------------- phase 1
+
+
+def _vog_dim(model: Classifier, gradient: str) -> int:
+    if gradient == "input_features":
+        layer = model.input_layer
+        if layer is None:
+            raise ValueError(
+                "vog.gradient 'input_features' needs an MLP head in embedding mode (for a "
+                "linear layer the gradient is W[y], the same for every sample of a class)"
+            )
+        return int(layer.in_features)
+    return model.embed_dim + 1
+
+
+def _vog_grads(model: Classifier, gradient: str, h: torch.Tensor, logits: torch.Tensor,
+               y: torch.Tensor) -> torch.Tensor:
+    h = h.detach().float()
+    if gradient == "input_features":
+        layer = model.input_layer
+        assert layer is not None
+        return input_feature_gradients(h, y, model.fc.weight.detach().float(),
+                                       layer.weight.detach().float())
+    probs = torch.softmax(logits.detach().float(), dim=1)
+    return last_layer_gradients(h, probs, y)
+
+
+def run_lnl(
+    cfg: LNLConfig,
+    source: BatchSource,
+    train_idx: np.ndarray,
+    labels: np.ndarray,
+    *,
+    num_classes: int,
+    val: EvalSet,
+    test: EvalSet | None,
+    seed: int,
+    tau: float,
+    true_labels: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    init: tuple[Classifier, Classifier] | None = None,
+    epochs: int | None = None,
+    progress: ProgressFn | None = None,
+    class_names: Sequence[str] | None = None,
+    track_vog: bool | None = None,
+) -> LNLResult:
+    """Phase 1: train with noisy ``labels`` and split ``train_idx`` into clean and suspect.
+
+    ``cfg.method``:
+
+    - ``ce``: one network f trained with CE on every sample; the clean set is the small-loss
+      ``R = floor((1 - tau_e) * B)`` of each batch in the last epoch.
+    - ``coteaching``: networks f and g; per batch each selects its small-loss R samples and
+      the peer trains on them (f's selection trains g, g's trains f).
+    - ``ct_vog``: Co-teaching whose selection takes ``floor((1 - m) R)`` smallest-loss and
+      ``floor(m R)`` smallest-VOG samples (``m = cfg.mix``; ``m = 0`` is Co-teaching). VOG is
+      used from epoch ``cfg.warmup`` on, once the tracker holds ``cfg.vog.window`` epochs.
+
+    The forget rate ``tau_e`` follows :func:`forget_rates` sized by the epochs run (``epochs``
+    overrides ``cfg.epochs``). VOG gradients are stored from the gradients of the training
+    forward pass (``vog.pass: inline``) or from an extra end-of-epoch pass over the training
+    data, augmented and in train mode (``extra``, the official protocol). ``track_vog`` forces
+    VOG tracking on or off (default: only when the selection uses it); tracking starts
+    ``window`` epochs before it is needed. ``init`` continues training from the given networks
+    (``init[0]`` alone for ``ce``). Per-epoch history: losses, forget rate, selected-set
+    precision/recall (when ``true_labels`` is given), val/test macro-F1 of f.
+    """
+    method = cfg.method
+    n_epochs = int(epochs if epochs is not None else cfg.epochs)
+    if n_epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {n_epochs}")
+    dev = _device(device)
+    labels = _check_labels(labels, num_classes)
+    n_items = labels.shape[0]
+    train_idx = _check_train_idx(train_idx, n_items)
+    if true_labels is not None:
+        true_labels = _check_labels(true_labels, num_classes)
+        if true_labels.shape != labels.shape:
+            raise ValueError(f"true_labels has {true_labels.shape[0]} items, labels {n_items}")
+    rates = forget_rates(tau, n_epochs, cfg.warmup, cfg.c)
+    mix = cfg.mix if method == "ct_vog" else 0.0
+    use_vog = method == "ct_vog" and mix > 0
+    track = use_vog if track_vog is None else bool(track_vog)
+    window = cfg.vog.window
+
+    s_f, s_g, s_data = _set_seed_streams(seed, 3)
+    n_nets = 1 if method == "ce" else 2
+    if init is not None:
+        nets = [init[0]] if method == "ce" else [init[0], init[1]]
+    else:
+        nets = [build_model(cfg, num_classes, source.in_dim, s) for s in (s_f, s_g)[:n_nets]]
+    for net in nets:
+        if net.num_classes != num_classes:
+            raise ValueError(f"network has {net.num_classes} outputs, num_classes={num_classes}")
+        _to_device(net, dev)
+    use_amp = _use_amp(nets[0], dev, cfg.amp)
+
+    pos_of = np.full(n_items, -1, dtype=np.int64)
+    pos_of[train_idx] = np.arange(train_idx.size)
+    trackers: list[VOGTracker] = []
+    track_from = n_epochs
+    if track:
+        dim = _vog_dim(nets[0], cfg.vog.gradient)
+        trackers = [VOGTracker(train_idx.size, dim, window, cfg.vog.dtype) for _ in nets]
+        track_from = max(0, min(cfg.warmup, n_epochs) - window)
+
+    opts = [_optimizer(n, cfg.lr, cfg.momentum, cfg.weight_decay, n_epochs) for n in nets]
+    rng = np.random.default_rng(s_data)
+    labels_t = torch.from_numpy(labels).to(dev)
+    best = _BestTracker(num_classes)
+    history: list[dict] = []
+    last_loss = np.full(n_items, np.nan)
+    clean_parts: list[np.ndarray] = []
+
+    with _head_threads(nets[0], dev):
+        for epoch in range(n_epochs):
+            t0 = time.perf_counter()
+            rate = float(rates[epoch])
+            vog_on = use_vog and epoch >= cfg.warmup and all(t.ready for t in trackers)
+            scores = [t.scores() for t in trackers] if vog_on else []
+            record_inline = track and epoch >= track_from and cfg.vog.pass_ == "inline"
+            lr_now = opts[0][0].param_groups[0]["lr"]
+            for net in nets:
+                net.train()
+            sums = np.zeros(3)  # f's update loss, g's update loss, f's loss on all samples
+            counts = np.zeros(3)
+            clean_parts = []
+            for idx, x in source.train_batches(train_idx, cfg.batch_size, rng):
+                x = _input(x, dev)
+                y = labels_t[torch.from_numpy(idx).to(dev)]
+                pos = pos_of[idx]
+                outs = []
+                for net in nets:
+                    with _autocast(use_amp):
+                        h = net.embed(x)
+                        logits = net.fc(h)
+                    outs.append((h, logits, F.cross_entropy(logits.float(), y, reduction="none")))
+                loss_np = [o[2].detach().cpu().numpy().astype(np.float64) for o in outs]
+                sel = [
+                    select_clean(loss_np[k], scores[k][pos] if vog_on else None, rate, mix)
+                    for k in range(n_nets)
+                ]
+                if method == "ce":
+                    updates = [outs[0][2].mean()]
+                else:  # cross update: f trains on g's selection, g on f's
+                    updates = [outs[0][2][torch.from_numpy(sel[1]).to(dev)],
+                               outs[1][2][torch.from_numpy(sel[0]).to(dev)]]
+                    updates = [u.mean() if u.numel() else None for u in updates]
+                for opt, _ in opts:
+                    opt.zero_grad(set_to_none=True)
+                total = sum(u for u in updates if u is not None)
+                if isinstance(total, torch.Tensor):
+                    total.backward()
+                    for (opt, _), u in zip(opts, updates, strict=True):
+                        if u is not None:
+                            opt.step()
+                for k, u in enumerate(updates):
+                    if u is not None:
+                        n_upd = idx.size if method == "ce" else sel[1 - k].size
+                        sums[k] += float(u.detach()) * n_upd
+                        counts[k] += n_upd
+                sums[2] += loss_np[0].sum()
+                counts[2] += idx.size
+                last_loss[idx] = loss_np[0]
+                clean_parts.append(idx[sel[0]])
+                if record_inline:
+                    for k, (h, logits, _) in enumerate(outs):
+                        trackers[k].update(pos, _vog_grads(nets[k], cfg.vog.gradient, h, logits, y))
+            for _, sched in opts:
+                sched.step()
+            if track and epoch >= track_from:
+                if cfg.vog.pass_ == "extra":
+                    _extra_vog_pass(nets, trackers, source, train_idx, pos_of, labels_t, cfg, rng,
+                                    dev, use_amp)
+                for t in trackers:
+                    t.end_epoch()
+
+            selected = np.concatenate(clean_parts) if clean_parts else np.zeros(0, np.int64)
+            val_f1, _ = _evaluate(nets[0], source, val, dev, cfg.amp)
+            test_f1, test_recall = _evaluate(nets[0], source, test, dev, cfg.amp)
+            best.offer(epoch, val_f1, test_f1, test_recall, nets[0])
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "loss": sums[0] / counts[0] if counts[0] else float("nan"),
+                "loss_peer": (sums[1] / counts[1] if counts[1] else float("nan"))
+                if n_nets == 2 else float("nan"),
+                "loss_all": sums[2] / counts[2],
+                "forget_rate": rate,
+                "vog_used": bool(vog_on),
+                "n_selected": int(selected.size),
+            }
+            if true_labels is not None:
+                prec, rec = selection_precision_recall(selected, train_idx, labels, true_labels)
+                row["sel_precision"], row["sel_recall"] = prec, rec
+            row.update({"val_f1": val_f1, "test_f1": test_f1, "lr": lr_now,
+                        "time_s": time.perf_counter() - t0})
+            history.append(row)
+            if progress is not None:
+                progress(epoch + 1, n_epochs, row)
+
+    clean_idx = np.unique(np.concatenate(clean_parts)) if clean_parts else np.zeros(0, np.int64)
+    suspect_idx = np.setdiff1d(train_idx, clean_idx)
+    diagnostics = None
+    if true_labels is not None:
+        names = list(class_names) if class_names is not None else [str(c) for c in
+                                                                   range(num_classes)]
+        diagnostics = class_selection_diagnostics(clean_idx, train_idx, labels, true_labels,
+                                                  names)
+    last_vog = None
+    if trackers and trackers[0].ready:
+        last_vog = np.full(n_items, np.nan)
+        last_vog[train_idx] = trackers[0].scores()
+    return LNLResult(
+        model=nets[0],
+        peer=nets[1] if n_nets == 2 else None,
+        clean_idx=clean_idx.astype(np.int64),
+        suspect_idx=suspect_idx.astype(np.int64),
+        fit=best.result(history),
+        diagnostics=diagnostics,
+        last_loss=last_loss,
+        last_vog=last_vog,
+    )
+
+
+@torch.no_grad()
+def _extra_vog_pass(
+    nets: list[Classifier], trackers: list[VOGTracker], source: BatchSource,
+    train_idx: np.ndarray, pos_of: np.ndarray, labels_t: torch.Tensor, cfg: LNLConfig,
+    rng: np.random.Generator, dev: torch.device, use_amp: bool,
+) -> None:
+    """End-of-epoch pass over the augmented training data in train mode (official protocol)."""
+    for net in nets:
+        net.train()
+    for idx, x in source.train_batches(train_idx, cfg.batch_size, rng):
+        x = _input(x, dev)
+        y = labels_t[torch.from_numpy(idx).to(dev)]
+        for net, tracker in zip(nets, trackers, strict=True):
+            with _autocast(use_amp):
+                h = net.embed(x)
+                logits = net.fc(h)
+            tracker.update(pos_of[idx], _vog_grads(net, cfg.vog.gradient, h, logits, y))
+
