@@ -1,0 +1,295 @@
+"""Embedding cache: features of V augmented views plus one plain view per image, on disk.
+
+``embed_dataset`` runs a frozen encoder (:mod:`labelrefine.models.encoders`) over a dataset once
+and stores the result as float16 in ``<cache_dir>/<key>.npz``. The key is a content hash of the
+dataset (ids, labels, class names, image bytes), the encoder name, the weights file's content,
+the image size, the number of views, the seed and the cache format version, so any change to
+those gives a new file and an unchanged setting is a cache hit that never builds the encoder.
+
+Each image is decoded once; its plain view and its V augmented views are made from that one
+decoded copy in DataLoader worker processes while the main process runs the encoder. View ``v``
+of image ``i`` depends only on ``(seed, i, v)``: the result does not depend on the batch size or
+the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from labelrefine.config import EncoderConfig
+from labelrefine.data.dataset import ImageDataset
+from labelrefine.models.augment import eval_transform, train_transform
+from labelrefine.models.encoders import build_encoder, resolve_weights, weights_identity
+from labelrefine.runtime import resolve_device
+
+#: bump when the stored arrays or the way views are made change
+FORMAT_VERSION = 1
+
+#: DataLoader worker processes decoding and augmenting images (measured fastest on 2 cores,
+#: see benchmarks/bench_embed.py); 0 does it in the main process.
+DEFAULT_NUM_WORKERS = 1
+
+
+class CacheError(ValueError):
+    """A cache file exists but cannot be used (corrupt, or for another dataset)."""
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Cached encoder features of one dataset.
+
+    ``views[v, i]`` is the feature of augmented view ``v`` of item ``i``; ``plain[i]`` the
+    feature of its un-augmented view; ``ids`` are the dataset's item ids in order.
+    """
+
+    views: np.ndarray  # (V, N, D) float16
+    plain: np.ndarray  # (N, D) float16
+    ids: tuple[str, ...]
+    key: str
+    path: Path | None = None
+    hit: bool = False
+    meta: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def num_views(self) -> int:
+        return int(self.views.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.plain.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def cache_key(dataset: ImageDataset | str, cfg: EncoderConfig, *, seed: int = 0) -> str:
+    """Cache key of ``dataset`` (or its ``fingerprint()``) embedded with ``cfg`` and ``seed``.
+
+    Covers: dataset content, encoder name, weights file content, image size, views, seed and
+    :data:`FORMAT_VERSION`. Batch size, device and cache directory are not part of it.
+    """
+    fingerprint = dataset if isinstance(dataset, str) else dataset.fingerprint()
+    weights = resolve_weights(cfg.name, cfg.weights)
+    payload = {
+        "format": FORMAT_VERSION,
+        "dataset": fingerprint,
+        "encoder": cfg.name,
+        "weights": weights_identity(weights),
+        "image_size": cfg.image_size,
+        "views": cfg.views,
+        "seed": int(seed),
+    }
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return f"{cfg.name}-{cfg.image_size}px-v{cfg.views}-" + hashlib.sha256(blob).hexdigest()[:20]
+
+
+def cache_path(cfg: EncoderConfig, key: str) -> Path:
+    """Where the features with ``key`` live."""
+    return Path(cfg.cache_dir) / f"{key}.npz"
+
+
+def _item_seed(seed: int, index: int) -> int:
+    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+class _ViewDataset(Dataset):
+    """Item ``i`` -> ``(index, tensor (1 + V, 3, S, S))``: plain view first, then V views."""
+
+    def __init__(self, dataset: ImageDataset, image_size: int, views: int, seed: int) -> None:
+        self.dataset = dataset
+        self.views = views
+        self.seed = seed
+        self.plain_tf = eval_transform(image_size)
+        self.train_tf = train_transform(image_size)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
+        image = self.dataset.load_image(i)
+        out = [self.plain_tf(image)]
+        if self.views:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_item_seed(self.seed, i))
+                out.extend(self.train_tf(image) for _ in range(self.views))
+        return i, torch.stack(out)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _loader(ds: _ViewDataset, images_per_batch: int, num_workers: int) -> DataLoader:
+    return DataLoader(
+        ds,
+        batch_size=images_per_batch,
+        shuffle=False,
+        num_workers=num_workers,
+        worker_init_fn=_worker_init if num_workers else None,
+        prefetch_factor=4 if num_workers else None,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_features(path: Path, dataset: ImageDataset | None = None) -> FeatureSet:
+    """Read a cache file written by :func:`embed_dataset` (checks ids against ``dataset``)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            views, plain, ids = z["views"], z["plain"], tuple(str(s) for s in z["ids"])
+            meta = json.loads(str(z["meta"]))
+    except (OSError, KeyError, ValueError) as err:
+        raise CacheError(f"cache file {path} is unreadable: {err}") from None
+    if dataset is not None and ids != tuple(dataset.ids):
+        raise CacheError(f"cache file {path} holds features of other items than the dataset")
+    if plain.ndim != 2 or views.ndim != 3 or views.shape[1:] != plain.shape:
+        raise CacheError(f"cache file {path} has inconsistent shapes {views.shape}, {plain.shape}")
+    return FeatureSet(
+        views=views, plain=plain, ids=ids, key=path.stem, path=path, hit=True, meta=meta
+    )
+
+
+def embed_dataset(
+    dataset: ImageDataset,
+    cfg: EncoderConfig,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    num_workers: int | None = None,
+) -> FeatureSet:
+    """Features of ``cfg.views`` augmented views plus the plain view of every item, cached.
+
+    Returns the cached :class:`FeatureSet` when ``<cfg.cache_dir>/<cache_key>.npz`` exists
+    (``hit=True``; the encoder is not built). Otherwise embeds in batches of about
+    ``cfg.batch_size`` views with a progress bar and writes the file atomically.
+    ``num_workers``: image decoding/augmentation processes (default
+    :data:`DEFAULT_NUM_WORKERS`; 0 = in the main process).
+    """
+    if len(dataset) == 0:
+        raise ValueError("cannot embed an empty dataset")
+    key = cache_key(dataset, cfg, seed=seed)
+    path = cache_path(cfg, key)
+    if path.is_file():
+        try:
+            return load_features(path, dataset)
+        except CacheError:
+            pass  # unusable file: recompute and replace it atomically below
+
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    encoder, dim = build_encoder(cfg.name, weights=cfg.weights, device=dev)
+    n, v = len(dataset), cfg.views
+    workers = DEFAULT_NUM_WORKERS if num_workers is None else num_workers
+    if workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {workers}")
+    images_per_batch = max(1, cfg.batch_size // (v + 1))
+    plain = np.empty((n, dim), dtype=np.float16)
+    views = np.empty((v, n, dim), dtype=np.float16)
+    ds = _ViewDataset(dataset, cfg.image_size, v, seed)
+
+    with _progress_bar(progress, n * (v + 1), f"embedding {n} images x {v + 1} views") as bar:
+        for idx, batch in _loader(ds, images_per_batch, workers):
+            b = batch.shape[0]
+            feats = encoder(batch.flatten(0, 1)).reshape(b, v + 1, dim)
+            feats = feats.cpu().numpy().astype(np.float16)
+            ids = idx.numpy()
+            plain[ids] = feats[:, 0]
+            if v:
+                views[:, ids] = feats[:, 1:].transpose(1, 0, 2)
+            bar(b * (v + 1))
+
+    if not (np.isfinite(plain).all() and np.isfinite(views).all()):
+        raise ValueError(
+            f"encoder {cfg.name!r} produced non-finite features (float16 overflow?); "
+            "nothing was cached"
+        )
+    seconds = time.perf_counter() - start
+    meta = {
+        "format": FORMAT_VERSION,
+        "encoder": cfg.name,
+        "weights": str(resolve_weights(cfg.name, cfg.weights)),
+        "image_size": cfg.image_size,
+        "views": v,
+        "seed": int(seed),
+        "dataset": dataset.name,
+        "device": str(dev),
+        "precision": encoder.precision,
+        "seconds": round(seconds, 2),
+    }
+    _atomic_save_npz(
+        path,
+        views=views,
+        plain=plain,
+        ids=np.asarray(dataset.ids, dtype=str),
+        meta=np.asarray(json.dumps(meta)),
+    )
+    return FeatureSet(
+        views=views, plain=plain, ids=tuple(dataset.ids), key=key, path=path, hit=False, meta=meta
+    )
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(count)`` for a rich progress bar counting embedded views (or a no-op)."""
+    if not enabled:
+        yield lambda count: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task(description, total=total, rate="")
+    start = time.perf_counter()
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        rate = done / max(time.perf_counter() - start, 1e-9)
+        bar.update(task, advance=count, rate=f"{rate:.0f} views/s")
+
+    with bar:
+        yield advance
