@@ -13,24 +13,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from labelrefine.active.oracle import UNSURE, SyncOracle
 from labelrefine.active.samplers import select
 from labelrefine.config import ActiveConfig, LNLConfig
 from labelrefine.data.prepare import PreparedData
 from labelrefine.lnl.trainer import EvalSet, FitResult, fit_ce, predict
 from labelrefine.metrics import macro_f1, per_class_recall, query_precision
 from labelrefine.models.heads import Classifier
-
-
-class Oracle(Protocol):
-    """Anything that answers label queries for item indices (simulated or a real expert)."""
-
-    def query(self, indices: np.ndarray) -> np.ndarray: ...
-
 
 #: ``train_fn(model, clean_idx, labels, round) -> FitResult``: one round of phase-2 training.
 TrainFn = Callable[[Classifier, np.ndarray, np.ndarray, int], FitResult]
@@ -126,7 +120,7 @@ def active_loop(
     clean_idx: np.ndarray,
     pool_idx: np.ndarray,
     sampler: str,
-    oracle: Oracle,
+    oracle: SyncOracle,
     cfg: ActiveConfig,
     lnl: LNLConfig,
     budget: int,
@@ -150,7 +144,8 @@ def active_loop(
             empty). Queried items join it.
         pool_idx: items that may be queried (each at most once).
         sampler: ``random``, ``entropy``, ``margin``, ``coreset`` or ``joint``.
-        oracle: answers queries (:class:`labelrefine.active.oracle.SimulatedOracle`).
+        oracle: answers queries (:class:`labelrefine.active.oracle.SimulatedOracle`); an
+            "unsure" answer removes the item from the pool without changing its label.
         budget: labels bought per round (``a_l``); the last rounds buy fewer if the pool runs out.
         labels: starting (N,) labels; default ``data.given_labels``. Never modified in place.
         round0: phase-1 fit whose best-val numbers are round 0 (default: evaluate ``model``).
@@ -200,10 +195,11 @@ def active_loop(
         picked = np.asarray(select(name, k, pool=pool, seed=seed * 7919 + rnd, **inputs),
                             dtype=np.int64)
         answers = np.asarray(oracle.query(picked), dtype=np.int64)
-        n_changed = int(np.sum(answers != labels[picked]))
-        labels[picked] = answers
+        sure = answers != UNSURE  # an unsure item leaves the pool but keeps its label
+        n_changed = int(np.sum(answers[sure] != labels[picked[sure]]))
+        labels[picked[sure]] = answers[sure]
         pool = np.setdiff1d(pool, picked, assume_unique=True)
-        clean = np.union1d(clean, picked)
+        clean = np.union1d(clean, picked[sure])
         bought += int(picked.size)
         queried.append(picked)
 
@@ -223,7 +219,8 @@ def active_loop(
             "n_clean": int(clean.size),
             "n_queried": int(picked.size),
             "n_changed": n_changed,
-            "oracle_wrong": int(np.sum(answers != data.true_labels[picked])),
+            "oracle_wrong": int(np.sum(answers[sure] != data.true_labels[picked[sure]])),
+            "n_unsure": int(np.sum(~sure)),
             "seconds": time.perf_counter() - t0,
         }
         records.append(rec)

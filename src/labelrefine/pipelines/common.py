@@ -92,6 +92,7 @@ def phase1(ctx: PipelineContext, method: str, mix: float) -> tuple[LNLResult, fl
             lnl, ctx.source, ctx.data.train_idx, ctx.data.given_labels,
             num_classes=ctx.data.num_classes, val=val, test=test, seed=ctx.seed, tau=ctx.tau,
             true_labels=ctx.data.true_labels, device=ctx.device,
+            class_names=ctx.data.class_names,
         )
         ctx.phase1_cache[key] = (res, time.perf_counter() - t0)
     res, seconds = ctx.phase1_cache[key]

@@ -1,0 +1,209 @@
+"""Pipelines and the phase-2 loop end to end on small generated features (fast)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from labelrefine.active.loop import active_loop, eval_sets
+from labelrefine.active.oracle import SimulatedOracle
+from labelrefine.config import NoiseConfig, PipelineSpec, parse_config
+from labelrefine.data.dataset import ImageDataset
+from labelrefine.data.prepare import PreparedData, prepare_data
+from labelrefine.lnl.sources import FeatureSource
+from labelrefine.lnl.trainer import fit_ce
+from labelrefine.pipelines import PIPELINES, PipelineContext, run_pipeline
+from labelrefine.pipelines.alc_coteaching import remaining_noise_rate
+
+N, D, C = 360, 12, 3
+BUDGET, ROUNDS = 12, 2
+
+
+def _config(**active):
+    return parse_config({
+        "name": "tiny",
+        "dataset": {"format": "medmnist", "npz": "unused.npz"},
+        "noise": [{"kind": "symmetric", "rate": 0.4}],
+        "lnl": {"epochs": 6, "warmup": 3, "batch_size": 64, "hidden": 32, "lr": 0.05,
+                "mix": 0.5, "vog": {"window": 2}},
+        "active": {"rounds": ROUNDS, "budget_per_round": BUDGET, "epochs_per_round": 3,
+                   "lr": 0.05, **active},
+        "seeds": [0],
+    })
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[ImageDataset, FeatureSource]:
+    """Imbalanced 3-class data whose features cluster by true class, with 3 noisy views."""
+    rng = np.random.default_rng(0)
+    labels = rng.choice(C, size=N, p=[0.6, 0.25, 0.15]).astype(np.int64)
+    centers = rng.normal(0.0, 1.6, size=(C, D))
+    plain = centers[labels] + rng.normal(0.0, 1.0, size=(N, D))
+    views = plain[None] + rng.normal(0.0, 0.3, size=(3, N, D))
+    ds = ImageDataset(ids=tuple(f"i{i}" for i in range(N)), labels=labels,
+                      class_names=("a", "b", "c"), images=np.zeros((N, 2, 2, 3), np.uint8))
+    return ds, FeatureSource(views.astype(np.float16), plain.astype(np.float16))
+
+
+def _context(world, seed: int = 0, **active) -> PipelineContext:
+    ds, source = world
+    cfg = _config(**active)
+    noise = cfg.noise[0]
+    data = prepare_data(ds, cfg.split, noise, None, seed)
+    return PipelineContext(cfg=cfg, data=data, source=source, noise=noise, seed=seed)
+
+
+SPECS = [
+    PipelineSpec(name="ours", sampler="random"),
+    PipelineSpec(name="ours", sampler="entropy"),
+    PipelineSpec(name="ours", sampler="coreset"),
+    PipelineSpec(name="ours", sampler="margin", mix=0.0),
+    PipelineSpec(name="al_only", sampler="entropy"),
+    PipelineSpec(name="ce_al", sampler="random"),
+    PipelineSpec(name="ce_al", sampler="joint", ce_al_train_on="all"),
+    PipelineSpec(name="alc_coteaching"),
+    PipelineSpec(name="clean"),
+    PipelineSpec(name="noisy_ce"),
+]
+
+
+def _numbers(result: dict) -> list[tuple]:
+    """The reproducible part of a result (everything but timings)."""
+    return [(r["round"], r["labels_bought"], r["test_f1"], r["val_f1"], r["query_precision"],
+             r["n_clean"]) for r in result["rounds"]]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.display + f"-{s.ce_al_train_on}")
+def test_each_pipeline_runs(world, spec: PipelineSpec) -> None:
+    ctx = _context(world)
+    result = run_pipeline(spec, ctx)
+    json.dumps(result)  # JSON-serialisable as it is
+    rounds = result["rounds"]
+    assert result["pipeline"] == spec.name and result["label"] == spec.display
+    for r in rounds:
+        assert 0.0 <= r["test_f1"] <= 1.0 and 0.0 <= r["val_f1"] <= 1.0
+        assert len(r["test_recall"]) == C
+    n_train = ctx.data.train_idx.size
+    if spec.name == "clean":
+        assert [r["labels_bought"] for r in rounds] == [n_train]
+        return
+    if spec.name == "noisy_ce":
+        assert [r["labels_bought"] for r in rounds] == [0]
+        assert result["phase1"]["method"] == "ce"
+        return
+    first = 1 if spec.name == "al_only" else 0
+    assert [r["round"] for r in rounds] == list(range(first, ROUNDS + 1))
+    assert [r["labels_bought"] for r in rounds] == [BUDGET * r for r in range(first, ROUNDS + 1)]
+    for r in rounds:
+        if r["round"] > 0:
+            assert r["n_queried"] == BUDGET and 0.0 <= r["query_precision"] <= 1.0
+            assert r["oracle_wrong"] == 0
+    if spec.name == "ours":
+        p1 = result["phase1"]
+        assert p1["method"] == ("coteaching" if spec.mix == 0 else "ct_vog")
+        assert rounds[0]["n_clean"] == p1["n_clean"]
+        assert rounds[-1]["n_clean"] == p1["n_clean"] + ROUNDS * BUDGET
+        assert {d["class"] for d in p1["diagnostics"]} == {"a", "b", "c"}
+    if spec.name in ("al_only", "alc_coteaching") or (
+            spec.name == "ce_al" and spec.ce_al_train_on == "relabeled"):
+        assert rounds[-1]["n_clean"] == ROUNDS * BUDGET  # trained-on clean set = bought labels
+    if spec.name == "ce_al" and spec.ce_al_train_on == "all":
+        assert rounds[-1]["n_clean"] == n_train
+
+
+def test_same_seed_same_numbers_and_shared_phase1(world) -> None:
+    spec = PipelineSpec(name="ours", sampler="entropy")
+    a = run_pipeline(spec, _context(world, seed=3))
+    b = run_pipeline(spec, _context(world, seed=3))
+    assert _numbers(a) == _numbers(b)
+    assert a["phase1"]["n_clean"] == b["phase1"]["n_clean"]
+    # Reusing the cached phase 1 (after another pipeline fine-tuned its copy) changes nothing.
+    shared = _context(world, seed=3)
+    run_pipeline(PipelineSpec(name="ours", sampler="random"), shared)
+    c = run_pipeline(spec, shared)
+    assert c["phase1"]["shared"] is True and a["phase1"]["shared"] is False
+    assert _numbers(c) == _numbers(a)
+    other = run_pipeline(spec, _context(world, seed=4))
+    assert _numbers(other) != _numbers(a)
+
+
+def _loop_setup(world):
+    ctx = _context(world)
+    d: PreparedData = ctx.data
+    model = ctx.new_model()
+    val, test = eval_sets(d)
+    fit_ce(model, ctx.source, d.train_idx, d.given_labels, epochs=2, lr=0.05, batch_size=64,
+           val=val, test=test, seed=0)
+    noisy = d.train_idx[d.is_noisy[d.train_idx]]
+    clean = np.concatenate([d.train_idx[~d.is_noisy[d.train_idx]][:100], noisy[:20]])
+    pool = np.setdiff1d(d.train_idx, clean)
+    return ctx, model, clean, pool
+
+
+@pytest.mark.parametrize("leak", [False, True])
+def test_clean_set_keeps_given_labels_unless_leak(world, leak: bool) -> None:
+    ctx, model, clean, pool = _loop_setup(world)
+    d = ctx.data
+    loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="entropy",
+                       oracle=ctx.oracle(), cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET,
+                       seed=0, oracle_leak=leak)
+    bought = np.concatenate(loop.queried)
+    assert np.unique(bought).size == bought.size == ROUNDS * BUDGET
+    assert np.isin(bought, pool).all()
+    assert np.array_equal(loop.labels[bought], d.true_labels[bought])  # perfect oracle
+    expected = d.true_labels[clean] if leak else d.given_labels[clean]
+    assert np.array_equal(loop.labels[clean], expected)
+    assert (loop.labels[clean] != d.true_labels[clean]).any() != leak  # 20 noisy kept w/o leak
+    untouched = np.setdiff1d(pool, bought)
+    assert np.array_equal(loop.labels[untouched], d.given_labels[untouched])
+    assert np.array_equal(loop.clean_idx, np.union1d(clean, bought))
+    assert np.array_equal(d.given_labels, prepare_data(world[0], ctx.cfg.split, ctx.noise, None,
+                                                       0).given_labels)  # input not modified
+
+
+def test_loop_handles_small_pool_unsure_answers_and_bad_input(world) -> None:
+    ctx, model, clean, pool = _loop_setup(world)
+    d = ctx.data
+    small = pool[:BUDGET + 5]
+    oracle = SimulatedOracle(d.true_labels, C, seed=0, unsure_rate=0.3)
+    loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=small, sampler="random",
+                       oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET, seed=0)
+    assert [r["n_queried"] for r in loop.records[1:]] == [BUDGET, 5]
+    unsure = sum(r["n_unsure"] for r in loop.records[1:])
+    assert unsure > 0
+    assert loop.clean_idx.size == clean.size + small.size - unsure
+    with pytest.raises(ValueError, match="model_factory"):
+        active_loop(None, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
+                    oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET, seed=0)
+    with pytest.raises(ValueError, match="budget"):
+        active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
+                    oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=0, seed=0)
+
+
+def test_budget_fraction_and_noise_overrides(world) -> None:
+    ds, source = world
+    cfg = _config(budget_per_round=0.05)
+    noise = NoiseConfig(kind="symmetric", rate=0.4, budget_per_round=7)
+    data = prepare_data(ds, cfg.split, noise, None, 0)
+    assert PipelineContext(cfg=cfg, data=data, source=source, noise=noise, seed=0).budget == 7
+    ctx = PipelineContext(cfg=cfg, data=data, source=source, noise=cfg.noise[0], seed=0)
+    assert ctx.budget == round(0.05 * data.train_idx.size)
+
+
+def test_registry_and_unknown_pipeline(world) -> None:
+    assert set(PIPELINES) == {"ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce"}
+    with pytest.raises(ValueError, match="unknown pipeline"):
+        run_pipeline(PipelineSpec.model_construct(name="nope", sampler=None), _context(world))
+
+
+def test_remaining_noise_rate() -> None:
+    given = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    labels = given.copy()
+    train = np.arange(10)
+    assert remaining_noise_rate(0.4, labels, given, train) == pytest.approx(0.4)
+    labels[[0, 1]] = [1, 2]  # two relabels changed the label
+    assert remaining_noise_rate(0.4, labels, given, train) == pytest.approx(0.2)
+    labels[2:6] = [1, 2, 1, 0]
+    assert remaining_noise_rate(0.4, labels, given, train) == 0.0
