@@ -28,3 +28,6 @@ from labelrefine.cli.data import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
 from labelrefine.cli import run as _run_cli  # noqa: E402, F401  (commands run, report)
+from labelrefine.cli.lnl import lnl_command  # noqa: E402
+
+app.command("lnl")(lnl_command)
