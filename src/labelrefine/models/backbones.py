@@ -39,7 +39,11 @@ def build_backbone(name: str, weights: Path | str | None = None) -> tuple[nn.Mod
     if weights is not None:
         path = Path(weights)
         state = {k: v for k, v in _read_state_dict(path).items() if not k.startswith("fc.")}
-        result = net.load_state_dict(state, strict=False)
+        try:
+            result = net.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # shape mismatches
+            first = str(err).strip().splitlines()[-1].strip()
+            raise ValueError(f"{path}: does not match {name} ({first})") from None
         missing = [k for k in result.missing_keys if not k.startswith("fc.")]
         if missing or result.unexpected_keys:
             raise ValueError(

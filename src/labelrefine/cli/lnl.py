@@ -1,0 +1,266 @@
+"""``labelrefine lnl CONFIG``: run phase 1 (CE / Co-teaching / CT_VOG) and write the partition.
+
+The helpers here (:func:`phase1_inputs`, :func:`run_phase1`, :func:`write_phase1`) are also
+used by the benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from labelrefine.cli._common import console, friendly_errors
+from labelrefine.config import ConfigError, ExperimentConfig, LNLConfig, NoiseConfig, load_config
+from labelrefine.data.dataset import ImageDataset
+from labelrefine.data.prepare import PreparedData
+from labelrefine.lnl.trainer import EvalSet, LNLResult, ProgressFn, run_lnl
+from labelrefine.metrics import selection_precision_recall
+
+
+class Method(StrEnum):
+    """Phase-1 methods."""
+
+    ce = "ce"
+    coteaching = "coteaching"
+    ct_vog = "ct_vog"
+
+
+@dataclass
+class Phase1Inputs:
+    """Everything one phase-1 run reads: dataset, prepared labels, batch source."""
+
+    dataset: ImageDataset
+    data: PreparedData
+    source: Any
+    features_key: str | None = None
+
+
+def check_lnl_config(lnl: LNLConfig) -> None:
+    """Reject option combinations the engine cannot honour, naming the keys."""
+    if lnl.vog.gradient == "input_features" and not (lnl.mode == "embedding" and
+                                                     lnl.head == "mlp"):
+        raise ConfigError(
+            "lnl.vog.gradient: 'input_features' needs lnl.mode 'embedding' with lnl.head 'mlp' "
+            "(for a linear last layer the gradient is the same for every sample of a class)"
+        )
+
+
+def phase1_inputs(cfg: ExperimentConfig, noise: NoiseConfig, seed: int, *,
+                  device: str = "cpu", progress: bool = True) -> Phase1Inputs:
+    """Load the dataset, split it and inject ``noise`` (drawn with ``seed``), build the source.
+
+    Embedding mode embeds every image with ``cfg.encoder`` (cached on disk); fine-tune mode reads
+    images through the paper's transforms.
+    """
+    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.prepare import prepare_data
+    from labelrefine.lnl.sources import FeatureSource, ImageSource
+
+    dataset = load_dataset(cfg.dataset)
+    data = prepare_data(dataset, cfg.split, noise, cfg.longtail, seed)
+    if cfg.lnl.mode == "embedding":
+        from labelrefine.models.cache import embed_dataset
+
+        fs = embed_dataset(dataset, cfg.encoder, device=device, progress=progress)
+        return Phase1Inputs(dataset, data, FeatureSource.from_features(fs), fs.key)
+    workers = min(8, os.cpu_count() or 1) if device == "cuda" else 0
+    source = ImageSource(dataset, cfg.lnl.image_size, cfg.lnl.resize, num_workers=workers)
+    return Phase1Inputs(dataset, data, source)
+
+
+def run_phase1(lnl: LNLConfig, inputs: Phase1Inputs, *, seed: int, tau: float,
+               device: str = "cpu", progress: ProgressFn | None = None) -> LNLResult:
+    """Phase 1 on prepared inputs (true labels known: diagnostics and precision are filled)."""
+    check_lnl_config(lnl)
+    d = inputs.data
+    val = EvalSet(d.val_idx, d.true_labels[d.val_idx])
+    test = EvalSet(d.test_idx, d.true_labels[d.test_idx]) if d.test_idx.size else None
+    return run_lnl(lnl, inputs.source, d.train_idx, d.given_labels, num_classes=d.num_classes,
+                   val=val, test=test, seed=seed, tau=tau, true_labels=d.true_labels,
+                   device=device, progress=progress, class_names=d.class_names,
+                   track_vog=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _json_ready(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def partition_frame(res: LNLResult, inputs: Phase1Inputs) -> pd.DataFrame:
+    """One row per training item: id, given/true label, clean or suspect, loss, VOG."""
+    d = inputs.data
+    idx = d.train_idx
+    names = np.asarray(d.class_names, dtype=object)
+    clean = np.zeros(len(d.given_labels), dtype=bool)
+    clean[res.clean_idx] = True
+    return pd.DataFrame({
+        "item_id": [inputs.dataset.ids[i] for i in idx],
+        "index": idx,
+        "given_label": names[d.given_labels[idx]],
+        "true_label": names[d.true_labels[idx]],
+        "noisy": d.given_labels[idx] != d.true_labels[idx],
+        "status": np.where(clean[idx], "clean", "suspect"),
+        "loss": res.last_loss[idx],
+        "vog": res.last_vog[idx] if res.last_vog is not None else np.nan,
+    })
+
+
+def phase1_summary(res: LNLResult, inputs: Phase1Inputs, info: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready run summary: settings in ``info`` plus partition sizes and scores."""
+    d = inputs.data
+    prec, rec = selection_precision_recall(res.clean_idx, d.train_idx, d.given_labels,
+                                           d.true_labels)
+    return _json_ready({
+        **info,
+        "train_items": int(d.train_idx.size),
+        "noisy_train": int(np.sum(d.is_noisy[d.train_idx])),
+        "clean": int(res.clean_idx.size),
+        "suspect": int(res.suspect_idx.size),
+        "clean_precision": prec,
+        "clean_recall": rec,
+        "best_epoch": res.fit.best_epoch,
+        "best_val_f1": res.fit.best_val_f1,
+        "test_f1": res.fit.test_f1,
+        "test_recall": dict(zip(d.class_names, res.fit.test_recall.tolist(), strict=True)),
+        "final_val_f1": res.fit.history[-1]["val_f1"],
+        "features": inputs.features_key,
+    })
+
+
+def write_phase1(out_dir: Path, res: LNLResult, inputs: Phase1Inputs,
+                 info: dict[str, Any]) -> dict[str, Path]:
+    """Write partition.csv, diagnostics.csv, history.json/csv, summary.json, loss_vog.png.
+
+    Every file is written to a temporary name and renamed into place.
+    """
+    from labelrefine.lnl.plots import plot_loss_vog
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    part = partition_frame(res, inputs)
+    hist = pd.DataFrame(res.fit.history)
+    paths = {name: out_dir / name for name in (
+        "partition.csv", "diagnostics.csv", "history.json", "history.csv", "summary.json",
+        "loss_vog.png")}
+    _atomic_write(paths["partition.csv"], part.to_csv(index=False))
+    diag = res.diagnostics if res.diagnostics is not None else pd.DataFrame()
+    _atomic_write(paths["diagnostics.csv"], diag.to_csv(index=False))
+    _atomic_write(paths["history.json"], json.dumps(_json_ready(res.fit.history), indent=1))
+    _atomic_write(paths["history.csv"], hist.to_csv(index=False))
+    _atomic_write(paths["summary.json"],
+                  json.dumps(phase1_summary(res, inputs, info), indent=1))
+    plot_loss_vog(paths["loss_vog.png"], part["loss"].to_numpy(),
+                  part["vog"].to_numpy() if res.last_vog is not None else None,
+                  part["noisy"].to_numpy(), title=info.get("title", ""))
+    return paths
+
+
+def lnl_command(
+    config: Path = typer.Argument(..., help="Experiment YAML (dataset, split, noise, encoder, "
+                                  "lnl sections are used; the first noise setting)."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed (noise draw, model init, "
+                                    "batch order). Default: the config's first seed."),
+    noise_rate: float | None = typer.Option(None, "--noise-rate", min=0.0, max=0.99,
+                                            help="Override the noise rate of the first noise "
+                                            "setting (also the forget rate unless lnl.tau)."),
+    method: Method | None = typer.Option(None, "--method", help="Override lnl.method."),
+    mix: float | None = typer.Option(None, "--mix", min=0.0, max=1.0,
+                                     help="Mix ratio m for ct_vog (default: noise.mix, then "
+                                     "lnl.mix)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override lnl.epochs."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (default: the "
+                                      "config's device)."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default: "
+                                    "<output_dir>/<name>/lnl/<method>-<noise>-seed<seed>)."),
+) -> None:
+    """Run phase 1 (learning with noisy labels) and write the clean/suspect partition,
+    per-class diagnostics, per-epoch history and a loss/VOG histogram to the run directory."""
+    with friendly_errors():
+        cfg = load_config(config)
+        noise = cfg.noise[0]
+        if noise_rate is not None:
+            noise = noise.model_copy(update={"rate": noise_rate})
+        run_seed = cfg.seeds[0] if seed is None else seed
+        m = mix if mix is not None else (noise.mix if noise.mix is not None else cfg.lnl.mix)
+        updates: dict[str, Any] = {"mix": m}
+        if method is not None:
+            updates["method"] = method.value
+        if epochs is not None:
+            updates["epochs"] = epochs
+        lnl = cfg.lnl.model_copy(update=updates)
+        check_lnl_config(lnl)
+        tau = lnl.tau if lnl.tau is not None else noise.rate
+        dev = device or cfg.device
+        from labelrefine.runtime import resolve_device
+
+        dev_name = resolve_device(dev).type
+        label = lnl.method + (f"-m{lnl.mix:g}" if lnl.method == "ct_vog" else "")
+        run_dir = out or (Path(cfg.output_dir) / cfg.name / "lnl"
+                          / f"{label}-{noise.tag}-seed{run_seed}")
+
+        console.print(f"[bold]phase 1[/] {label}, noise {noise.tag}, tau {tau:g}, seed {run_seed}"
+                      f", {lnl.mode} mode on {dev_name}")
+        inputs = phase1_inputs(cfg, noise, run_seed, device=dev_name)
+        t0 = time.perf_counter()
+        with Progress(TextColumn("[bold]epochs"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.description}"),
+                      console=console) as bar:
+            task = bar.add_task("", total=lnl.epochs)
+
+            def report(done: int, total: int, row: dict[str, Any]) -> None:
+                desc = f"val F1 {row['val_f1']:.3f}"
+                if "sel_precision" in row:
+                    desc += f", clean precision {row['sel_precision']:.3f}"
+                bar.update(task, completed=done, total=total, description=desc)
+
+            res = run_phase1(lnl, inputs, seed=run_seed, tau=tau, device=dev_name,
+                             progress=report)
+        seconds = time.perf_counter() - t0
+        info = {
+            "method": lnl.method, "mix": lnl.mix if lnl.method == "ct_vog" else 0.0,
+            "tau": tau, "noise": noise.model_dump(mode="json"), "seed": run_seed,
+            "epochs": lnl.epochs, "mode": lnl.mode, "device": dev_name,
+            "vog": lnl.vog.model_dump(mode="json", by_alias=True),
+            "seconds": round(seconds, 2), "title": f"{cfg.name}: {label}, {noise.tag}, "
+            f"seed {run_seed}",
+        }
+        write_phase1(run_dir, res, inputs, info)
+        d = inputs.data
+        prec, rec = selection_precision_recall(res.clean_idx, d.train_idx, d.given_labels,
+                                               d.true_labels)
+        console.print(
+            f"clean {res.clean_idx.size} / suspect {res.suspect_idx.size}; clean precision "
+            f"{prec:.3f}, recall {rec:.3f}; test F1 {res.fit.test_f1:.3f} (best val epoch "
+            f"{res.fit.best_epoch}); {seconds:.1f} s"
+        )
+        console.print(f"wrote {run_dir}")
