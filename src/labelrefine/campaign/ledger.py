@@ -20,9 +20,9 @@ Tables (schema version :data:`SCHEMA_VERSION`):
 - ``events``: append-only log of everything that happened (triggers forbid UPDATE and DELETE).
 
 The current answer for an item is its latest annotation that has not been retracted. Every write
-is one short ``BEGIN IMMEDIATE`` transaction on its own connection (WAL mode, ``synchronous=FULL``,
-foreign keys on, a busy timeout), so a crash of the writing process loses nothing that was
-acknowledged and concurrent writers serialise cleanly.
+is one short ``BEGIN IMMEDIATE`` transaction (one connection per thread; WAL mode,
+``synchronous=FULL``, foreign keys on, a busy timeout), so a crash of the writing process -- or of
+the machine -- loses nothing that was acknowledged, and concurrent writers serialise cleanly.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,15 +194,17 @@ class QueueEntry:
 
 
 class Ledger:
-    """Read and write one campaign file. Cheap to construct; every call opens its own connection.
+    """Read and write one campaign file.
 
-    Safe to share between threads: SQLite serialises the writers (``BEGIN IMMEDIATE`` with a busy
-    timeout), and each method runs in its own transaction.
+    Safe to share between threads: each thread uses its own connection, SQLite serialises the
+    writers (``BEGIN IMMEDIATE`` with a busy timeout), and each method runs in its own
+    transaction.
     """
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000):
         self.path = Path(path)
         self._busy_ms = int(busy_timeout_ms)
+        self._local = threading.local()
         if not self.path.is_file():
             raise CampaignError(f"campaign file not found: {self.path}")
         self._check_version()
@@ -291,15 +294,26 @@ class Ledger:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh autocommit connection with the campaign's pragmas; closed on exit."""
-        con = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
-        try:
+        """This thread's autocommit connection with the campaign's pragmas.
+
+        Connections are kept open per thread: closing the last connection of a WAL database
+        checkpoints it, which would cost a few fsyncs on every answer.
+        """
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
             con.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             con.execute("PRAGMA foreign_keys = ON")
             con.execute("PRAGMA synchronous = FULL")
-            yield con
-        finally:
+            self._local.con = con
+        yield con
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
             con.close()
+            self._local.con = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -31,3 +31,7 @@ from labelrefine.cli import run as _run_cli  # noqa: E402, F401  (commands run, 
 from labelrefine.cli.lnl import lnl_command  # noqa: E402
 
 app.command("lnl")(lnl_command)
+from labelrefine.cli.campaign import campaign_app, serve  # noqa: E402
+
+app.add_typer(campaign_app, name="campaign")
+app.command("serve")(serve)

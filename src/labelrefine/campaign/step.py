@@ -1,0 +1,421 @@
+"""One campaign round: train, rank the unanswered suspects, write the next queue.
+
+Round 0 (the first ``campaign step``) embeds the images (embedding mode; cached on disk) and runs
+phase 1 -- CT_VOG, or Co-teaching when the mix ratio is 0 -- on the given labels of the ``train``
+items. Its clean set is trusted with its *given* labels; the rest is the suspect pool.
+
+Round r >= 1 loads round r-1's network and fine-tunes it with cross-entropy (fresh optimiser,
+``epochs_per_round`` epochs, best-validation weights kept) on the trusted set: phase 1's clean
+set plus every item an expert has labeled so far, with the experts' labels. ``unsure`` answers
+leave an item out of both the training set and the pool.
+
+Every round then ranks the pool -- phase-1 suspects without a current answer -- with the chosen
+sampler and queues the top ``budget`` items with a reason each. The round (metrics, per-item
+probabilities, queue, network weights) is written in one transaction at the very end, so a
+crash mid-step leaves the campaign as it was and rerunning the step redoes the same round; a
+finished round is never repeated (a concurrent second step fails to write it).
+
+The computation mirrors the simulated ``ours`` pipeline step for step (same seeds, same
+sampler inputs, same fine-tuning), so with a scripted expert who answers with the true labels a
+campaign reproduces the pipeline's per-round numbers.
+
+Validation: model selection uses the ``val`` items with their labels as given in the CSV (a
+stratified hold-out made at ``campaign init``, or an expert-verified subset marked by a split
+column). ``test`` items, when present, are only reported.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from labelrefine.active.samplers import ranked
+from labelrefine.campaign.ledger import CampaignError, Ledger
+from labelrefine.config import (
+    ActiveConfig,
+    EncoderConfig,
+    ExperimentConfig,
+    LNLConfig,
+    load_config,
+)
+from labelrefine.data.dataset import ImageDataset
+from labelrefine.lnl.trainer import EvalSet, FitResult, fit_ce, predict, run_lnl
+from labelrefine.models.heads import Classifier, build_model
+from labelrefine.runtime import resolve_device
+
+SAMPLERS = ("entropy", "margin", "random", "coreset", "joint")
+
+
+@dataclass
+class StepOptions:
+    """Options of one ``campaign step``.
+
+    ``seed``, ``views``, ``epochs`` (phase 1), ``noise_rate`` and ``config`` / ``experiment``
+    only matter at the first step; they are stored with round 0 and reused afterwards.
+    ``budget``, ``sampler``, ``epochs`` (fine-tune), ``device`` and ``force`` apply per step.
+    """
+
+    budget: int | None = None
+    sampler: str = "entropy"
+    seed: int = 0
+    views: int | None = None
+    epochs: int | None = None
+    noise_rate: float = 0.2
+    config: Path | None = None
+    experiment: ExperimentConfig | None = None
+    device: str = "auto"
+    force: bool = False
+
+
+@dataclass
+class StepResult:
+    """What one step did."""
+
+    round: int
+    kind: str
+    queued: int
+    metrics: dict[str, Any]
+    queue: list[tuple[str, str]] = field(default_factory=list)  # (item id, reason)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Training settings fixed at the first step (stored with round 0)."""
+
+    encoder: EncoderConfig
+    lnl: LNLConfig
+    active: ActiveConfig
+    seed: int
+    tau: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "encoder": self.encoder.model_dump(mode="json"),
+            "lnl": self.lnl.model_dump(mode="json", by_alias=True),
+            "active": self.active.model_dump(mode="json"),
+            "seed": self.seed,
+            "tau": self.tau,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Settings:
+        return cls(
+            encoder=EncoderConfig.model_validate(d["encoder"]),
+            lnl=LNLConfig.model_validate(d["lnl"]),
+            active=ActiveConfig.model_validate(d["active"]),
+            seed=int(d["seed"]),
+            tau=float(d["tau"]),
+        )
+
+
+def first_settings(opts: StepOptions) -> Settings:
+    """Settings for round 0 from the options (an experiment config's encoder / lnl / active
+    sections when given; its single noise setting supplies tau, mix and budget overrides)."""
+    cfg = opts.experiment
+    if cfg is None and opts.config is not None:
+        cfg = load_config(opts.config)
+    if cfg is None:
+        encoder, lnl, active = EncoderConfig(), LNLConfig(), ActiveConfig()
+        tau = lnl.tau if lnl.tau is not None else opts.noise_rate
+    else:
+        encoder, lnl, active = cfg.encoder, cfg.lnl, cfg.active
+        tau = lnl.tau if lnl.tau is not None else opts.noise_rate
+        if len(cfg.noise) == 1:
+            noise = cfg.noise[0]
+            if lnl.tau is None:
+                tau = noise.rate
+            if noise.mix is not None:
+                lnl = lnl.model_copy(update={"mix": noise.mix})
+            if noise.budget_per_round is not None:
+                active = active.model_copy(update={"budget_per_round": noise.budget_per_round})
+    if not 0 <= tau < 1:
+        raise CampaignError(f"noise rate / forget rate must be in [0, 1), got {tau}")
+    if opts.views is not None:
+        encoder = encoder.model_copy(update={"views": int(opts.views)})
+    if opts.epochs is not None:
+        lnl = lnl.model_copy(update={"epochs": int(opts.epochs)})
+    method = "coteaching" if lnl.mix == 0 else "ct_vog"
+    lnl = lnl.model_copy(update={"method": method})
+    return Settings(encoder=encoder, lnl=lnl, active=active, seed=int(opts.seed), tau=float(tau))
+
+
+def campaign_dataset(ledger: Ledger) -> ImageDataset:
+    """The campaign's images as an :class:`ImageDataset` (labels: the given labels)."""
+    items = ledger.items()
+    root = ledger.image_root
+    return ImageDataset(
+        ids=tuple(str(k) for k in items["key"]),
+        labels=items["given_label"].to_numpy(dtype=np.int64),
+        class_names=ledger.class_names,
+        paths=tuple(root / str(p) for p in items["path"]),
+        name=ledger.meta().get("dataset_name", ledger.path.stem),
+    )
+
+
+def batch_source(dataset: ImageDataset, settings: Settings, device: str, progress: bool) -> Any:
+    """Cached features (embedding mode) or an image source (fine-tune mode)."""
+    if settings.lnl.mode == "embedding":
+        from labelrefine.lnl.sources import FeatureSource
+        from labelrefine.models.cache import embed_dataset
+
+        fs = embed_dataset(dataset, settings.encoder, seed=0, device=device, progress=progress)
+        return FeatureSource.from_features(fs)
+    from labelrefine.lnl.sources import ImageSource
+
+    return ImageSource(dataset, image_size=settings.lnl.image_size, resize=settings.lnl.resize)
+
+
+def model_bytes(model: Classifier) -> bytes:
+    """The network's weights as bytes (``torch.save`` of the state dict, on CPU)."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+def load_model(data: bytes, settings: Settings, num_classes: int, in_dim: int | None) -> Classifier:
+    """Rebuild a network from :func:`model_bytes` output."""
+    model = build_model(settings.lnl, num_classes, in_dim, seed=0)
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model
+
+
+@dataclass
+class _State:
+    """The campaign's arrays for one step."""
+
+    train_idx: np.ndarray
+    val: EvalSet
+    test: EvalSet | None
+    given: np.ndarray
+    labels: np.ndarray  # given labels with the experts' current labels applied
+    labeled: np.ndarray  # train items with a current expert label
+    answered: np.ndarray  # train items with any current answer (label or unsure)
+
+
+def _state(ledger: Ledger) -> _State:
+    items = ledger.items()
+    role = items["role"].to_numpy()
+    given = items["given_label"].to_numpy(dtype=np.int64)
+    train_idx = np.flatnonzero(role == "train").astype(np.int64)
+    val_idx = np.flatnonzero(role == "val").astype(np.int64)
+    test_idx = np.flatnonzero(role == "test").astype(np.int64)
+    if val_idx.size == 0:
+        raise CampaignError(
+            "the campaign has no validation items (role 'val'); create it with --val-fraction > 0"
+            " or a split column that marks some items 'val'"
+        )
+    answers = ledger.answers()
+    labels = given.copy()
+    lab = answers[answers["kind"] == "label"]
+    lab_items = lab["item"].to_numpy(dtype=np.int64)
+    labels[lab_items] = lab["label"].to_numpy(dtype=np.int64)
+    return _State(
+        train_idx=train_idx,
+        val=EvalSet(indices=val_idx, labels=given[val_idx]),
+        test=EvalSet(indices=test_idx, labels=given[test_idx]) if test_idx.size else None,
+        given=given,
+        labels=labels,
+        labeled=np.intersect1d(lab_items, train_idx),
+        answered=np.intersect1d(answers["item"].to_numpy(dtype=np.int64), train_idx),
+    )
+
+
+def _summary(fit: FitResult) -> dict[str, Any]:
+    def num(x: float) -> float | None:
+        return None if x is None or not np.isfinite(x) else float(x)
+
+    return {
+        "val_f1": num(fit.best_val_f1),
+        "test_f1": num(fit.test_f1),
+        "best_epoch": int(fit.best_epoch),
+    }
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int, int, dict], None]]]:
+    """A rich progress display; yields ``task(description, total) -> epoch callback``."""
+    if not enabled:
+        yield lambda _d, _t: lambda _i, _n, _r: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from labelrefine.cli._common import console
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+
+        def task(description: str, total: int) -> Callable[[int, int, dict], None]:
+            tid = bar.add_task(description, total=total, info="")
+
+            def update(done: int, n: int, row: dict) -> None:
+                f1 = row.get("val_f1", row.get("val_f1_f"))
+                info = "" if f1 is None else f"val F1 {float(f1):.3f}"
+                bar.update(tid, completed=done, total=n, info=info)
+
+            return update
+
+        yield task
+
+
+def run_step(
+    campaign: str | Path, opts: StepOptions | None = None, *, progress: bool = False
+) -> StepResult:
+    """Run the campaign's next round (see the module docstring) and return what it did."""
+    opts = opts or StepOptions()
+    if opts.sampler not in SAMPLERS:
+        raise CampaignError(f"unknown sampler {opts.sampler!r}; choose one of {SAMPLERS}")
+    ledger = Ledger(campaign)
+    rounds = ledger.rounds()
+    rnd = len(rounds)
+    if rnd and not opts.force:
+        done, total = ledger.progress(rnd - 1)
+        if done < total:
+            raise CampaignError(
+                f"round {rnd - 1} still has {total - done} of {total} queued items unanswered; "
+                "answer them first, or pass --force to step anyway (they return to the pool)"
+            )
+    if rnd == 0:
+        settings = first_settings(opts)
+    else:
+        settings = Settings.from_dict(rounds["settings"].iloc[0])
+    device = str(resolve_device(opts.device))
+    names = ledger.class_names
+    c = len(names)
+    st = _state(ledger)
+    dataset = campaign_dataset(ledger)
+    source = batch_source(dataset, settings, device, progress)
+    in_dim = getattr(source, "in_dim", None)
+    seed = settings.seed
+    n_train = int(st.train_idx.size)
+    budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
+    if budget < 1:
+        raise CampaignError(f"budget must be >= 1, got {budget}")
+
+    with _progress(progress) as task:
+        if rnd == 0:
+            kind = "phase1"
+            lnl = settings.lnl
+            res = run_lnl(
+                lnl,
+                source,
+                st.train_idx,
+                st.given,
+                num_classes=c,
+                val=st.val,
+                test=st.test,
+                seed=seed,
+                tau=settings.tau,
+                device=device,
+                class_names=names,
+                progress=task(f"phase 1 ({lnl.method})", lnl.epochs),
+            )
+            model = res.model
+            phase1_clean = np.unique(np.asarray(res.clean_idx, dtype=np.int64))
+            metrics = _summary(res.fit)
+            epochs = lnl.epochs
+        else:
+            kind = "finetune"
+            data = ledger.checkpoint(rnd - 1)
+            if data is None:
+                raise CampaignError(f"round {rnd - 1} stored no network to fine-tune")
+            model = load_model(data, settings, c, in_dim)
+            s0 = ledger.scores(0)
+            s0 = s0[s0["clean"].to_numpy()]
+            phase1_clean = np.intersect1d(s0["item"].to_numpy(dtype=np.int64), st.train_idx)
+            trusted = np.union1d(phase1_clean, st.labeled)
+            epochs = (
+                int(opts.epochs) if opts.epochs is not None else settings.active.epochs_per_round
+            )
+            fit = fit_ce(
+                model,
+                source,
+                trusted,
+                st.labels,
+                epochs=epochs,
+                lr=settings.active.lr,
+                batch_size=settings.lnl.batch_size,
+                val=st.val,
+                test=st.test,
+                seed=seed * 1009 + rnd,
+                momentum=settings.lnl.momentum,
+                weight_decay=settings.lnl.weight_decay,
+                device=device,
+                progress=task(f"round {rnd}: fine-tune", epochs),
+            )
+            metrics = _summary(fit)
+
+    trusted = np.union1d(phase1_clean, st.labeled)
+    suspects = np.setdiff1d(st.train_idx, phase1_clean)
+    pool = np.setdiff1d(suspects, st.answered)
+    all_idx = np.arange(len(st.given), dtype=np.int64)
+    probs_all, emb_all = predict(model, source, all_idx, device=device)
+    k = min(budget, int(pool.size))
+    queue: list[tuple[int, float | None, str]] = []
+    if k > 0:
+        extra: dict[str, Any] = {}
+        if opts.sampler == "coreset":
+            extra = {"pool_features": emb_all[pool], "center_features": emb_all[trusted]}
+        ranking = ranked(
+            opts.sampler,
+            k,
+            pool=pool,
+            probs=probs_all[pool],
+            given_labels=st.labels[pool],
+            seed=seed * 7919 + rnd + 1,
+            class_names=names,
+            **extra,
+        )
+        queue = [
+            (int(i), float(s), str(r))
+            for i, s, r in zip(ranking.items, ranking.scores, ranking.reasons, strict=True)
+        ]
+    metrics |= {
+        "epochs": int(epochs),
+        "labels_bought": int(st.labeled.size),
+        "answered": int(st.answered.size),
+        "n_clean": int(trusted.size),
+        "n_pool": int(pool.size),
+        "n_phase1_clean": int(phase1_clean.size),
+    }
+    # Round 0 records phase 1's clean set exactly (later rounds read it back); later rounds
+    # record the trusted set they trained on.
+    clean_mask = np.zeros(len(st.given), dtype=bool)
+    clean_mask[phase1_clean if rnd == 0 else trusted] = True
+    ledger.write_round(
+        rnd,
+        kind=kind,
+        sampler=opts.sampler,
+        budget=budget,
+        seed=seed,
+        settings=settings.as_dict(),
+        metrics=metrics,
+        probs=probs_all,
+        scored_items=all_idx,
+        clean=clean_mask,
+        pool_scores={i: s for i, s, _ in queue if s is not None},
+        queue=queue,
+        checkpoint=model_bytes(model),
+    )
+    keys = ledger.items()["key"].tolist()
+    return StepResult(
+        round=rnd,
+        kind=kind,
+        queued=len(queue),
+        metrics=json.loads(json.dumps(metrics)),
+        queue=[(keys[i], r) for i, _, r in queue],
+    )

@@ -1,0 +1,305 @@
+"""``labelrefine campaign ...`` and ``labelrefine serve``: relabel real data with a team."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from labelrefine.cli._common import console, friendly_errors
+
+campaign_app = typer.Typer(
+    help=(
+        "Relabel a real dataset with experts: init a campaign from images + CSV, step (train and "
+        "queue suspects), answer in the browser (labelrefine serve), status, export, import."
+    ),
+    no_args_is_help=True,
+)
+
+CAMPAIGN_ARG = typer.Argument(..., help="Campaign file (SQLite) made by 'campaign init'.")
+
+
+class Sampler(StrEnum):
+    """Ranking rules for the queue."""
+
+    entropy = "entropy"
+    margin = "margin"
+    random = "random"
+    coreset = "coreset"
+    joint = "joint"
+
+
+class ExportFormat(StrEnum):
+    """Export formats."""
+
+    csv = "csv"
+    labelstudio = "labelstudio"
+
+
+class Scope(StrEnum):
+    """Which items a Label Studio export holds."""
+
+    queue = "queue"
+    answered = "answered"
+    train = "train"
+
+
+@campaign_app.command("init")
+def init(
+    images: Path = typer.Option(..., "--images", help="Folder holding the image files."),
+    labels: Path = typer.Option(..., "--labels", help="CSV with one row per image."),
+    out: Path = typer.Option(..., "--out", help="Campaign file to create (must not exist)."),
+    id_column: str = typer.Option("image_id", help="CSV column with the image id."),
+    label_column: str = typer.Option("dx", help="CSV column with the (possibly wrong) label."),
+    classes: str | None = typer.Option(
+        None, help="Comma-separated class list fixing the class order (default: sorted names)."
+    ),
+    suffix: str = typer.Option(".jpg", help="File ending appended to ids that lack it."),
+    split_column: str | None = typer.Option(
+        None,
+        help="CSV column marking items train / val / test (e.g. an expert-verified val set). "
+        "Default: hold out a stratified --val-fraction of the given labels as val.",
+    ),
+    val_fraction: float = typer.Option(
+        0.1, help="Share held out (stratified) for model selection when there is no split column."
+    ),
+    seed: int = typer.Option(0, help="Seed of the validation hold-out."),
+) -> None:
+    """Create a campaign: validate every image and label first; nothing is written on error."""
+    from labelrefine.campaign.create import init_campaign
+
+    with friendly_errors():
+        with console.status("checking images and labels"):
+            ledger = init_campaign(
+                images,
+                labels,
+                out,
+                id_column=id_column,
+                label_column=label_column,
+                classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+                suffix=suffix,
+                split_column=split_column,
+                val_fraction=val_fraction,
+                seed=seed,
+            )
+    items = ledger.items()
+    roles = items["role"].value_counts().to_dict()
+    console.print(
+        f"[green]created[/] {out}: {len(items)} items, {ledger.num_classes} classes "
+        f"({', '.join(ledger.class_names)}); "
+        + ", ".join(f"{k} {v}" for k, v in sorted(roles.items()))
+    )
+    console.print(f"next: labelrefine campaign step {out}")
+
+
+@campaign_app.command("step")
+def step(
+    campaign: Path = CAMPAIGN_ARG,
+    budget: int | None = typer.Option(
+        None, help="Items to queue this round (default: 2.2% of the train items)."
+    ),
+    sampler: Sampler = typer.Option(Sampler.entropy, help="How to rank the suspect pool."),
+    seed: int = typer.Option(0, help="Seed for training and ranking (fixed at the first step)."),
+    views: int | None = typer.Option(
+        None, help="Augmented views per image for the embedding cache (first step only)."
+    ),
+    epochs: int | None = typer.Option(
+        None, help="Phase-1 epochs (first step) / fine-tune epochs per later round."
+    ),
+    noise_rate: float = typer.Option(
+        0.2,
+        help="Expected share of wrong labels; the phase-1 forget rate (first step only).",
+    ),
+    config: Path | None = typer.Option(
+        None,
+        help="Experiment YAML whose encoder / lnl / active sections set the training settings "
+        "(first step only).",
+    ),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    force: bool = typer.Option(
+        False, help="Step even though the current round's queue is not fully answered."
+    ),
+) -> None:
+    """Train, rank the unanswered suspects and write the next round's queue (one round per call).
+
+    The first call embeds the images and runs phase 1 (CT_VOG); later calls fine-tune the model on
+    the trusted set plus the expert answers gathered so far.
+    """
+    from labelrefine.campaign.step import StepOptions, run_step
+
+    with friendly_errors():
+        result = run_step(
+            campaign,
+            StepOptions(
+                budget=budget,
+                sampler=sampler.value,
+                seed=seed,
+                views=views,
+                epochs=epochs,
+                noise_rate=noise_rate,
+                config=config,
+                device=device,
+                force=force,
+            ),
+            progress=True,
+        )
+    m = result.metrics
+    console.print(
+        f"[green]round {result.round}[/] ({result.kind}): queued {result.queued} items; "
+        f"val F1 {m.get('val_f1', float('nan')):.3f}"
+        + (f", test F1 {m['test_f1']:.3f}" if m.get("test_f1") is not None else "")
+        + f"; trusted {m.get('n_clean')} / suspects left {m.get('n_pool')}"
+    )
+    console.print(f"answer it in the browser: labelrefine serve {campaign}")
+
+
+@campaign_app.command("status")
+def status(
+    campaign: Path = CAMPAIGN_ARG,
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Labels bought, per-class counts, query precision and estimated remaining noise."""
+    from labelrefine.campaign.ledger import Ledger
+    from labelrefine.campaign.status import campaign_status
+    from labelrefine.web.app import _jsonable
+
+    with friendly_errors():
+        st = campaign_status(Ledger(campaign))
+    if as_json:
+        typer.echo(json.dumps(_jsonable(st.as_dict()), indent=1))
+        return
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:.1f}%"
+
+    console.print(
+        f"[bold]{campaign}[/]: {st.n_items} items ({st.n_train} relabelable), "
+        f"{st.rounds} round(s); current round {st.current_round if st.rounds else '–'}: "
+        f"{st.queue_answered}/{st.queue_size} answered"
+    )
+    console.print(
+        f"labels bought {st.labels_bought} (changed {st.labels_changed}), unsure {st.unsure}; "
+        f"query precision {pct(st.query_precision)}; flip rate {pct(st.flip_rate)}; "
+        f"suspects left {st.suspects_left if st.suspects_left is not None else '–'}; "
+        f"estimated remaining noise {pct(st.estimated_noise)}"
+    )
+    t = Table(title="per class (relabelable items)")
+    for col in st.per_class.columns:
+        t.add_column(col, justify="left" if col == "class" else "right")
+    for row in st.per_class.itertuples(index=False):
+        t.add_row(*(str(v) for v in row))
+    console.print(t)
+    if len(st.per_round):
+        r = Table(title="per round")
+        for col in st.per_round.columns:
+            r.add_column(col, justify="right")
+        for row in st.per_round.itertuples(index=False):
+            r.add_row(
+                *("–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
+            )
+        console.print(r)
+    if st.annotators:
+        console.print(
+            "answers by annotator: " + ", ".join(f"{k} {v}" for k, v in st.annotators.items())
+        )
+
+
+@campaign_app.command("export")
+def export(
+    campaign: Path = CAMPAIGN_ARG,
+    fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format", help="csv or labelstudio."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="CSV file (csv) or folder (labelstudio). Default: next to the campaign file.",
+    ),
+    scope: Scope = typer.Option(
+        Scope.queue, help="labelstudio: the current queue, all answered items, or all items."
+    ),
+    image_url_prefix: str = typer.Option(
+        "/data/local-files/?d=",
+        help="labelstudio: prefix put before each image path (relative to the image folder).",
+    ),
+) -> None:
+    """Export cleaned labels with provenance (CSV) or Label Studio tasks with pre-annotations."""
+    from labelrefine.campaign.exchange import export_csv
+    from labelrefine.campaign.labelstudio import export_labelstudio
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        ledger = Ledger(campaign)
+        if fmt is ExportFormat.csv:
+            target = out or campaign.with_name(campaign.stem + "-labels.csv")
+            n = export_csv(ledger, target)
+            console.print(f"[green]wrote[/] {target}: {n} items with provenance")
+        else:
+            target = out or campaign.with_name(campaign.stem + "-labelstudio")
+            n = export_labelstudio(
+                ledger, target, image_url_prefix=image_url_prefix, scope=scope.value
+            )
+            console.print(
+                f"[green]wrote[/] {target}/tasks.json ({n} tasks) and {target}/labeling_config.xml"
+            )
+
+
+@campaign_app.command("import")
+def import_(
+    campaign: Path = CAMPAIGN_ARG,
+    file: Path = typer.Argument(..., help="Label Studio JSON export, or CSV of expert answers."),
+    annotator: str = typer.Option(
+        "import", help="Annotator recorded when the file does not name one."
+    ),
+    item_column: str = typer.Option("item", help="CSV: column with the item id."),
+    answer_column: str = typer.Option(
+        "expert_answer", help="CSV: column with the answer (class name or 'unsure')."
+    ),
+) -> None:
+    """Import expert answers (all or nothing; unknown items or classes are rejected by name)."""
+    from labelrefine.campaign.exchange import import_csv
+    from labelrefine.campaign.labelstudio import import_labelstudio
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        ledger = Ledger(campaign)
+        if file.suffix.lower() == ".json":
+            done, skipped = import_labelstudio(ledger, file, annotator=annotator)
+        else:
+            done, skipped = import_csv(
+                ledger,
+                file,
+                item_column=item_column,
+                answer_column=answer_column,
+                annotator=annotator,
+            )
+    console.print(f"[green]imported[/] {done} answers ({skipped} already present)")
+
+
+def serve(
+    campaign: Path = CAMPAIGN_ARG,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    token: str | None = typer.Option(
+        None,
+        help="Access token (default: a random one, printed at start).",
+        envvar="LABELREFINE_TOKEN",
+    ),
+    annotator: str = typer.Option(
+        "expert", help="Annotator name recorded when the browser does not give one."
+    ),
+) -> None:
+    """Serve the relabeling page for a campaign; prints the URL with its token."""
+    import uvicorn
+
+    from labelrefine.web.app import create_app
+
+    with friendly_errors():
+        tok = token or secrets.token_urlsafe(18)
+        app = create_app(campaign, token=tok, annotator=annotator)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"labelrefine: relabel {campaign} at http://{shown}:{port}/?token={tok}", err=True)
+    typer.echo(f"  (add &annotator=NAME to record who answers; default {annotator!r})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,400 @@
+"""Relabeling web app: token, answers / undo through the API, safe image serving and rendering,
+and reliability against a real uvicorn server (kill -9 mid-stream, 1,000 concurrent answers)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from labelrefine.campaign.ledger import ItemRecord, Ledger
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from labelrefine.web.app import create_app
+
+TOKEN = "s3cret-token"
+CLASSES = ("akiec", "bcc", "nv")
+XSS_ID = "<script>alert('id')</script>"
+XSS_FILE = "<img src=x onerror=alert(1)>"
+XSS_REASON = "<b onmouseover=alert(2)>bold</b>"
+
+
+def make_campaign(tmp_path: Path, n: int = 12, queue: list[int] | None = None) -> Ledger:
+    """A campaign over ``n`` tiny images (two with HTML in their id / file name) and a
+    hand-written round-0 queue; no training involved."""
+    root = tmp_path / "images"
+    root.mkdir(parents=True)
+    keys = [f"img{i:03d}" for i in range(n)]
+    keys[1] = XSS_ID
+    files = [f"{k}.png" for k in keys]
+    files[1] = "xss1.png"
+    files[2] = f"{XSS_FILE}.png"
+    rng = np.random.default_rng(0)
+    for f in files:
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / f)
+    items = [ItemRecord(k, f, i % 3, "val" if i == n - 1 else "train")
+             for i, (k, f) in enumerate(zip(keys, files, strict=True))]
+    ledger = Ledger.create(tmp_path / "c.db", image_root=root, class_names=CLASSES, items=items)
+    queue = list(range(n - 1)) if queue is None else queue
+    probs = np.tile([0.6, 0.3, 0.1], (n, 1))
+    ledger.write_round(
+        0, kind="phase1", sampler="entropy", budget=len(queue), seed=0, settings={},
+        metrics={"val_f1": 0.5}, probs=probs, scored_items=np.arange(n),
+        clean=np.zeros(n, bool), pool_scores={}, queue=[
+            (i, 1.0, XSS_REASON if i == 2 else f"model predicts akiec at 0.60 (item {i})")
+            for i in queue
+        ],
+    )
+    return ledger
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return make_campaign(tmp_path)
+
+
+@pytest.fixture
+def client(ledger: Ledger) -> TestClient:
+    return TestClient(create_app(ledger.path, token=TOKEN, annotator="dr-default"))
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def answer(client, idx, label, sid=None, **kw):
+    body = {"idx": idx, "label": label, "submission_id": sid or uuid.uuid4().hex, **kw}
+    return client.post("/api/answer", json=body, headers=AUTH)
+
+
+# ------------------------------------------------------------------------------------- token
+
+
+@pytest.mark.parametrize("path", ["/", "/api/next", "/api/status", "/image/0", "/partials/item",
+                                  "/api/item/0"])
+def test_missing_or_wrong_token_is_401(client, path):
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get(path, headers={"X-Token": "nope"}).status_code == 401
+    assert client.get(path + ("&" if "?" in path else "?") + "token=nope").status_code == 401
+    client.cookies.set("labelrefine_token", "nope")
+    assert client.get(path).status_code == 401
+
+
+def test_posts_need_the_token_and_store_nothing_without_it(client, ledger):
+    body = {"idx": 0, "label": "nv", "submission_id": "x"}
+    assert client.post("/api/answer", json=body).status_code == 401
+    assert client.post("/api/answer", json=body, headers={"X-Token": "bad"}).status_code == 401
+    assert client.post("/api/undo", json={"submission_id": "u"}).status_code == 401
+    assert ledger.annotation_count() == 0
+
+
+def test_token_in_query_becomes_cookie_and_leaves_the_url(client):
+    r = client.get(f"/?token={TOKEN}&annotator=dr.who", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    page = client.get("/")
+    assert page.status_code == 200 and TOKEN not in page.text
+    assert "dr.who" in page.text
+    # the cookie also authorises the API, and the annotator is recorded
+    r = client.post("/api/answer", json={"idx": 0, "label": "nv", "submission_id": "c1"})
+    assert r.status_code == 200
+
+
+# ------------------------------------------------------------------------------------- answers
+
+
+def test_answer_keep_unsure_and_progress(client, ledger):
+    nxt = client.get("/api/next", headers=AUTH).json()
+    assert nxt["item"]["idx"] == 0 and nxt["progress"] == {"round": 0, "answered": 0,
+                                                            "total": 11}
+    assert [t["label"] for t in nxt["item"]["top3"]] == ["akiec", "bcc", "nv"]
+    r = answer(client, 0, "nv", seconds=3.2, annotator="dr-a")
+    assert r.status_code == 200 and r.json()["progress"]["answered"] == 1
+    assert answer(client, 3, "keep").status_code == 200
+    assert answer(client, 4, "unsure").status_code == 200
+    ans = ledger.answers().set_index("item")
+    assert ans.loc[0, "label"] == 2 and ans.loc[0, "annotator"] == "dr-a"
+    assert ans.loc[0, "seconds"] == pytest.approx(3.2)
+    assert ans.loc[3, "label"] == ledger.item(3)["given_label"]
+    assert ans.loc[3, "annotator"] == "dr-default"
+    assert ans.loc[4, "kind"] == "unsure"
+    assert client.get("/api/next", headers=AUTH).json()["item"]["idx"] == 1
+
+
+def test_retried_submission_is_stored_once(client, ledger):
+    first = answer(client, 0, "bcc", sid="same").json()
+    again = answer(client, 0, "bcc", sid="same").json()
+    assert not first["duplicate"] and again["duplicate"]
+    assert first["annotation_id"] == again["annotation_id"]
+    assert ledger.annotation_count() == 1
+    clash = answer(client, 0, "nv", sid="same")
+    assert clash.status_code == 422 and "already used" in clash.json()["detail"]
+
+
+def test_bad_answers_are_rejected_by_name(client, ledger):
+    r = answer(client, 0, "melanoma")
+    assert r.status_code == 422 and "unknown class 'melanoma'" in r.json()["detail"]
+    r = client.post("/api/answer", headers=AUTH,
+                    json={"item": "no-such-image", "label": "nv", "submission_id": "z"})
+    assert r.status_code == 422 and "'no-such-image'" in r.json()["detail"]
+    r = answer(client, 11, "nv")  # the held-out val item
+    assert r.status_code == 422 and "held out" in r.json()["detail"]
+    r = client.post("/api/answer", headers=AUTH, json={"label": "nv", "submission_id": "q"})
+    assert r.status_code == 422
+    assert ledger.annotation_count() == 0
+
+
+def test_undo_puts_the_item_back(client, ledger):
+    answer(client, 0, "nv", annotator="dr-a")
+    answer(client, 1, "bcc", annotator="dr-a")
+    answer(client, 2, "bcc", annotator="dr-b")
+    r = client.post("/api/undo", headers=AUTH, json={"submission_id": "u1", "annotator": "dr-a"})
+    assert r.status_code == 200 and r.json()["idx"] == 1 and r.json()["item"] == XSS_ID
+    assert client.get("/api/next?annotator=dr-a", headers=AUTH).json()["item"]["idx"] == 1
+    assert set(ledger.answers()["item"]) == {0, 2}
+    assert ledger.annotation_count() == 4  # history kept: 3 answers + 1 retraction
+
+
+def test_two_annotators_get_different_items(client):
+    a = client.get("/api/next?annotator=ann", headers=AUTH).json()["item"]["idx"]
+    b = client.get("/api/next?annotator=bob", headers=AUTH).json()["item"]["idx"]
+    assert a != b
+    assert client.get("/api/next?annotator=ann", headers=AUTH).json()["item"]["idx"] == a
+
+
+def test_status_endpoint(client):
+    answer(client, 0, "nv")  # given akiec -> changed
+    answer(client, 1, "bcc")  # given bcc -> kept
+    st = client.get("/api/status", headers=AUTH).json()
+    assert st["labels_bought"] == 2 and st["labels_changed"] == 1
+    assert st["query_precision"] == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------- safe serving & rendering
+
+
+def test_images_are_served_only_from_inside_the_root(tmp_path, ledger):
+    client = TestClient(create_app(ledger.path, token=TOKEN))
+    ok = client.get("/image/0", headers=AUTH)
+    assert ok.status_code == 200 and ok.content[:4] == b"\x89PNG"
+    assert client.get(f"/image/{2}", headers=AUTH).status_code == 200  # odd but inside
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG top secret")
+    (ledger.image_root / "link.png").symlink_to(secret)
+    with ledger.connect() as con:  # a tampered ledger pointing outside the root
+        con.execute("UPDATE items SET path = '../secret.png' WHERE idx = 3")
+        con.execute("UPDATE items SET path = ? WHERE idx = 4", (str(secret),))
+        con.execute("UPDATE items SET path = 'link.png' WHERE idx = 5")
+    for idx in (3, 4, 5):
+        r = client.get(f"/image/{idx}", headers=AUTH)
+        assert r.status_code == 404 and b"top secret" not in r.content
+    for url in ("/image/..%2F..%2Fsecret.png", "/image/../secret.png", "/image/-1",
+                "/image/999"):
+        r = client.get(url, headers=AUTH)
+        assert r.status_code in (404, 422) and b"top secret" not in r.content
+
+
+def test_html_in_ids_file_names_and_reasons_is_escaped(client):
+    for idx in (1, 2):
+        page = client.get(f"/partials/item?item={idx}", headers=AUTH).text
+        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "<b onmouseover" not in page
+    assert "&lt;script&gt;alert(&#39;id&#39;)&lt;/script&gt;" in client.get(
+        "/partials/item?item=1", headers=AUTH).text
+    assert "&lt;b onmouseover=alert(2)&gt;bold&lt;/b&gt;" in client.get(
+        "/partials/item?item=2", headers=AUTH).text
+    data = client.get("/api/item/1", headers=AUTH).json()
+    assert data["item"] == XSS_ID  # JSON carries the raw string; the page only uses textContent
+
+
+def test_page_shows_everything_an_expert_needs(client):
+    client.get(f"/?token={TOKEN}")
+    page = client.get("/").text
+    for text in ("Given label", "Model top-3", "Why it is here", "keep given label", "unsure",
+                 "undo last", "0 / 11 answered", 'src="/image/0"'):
+        assert text in page
+    for k, name in enumerate(CLASSES, start=1):
+        assert f"<kbd>{k}</kbd> {name}" in page
+
+
+def test_done_page_when_queue_is_answered(tmp_path):
+    ledger = make_campaign(tmp_path, queue=[0])
+    client = TestClient(create_app(ledger.path, token=TOKEN))
+    answer(client, 0, "nv")
+    page = client.get("/partials/item", headers=AUTH).text
+    assert "Nothing left in this round" in page and "1 of 1" in page
+
+
+# ------------------------------------------------------------------------ real server tests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SERVE = (
+    "import sys, uvicorn; from labelrefine.web.app import create_app; "
+    "uvicorn.run(create_app(sys.argv[1], token=sys.argv[2]), host='127.0.0.1', "
+    "port=int(sys.argv[3]), log_level='warning')"
+)
+
+
+class Server:
+    """The app under uvicorn in a subprocess on a free port (what ``labelrefine serve`` runs,
+    without importing the whole command line)."""
+
+    def __init__(self, db: Path):
+        self.db = db
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(db), TOKEN, str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/static/app.js", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+            if self.proc.poll() is not None:
+                break
+        err = self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
+        self.stop()
+        raise RuntimeError(f"server did not start: {err}")
+
+    def kill9(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+def test_real_server_requires_the_token(tmp_path):
+    ledger = make_campaign(tmp_path)
+    srv = Server(ledger.path)
+    try:
+        assert httpx.get(srv.url + "/api/next").status_code == 401
+        assert httpx.get(srv.url + f"/api/next?token={TOKEN}x").status_code == 401
+        assert httpx.get(srv.url + "/api/next", headers=AUTH).status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_two_annotators_1000_concurrent_answers_each_stored_once(tmp_path):
+    ledger = make_campaign(tmp_path, n=101)
+    srv = Server(ledger.path)
+    sent: dict[str, list[str]] = {"ann": [], "bob": []}
+    errors: list[str] = []
+
+    def annotate(name: str) -> None:
+        with httpx.Client(base_url=srv.url, headers=AUTH, timeout=30) as http:
+            for k in range(500):
+                sid = f"{name}-{k}"
+                body = {"idx": k % 100, "label": CLASSES[k % 3], "submission_id": sid,
+                        "annotator": name}
+                r = http.post("/api/answer", json=body)
+                if k % 50 == 0:  # a client retry of the same answer
+                    r = http.post("/api/answer", json=body)
+                if r.status_code != 200:
+                    errors.append(f"{sid}: {r.status_code} {r.text}")
+                sent[name].append(sid)
+
+    threads = [threading.Thread(target=annotate, args=(n,)) for n in sent]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        srv.stop()
+    assert not errors
+    stored = ledger.answers(include_retracted=True)
+    assert len(stored) == 1000
+    assert sorted(stored["submission_id"]) == sorted(sent["ann"] + sent["bob"])
+    for name in sent:
+        assert (stored["annotator"] == name).sum() == 500
+    assert len(ledger.events("answer")) == 1000
+
+
+def test_kill_9_during_submissions_loses_and_duplicates_nothing(tmp_path):
+    ledger = make_campaign(tmp_path, n=61)
+    srv = Server(ledger.path)
+    acked: set[str] = set()
+    attempted: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def stream(w: int) -> None:
+        with httpx.Client(base_url=srv.url, headers=AUTH, timeout=10) as http:
+            for k in range(10_000):
+                if stop.is_set():
+                    return
+                sid = f"w{w}-{k}"
+                with lock:
+                    attempted.append(sid)
+                try:
+                    r = http.post("/api/answer", json={"idx": k % 60, "label": "nv",
+                                                       "submission_id": sid})
+                except httpx.TransportError:
+                    return
+                if r.status_code == 200:
+                    with lock:
+                        acked.add(sid)
+
+    threads = [threading.Thread(target=stream, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    while len(acked) < 150:
+        time.sleep(0.01)
+    srv.kill9()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert srv.proc.returncode == -signal.SIGKILL
+
+    stored = ledger.answers(include_retracted=True)
+    ids = list(stored["submission_id"])
+    assert len(ids) == len(set(ids)), "an answer was stored twice"
+    assert acked <= set(ids), f"lost acknowledged answers: {sorted(acked - set(ids))[:5]}"
+    assert set(ids) <= set(attempted)
+    with ledger.connect() as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # Restart; clients retry everything they are not sure about (and some they are).
+    srv2 = Server(ledger.path)
+    try:
+        with httpx.Client(base_url=srv2.url, headers=AUTH, timeout=10) as http:
+            for sid in attempted:
+                w, k = sid[1:].split("-")
+                r = http.post("/api/answer", json={"idx": int(k) % 60, "label": "nv",
+                                                   "submission_id": sid})
+                assert r.status_code == 200
+                assert r.json()["duplicate"] == (sid in set(ids))
+    finally:
+        srv2.stop()
+    final = ledger.answers(include_retracted=True)
+    assert sorted(final["submission_id"]) == sorted(attempted)
