@@ -1,0 +1,302 @@
+"""``labelrefine campaign`` commands: init (validation, nothing written on error), step (phase 1,
+fine-tune, resumable, deterministic), status, CSV export -> import round trip, serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from labelrefine.campaign.ledger import ItemRecord, Ledger
+from labelrefine.cli import app
+from labelrefine.data.splits import split_counts
+
+CLASSES = ("akiec", "bcc", "nv")
+COLOURS = np.array([[200, 60, 60], [60, 200, 60], [60, 60, 200]])
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    """One embedding cache for the module: every campaign over the same images shares it."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def make_folder(root: Path, n: int = 36, flip: int = 6, seed: int = 0) -> tuple[Path, Path, list]:
+    """``n`` small images whose colour follows the true class; ``flip`` labels are wrong."""
+    rng = np.random.default_rng(seed)
+    images = root / "images"
+    images.mkdir(parents=True)
+    true = np.arange(n) % 3
+    given = true.copy()
+    wrong = rng.choice(n, size=flip, replace=False)
+    given[wrong] = (true[wrong] + 1) % 3
+    rows = []
+    for i in range(n):
+        pix = COLOURS[true[i]] + rng.integers(-40, 40, (32, 32, 3))
+        Image.fromarray(np.clip(pix, 0, 255).astype(np.uint8)).save(images / f"im{i:03d}.jpg")
+        rows.append({"image_id": f"im{i:03d}", "dx": CLASSES[given[i]]})
+    csv = root / "labels.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return images, csv, [CLASSES[t] for t in true]
+
+
+def write_config(root: Path, images: Path, csv: Path, cache_dir: Path) -> Path:
+    cfg = root / "train.yaml"
+    cfg.write_text(
+        f"dataset: {{format: csv, images: {images}, labels: {csv}}}\n"
+        f"encoder: {{views: 1, image_size: 32, batch_size: 32, cache_dir: {cache_dir}}}\n"
+        "lnl: {epochs: 3, warmup: 1, batch_size: 16, hidden: 16, vog: {window: 2}}\n"
+        "active: {epochs_per_round: 2, budget_per_round: 4}\n"
+        "noise: [{kind: symmetric, rate: 0.2}]\n"
+    )
+    return cfg
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def init(root: Path, images: Path, csv: Path, *extra: str) -> Path:
+    out = root / "campaign.db"
+    res = run("campaign", "init", "--images", images, "--labels", csv, "--out", out,
+              "--val-fraction", "0.25", *extra)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+# ----------------------------------------------------------------------------------------- init
+
+
+def test_init_validates_and_holds_out_a_stratified_val_set(tmp_path):
+    images, csv, _ = make_folder(tmp_path)
+    out = init(tmp_path, images, csv)
+    ledger = Ledger(out)
+    items = ledger.items()
+    assert len(items) == 36 and ledger.class_names == CLASSES
+    val = items[items["role"] == "val"]
+    counts = np.bincount(items["given_label"], minlength=3)
+    assert len(val) == sum(split_counts(int(n), (0.75, 0.25))[1] for n in counts)
+    assert val["given_label"].nunique() == 3
+    assert (items["path"] == items["key"] + ".jpg").all()
+    assert {p.name for p in tmp_path.iterdir()} >= {"campaign.db"}
+    again = run("campaign", "init", "--images", images, "--labels", csv, "--out", out)
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_corrupt_image_is_named_and_nothing_is_written(tmp_path):
+    images, csv, _ = make_folder(tmp_path)
+    (images / "im007.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    out = tmp_path / "out" / "campaign.db"
+    res = run("campaign", "init", "--images", images, "--labels", csv, "--out", out)
+    assert res.exit_code == 2
+    assert "im007" in res.output
+    assert not out.exists() and not (tmp_path / "out").exists()
+
+
+def test_missing_image_and_escaping_path_are_named(tmp_path):
+    images, csv, _ = make_folder(tmp_path)
+    (images / "im003.jpg").unlink()
+    res = run("campaign", "init", "--images", images, "--labels", csv, "--out",
+              tmp_path / "a.db")
+    assert res.exit_code == 2 and "im003" in res.output and not (tmp_path / "a.db").exists()
+    # an id that walks out of the image folder to a real image
+    outside = tmp_path / "outside.jpg"
+    Image.new("RGB", (8, 8)).save(outside)
+    (images / "im003.jpg").write_bytes((images / "im004.jpg").read_bytes())
+    df = pd.read_csv(csv)
+    df.loc[5, "image_id"] = "../outside"
+    df.to_csv(csv, index=False)
+    res = run("campaign", "init", "--images", images, "--labels", csv, "--out",
+              tmp_path / "b.db")
+    assert res.exit_code == 2 and "'../outside'" in res.output
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_split_column_marks_roles_and_bad_values_are_named(tmp_path):
+    images, csv, _ = make_folder(tmp_path)
+    df = pd.read_csv(csv)
+    df["split"] = ["train"] * 24 + ["val"] * 6 + ["test"] * 6
+    df.to_csv(csv, index=False)
+    out = init(tmp_path, images, csv, "--split-column", "split")
+    roles = Ledger(out).items()["role"].value_counts().to_dict()
+    assert roles == {"train": 24, "val": 6, "test": 6}
+    df.loc[3, "split"] = "holdout"
+    df.to_csv(csv, index=False)
+    res = run("campaign", "init", "--images", images, "--labels", csv, "--out",
+              tmp_path / "x.db", "--split-column", "split")
+    assert res.exit_code == 2 and "im003" in res.output and "holdout" in res.output
+
+
+# ----------------------------------------------------------------------------------------- step
+
+
+def answer_queue(db: Path, truth: list[str], annotator: str = "dr-a") -> int:
+    ledger = Ledger(db)
+    q = ledger.queue()
+    for idx in q["item"]:
+        ledger.submit(int(idx), CLASSES.index(truth[int(idx)]), annotator=annotator,
+                      submission_id=f"{annotator}-{ledger.current_round()}-{idx}")
+    return len(q)
+
+
+def test_step_round_trip_status_and_resume_rules(tmp_path, cache_dir):
+    images, csv, truth = make_folder(tmp_path)
+    db = init(tmp_path, images, csv)
+    cfg = write_config(tmp_path, images, csv, cache_dir)
+    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    ledger = Ledger(db)
+    rounds = ledger.rounds()
+    assert list(rounds["round"]) == [0] and rounds["kind"].iloc[0] == "phase1"
+    q = ledger.queue()
+    assert len(q) == 4 and all(len(r) > 10 for r in q["reason"])
+    train = set(ledger.items().query("role == 'train'")["idx"])
+    assert set(q["item"]) <= train
+    s0 = ledger.scores(0)
+    assert not s0.set_index("item").loc[list(q["item"]), "clean"].any()  # only suspects queued
+    assert rounds["settings"].iloc[0]["lnl"]["method"] == "ct_vog"
+    assert rounds["settings"].iloc[0]["tau"] == pytest.approx(0.2)
+
+    # the queue is not answered yet: a second step is refused and changes nothing
+    res = run("campaign", "step", db, "--device", "cpu")
+    assert res.exit_code == 2 and "unanswered" in res.output
+    assert ledger.current_round() == 0
+
+    assert answer_queue(db, truth) == 4
+    res = run("campaign", "step", db, "--device", "cpu", "--budget", "3")
+    assert res.exit_code == 0, res.output
+    rounds = ledger.rounds()
+    assert list(rounds["kind"]) == ["phase1", "finetune"]
+    m1 = rounds["metrics"].iloc[1]
+    assert m1["labels_bought"] == 4 and m1["epochs"] == 2
+    q1 = ledger.queue(1)
+    assert len(q1) == 3 and not set(q1["item"]) & set(q["item"])  # answered items never return
+
+    res = run("campaign", "status", db)
+    assert res.exit_code == 0 and "labels bought 4" in res.output
+    st = run("campaign", "status", db, "--json")
+    import json
+
+    data = json.loads(st.output)
+    wrong = sum(CLASSES[ledger.item(int(i))["given_label"]] != truth[int(i)] for i in q["item"])
+    assert data["query_precision"] == pytest.approx(wrong / 4)
+    assert data["per_round"][0]["query_precision"] == pytest.approx(wrong / 4)
+
+
+def test_step_is_deterministic_and_crash_safe(tmp_path, cache_dir, monkeypatch):
+    images, csv, truth = make_folder(tmp_path)
+    cfg = write_config(tmp_path, images, csv, cache_dir)
+    dbs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        dbs.append(init(tmp_path / name, images, csv))
+    for db in dbs:
+        assert run("campaign", "step", db, "--config", cfg, "--device", "cpu").exit_code == 0
+        answer_queue(db, truth)
+    a, b = Ledger(dbs[0]), Ledger(dbs[1])
+    assert list(a.queue(0)["item"]) == list(b.queue(0)["item"])
+    assert np.allclose(np.stack(a.scores(0)["probs"]), np.stack(b.scores(0)["probs"]))
+
+    # campaign b crashes while writing round 1: nothing of the round is stored ...
+    def boom(*args, **kwargs):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(Ledger, "write_round", boom)
+    with pytest.raises(OSError, match="power cut"):
+        run("campaign", "step", dbs[1], "--device", "cpu")
+    monkeypatch.undo()
+    assert b.current_round() == 0 and b.checkpoint(1) is None
+    # ... and rerunning the step redoes round 1 exactly as an uninterrupted run does
+    for db in dbs:
+        assert run("campaign", "step", db, "--device", "cpu").exit_code == 0
+    assert a.current_round() == b.current_round() == 1
+    assert list(a.queue(1)["item"]) == list(b.queue(1)["item"])
+    assert a.rounds()["metrics"].iloc[1] == b.rounds()["metrics"].iloc[1]
+    assert len(b.events("round")) == 2
+
+
+# ----------------------------------------------------------------------- export / import (CSV)
+
+
+def tiny_ledger(root: Path) -> Ledger:
+    items = [ItemRecord(f"im{i}", f"im{i}.jpg", i % 3, "val" if i == 9 else "train")
+             for i in range(10)]
+    ledger = Ledger.create(root / "c.db", image_root=root, class_names=CLASSES, items=items)
+    probs = np.tile([0.1, 0.7, 0.2], (10, 1))
+    ledger.write_round(0, kind="phase1", sampler="entropy", budget=5, seed=0, settings={},
+                       metrics={}, probs=probs, scored_items=np.arange(10),
+                       clean=np.arange(10) >= 5, pool_scores={},
+                       queue=[(i, 1.0 - i / 10, f"reason {i}") for i in range(5)])
+    return ledger
+
+
+def test_csv_export_has_provenance_and_import_restores_answers(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = tiny_ledger(tmp_path / "a")
+    a.submit(0, 2, annotator="dr-a", submission_id="1", seconds=2.5)
+    a.submit(1, None, annotator="dr-b", submission_id="2")
+    a.submit(2, 0, annotator="dr-a", submission_id="3")
+    a.submit(2, 1, annotator="dr-a", submission_id="4")  # changed her mind
+    a.submit(3, 2, annotator="dr-b", submission_id="5")
+    a.undo_last("dr-b", "6")  # retracts item 3
+    out = tmp_path / "labels.csv"
+    res = run("campaign", "export", a.path, "--format", "csv", "--out", out)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out, keep_default_na=False).set_index("item")
+    assert df.loc["im0", "given_label"] == "akiec" and df.loc["im0", "expert_answer"] == "nv"
+    assert df.loc["im0", "cleaned_label"] == "nv" and df.loc["im0", "annotator"] == "dr-a"
+    assert df.loc["im0", "model_label"] == "bcc" and df.loc["im0", "reason"] == "reason 0"
+    assert df.loc["im1", "expert_answer"] == "unsure" and df.loc["im1", "cleaned_label"] == "bcc"
+    assert df.loc["im2", "expert_answer"] == "bcc"
+    assert df.loc["im3", "expert_answer"] == "" and df.loc["im3", "source"] == "given"
+    assert df.loc["im9", "role"] == "val"
+
+    b = tiny_ledger(tmp_path / "b")
+    res = run("campaign", "import", b.path, out)
+    assert res.exit_code == 0 and "imported 3" in res.output
+    cols = ["item", "kind", "label", "annotator", "answered_at", "seconds"]
+    pd.testing.assert_frame_equal(
+        a.answers()[cols].reset_index(drop=True), b.answers()[cols].reset_index(drop=True)
+    )
+    assert b.items()["current_label"].tolist() == a.items()["current_label"].tolist()
+    again = run("campaign", "import", b.path, out)
+    assert "imported 0 answers (3 already present)" in again.output
+
+
+@pytest.mark.parametrize(
+    ("row", "named"),
+    [("im_nope,nv", "im_nope"), ("im4,melanoma", "im4"), ("im9,nv", "im9")],
+)
+def test_csv_import_rejects_unknown_items_and_classes_by_name(tmp_path, row, named):
+    ledger = tiny_ledger(tmp_path)
+    f = tmp_path / "answers.csv"
+    f.write_text("item,expert_answer\nim0,nv\n" + row + "\nim1,bcc\n")
+    res = run("campaign", "import", ledger.path, f)
+    assert res.exit_code == 2 and named in res.output
+    assert ledger.annotation_count() == 0  # nothing imported, not even the good rows
+
+
+# ----------------------------------------------------------------------------------------- serve
+
+
+def test_serve_prints_url_with_token(tmp_path, monkeypatch):
+    ledger = tiny_ledger(tmp_path)
+    seen = {}
+
+    def fake_run(app, host, port, **kw):
+        seen.update(host=host, port=port, app=app)
+
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    res = run("serve", ledger.path, "--port", "8765", "--token", "tok123")
+    assert res.exit_code == 0
+    assert "http://127.0.0.1:8765/?token=tok123" in res.output
+    assert seen["port"] == 8765 and seen["host"] == "127.0.0.1"
+    res = run("serve", ledger.path)  # a random token when none is given
+    assert "/?token=" in res.output and "?token=tok123" not in res.output
+    res = run("serve", tmp_path / "missing.db")
+    assert res.exit_code == 2 and "not found" in res.output
