@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from labelrefine.active import samplers
 from labelrefine.active.samplers import (
     SAMPLERS,
     class_quota_select,
@@ -145,6 +147,44 @@ def test_coreset_equals_brute_force(case: int) -> None:
     assert got.tolist() == brute_force_k_center(pool, centers, k, seed=case)
     assert got.dtype == np.int64
     assert len(got) == min(k, n)
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_coreset_candidate_pruning_is_exact(case: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tiny candidate sets force every path: accepted at once, widened, widened to all rows
+    monkeypatch.setattr(samplers, "CORESET_CANDIDATES", 1)
+    rng = np.random.default_rng(200 + case)
+    n, d = int(rng.integers(20, 50)), int(rng.integers(1, 4))
+    pool = rng.standard_normal((n, d)) * np.where(rng.random((n, 1)) < 0.1, 5.0, 1.0)
+    centers = rng.standard_normal((case % 3 * 2, d))
+    k = int(rng.integers(1, 8))
+    assert coreset_select(pool, centers, k, seed=case).tolist() == brute_force_k_center(
+        pool, centers, k, seed=case)
+
+
+def test_greedy_torch_path_matches_numpy_path() -> None:
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((80, 4))
+    x_sq = (x * x).sum(1)
+    start = rng.random(80) * 10
+    xt = torch.from_numpy(x)
+    a = samplers._greedy_cpu(xt, x_sq.copy(), start.copy(), 15)
+    b = samplers._greedy_torch(xt, torch.from_numpy(x_sq), torch.from_numpy(start.copy()), 15)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_coreset_on_gpu_matches_cpu() -> None:
+    rng = np.random.default_rng(12)
+    pool = rng.standard_normal((5000, 32))
+    centers = rng.standard_normal((100, 32))
+    cpu = coreset_select(pool, centers, 40)
+    np.testing.assert_array_equal(coreset_select(pool, centers, 40, device="cuda"), cpu)
+    np.testing.assert_array_equal(coreset_select(pool, centers[:0], 40, seed=3, device="cuda"),
+                                  coreset_select(pool, centers[:0], 40, seed=3))
+    np.testing.assert_allclose(nearest_center_distances(pool, centers, device="cuda"),
+                               nearest_center_distances(pool, centers), rtol=1e-6)
 
 
 def test_coreset_float32_and_chunked_agree() -> None:
@@ -297,6 +337,22 @@ def test_select_coreset_maps_to_items() -> None:
     order = np.argsort(inp["pool"])
     pos = coreset_select(inp["pool_features"][order], inp["center_features"], 9, seed=4)
     np.testing.assert_array_equal(select("coreset", 9, seed=4, **inp), inp["pool"][order][pos])
+
+
+def test_select_coreset_large_pool_rule() -> None:
+    inp = _inputs(n=60, d=5)
+    order = np.argsort(inp["pool"])
+    feats, items = inp["pool_features"][order], inp["pool"][order]
+    exact = items[coreset_select(feats, inp["center_features"], 6, seed=2)]
+    # work = 60 items x 5 dims x (8 centres + 6 picks) = 4,200 multiply-adds
+    np.testing.assert_array_equal(
+        select("coreset", 6, seed=2, coreset_exact_work=4200, coreset_project_dim=3, **inp), exact)
+    np.testing.assert_array_equal(
+        select("coreset", 6, seed=2, coreset_exact_work=None, coreset_project_dim=3, **inp), exact)
+    approx = select("coreset", 6, seed=2, coreset_exact_work=4199, coreset_project_dim=3,
+                    coreset_max_pool=30, **inp)
+    expect = coreset_select(feats, inp["center_features"], 6, seed=2, project_dim=3, max_pool=30)
+    np.testing.assert_array_equal(approx, items[expect])
 
 
 def test_select_with_quota() -> None:

@@ -46,6 +46,16 @@ QuotaBy = Literal["given", "predicted"]
 PROB_EPS = 1e-12
 #: Default ambiguity threshold of the joint ranker (on entropy normalised by ``log C``).
 JOINT_THRESHOLD = 0.3
+#: :func:`select` / :func:`ranked`: coreset is exact while ``n * D * (m + k)`` (pool size x
+#: feature dim x (centres + picks), the multiply-adds of exact greedy at worst) is at most this
+#: on CPU (about 10 s on 2 cores; 100 times more on a GPU); above it, the large-pool
+#: approximation (random projection to :data:`CORESET_PROJECT_DIM` dimensions) is used.
+CORESET_EXACT_WORK = 1e11
+#: Feature dimension of the large-pool coreset approximation (random projection).
+CORESET_PROJECT_DIM = 64
+#: Greedy k-center first runs on (at least) this many rows farthest from the centres; see
+#: :func:`_farthest_first` (exact: it widens the set when the result is not provably exact).
+CORESET_CANDIDATES = 4096
 #: Working memory (bytes) for one block of the chunked pool-to-centre distance computation.
 WORKING_MEMORY = 64 * 2**20
 
@@ -210,11 +220,12 @@ def _min_sq_dists(x: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor,
                   chunk: int | None) -> torch.Tensor:
     """Squared distance of each row of ``x`` to its nearest row of ``centers`` (chunked).
 
-    Blocks of ``rows x centres`` are at most :data:`WORKING_MEMORY` bytes (``chunk`` rows when
-    given), so memory stays bounded for any pool and clean-set size. ``inf`` without centres.
+    ``||x - c||^2 = ||x||^2 + min_c (||c||^2 - 2 x.c)``: one matrix product per block of rows
+    and centres, each block at most :data:`WORKING_MEMORY` bytes (``chunk`` rows when given),
+    so memory stays bounded for any pool and clean-set size. ``inf`` without centres.
     """
     n = x.shape[0]
-    out = torch.full((n,), math.inf, dtype=x.dtype)
+    out = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
     m = centers.shape[0]
     if m == 0 or n == 0:
         return out
@@ -222,12 +233,96 @@ def _min_sq_dists(x: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor,
     rows = chunk or max(1, WORKING_MEMORY // (c_block * x.element_size()))
     for j in range(0, m, c_block):
         c = centers[j:j + c_block]
-        c_sq = (c * c).sum(1)
+        c_sq = (c * c).sum(1).unsqueeze(0)
         for i in range(0, n, rows):
-            d = torch.addmm(c_sq.unsqueeze(0), x[i:i + rows], c.T, beta=1.0, alpha=-2.0)
-            d += x_sq[i:i + rows].unsqueeze(1)
-            torch.minimum(out[i:i + rows], d.min(dim=1).values, out=out[i:i + rows])
-    return out.clamp_(min=0.0)
+            block = torch.addmm(c_sq, x[i:i + rows], c.T, beta=1.0, alpha=-2.0)
+            torch.minimum(out[i:i + rows], block.min(dim=1).values, out=out[i:i + rows])
+    return out.add_(x_sq).clamp_(min=0.0)
+
+
+def _check_finite(row_sq: torch.Tensor, name: str, rows: np.ndarray) -> None:
+    """Raise naming the first row whose squared norm is NaN/inf (NaN or inf features)."""
+    bad = torch.nonzero(~torch.isfinite(row_sq)).flatten()
+    if bad.numel():
+        raise ValueError(f"{name} row {int(rows[int(bad[0])])} contains NaN or infinite values")
+
+
+def _greedy_cpu(xt: torch.Tensor, x_sq: np.ndarray, min_d: np.ndarray,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` farthest-first picks over all rows of ``xt`` given squared distances ``min_d``
+    (updated in place). One matrix-vector product per pick (torch, multi-threaded); the cheap
+    element-wise updates in numpy (single-threaded: robust on busy machines). Returns the
+    picked positions and their squared distances at pick time."""
+    picks = np.empty(k, dtype=np.int64)
+    pick_sq = np.empty(k)
+    for t in range(k):
+        j = int(np.argmax(min_d))  # first maximum = lowest position on ties
+        picks[t], pick_sq[t] = j, float(min_d[j])
+        d = torch.mv(xt, xt[j]).numpy()
+        d *= -2.0
+        d += x_sq
+        d += x_sq[j]
+        np.minimum(min_d, d, out=min_d)
+        min_d[j] = -math.inf
+    return picks, pick_sq
+
+
+def _greedy_torch(xt: torch.Tensor, x_sq: torch.Tensor, min_d: torch.Tensor,
+                  k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_greedy_cpu` with every step in torch (GPU devices)."""
+    picks = torch.empty(k, dtype=torch.int64, device=xt.device)
+    pick_sq = torch.empty(k, dtype=xt.dtype, device=xt.device)
+    for t in range(k):
+        j = torch.argmax(min_d)  # first maximum = lowest position on ties
+        picks[t], pick_sq[t] = j, min_d[j]
+        d = torch.addmv(x_sq + x_sq[j], xt, xt[j], alpha=-2.0)
+        torch.minimum(min_d, d, out=min_d)
+        min_d[j] = -math.inf
+    return picks.cpu().numpy(), pick_sq.double().cpu().numpy()
+
+
+def _farthest_first(xt: torch.Tensor, x_sq: torch.Tensor, min_d: torch.Tensor, k: int,
+                    first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact greedy k-center picks, run on the rows most likely to be picked.
+
+    Distances to the centres only shrink, and pick distances never increase; so a row whose
+    starting distance is below the last pick's distance ``r_k`` can never be picked. The
+    greedy therefore runs on the ``M`` rows with the largest starting distances (``M`` =
+    max(:data:`CORESET_CANDIDATES`, 2k)) and is accepted when every other row starts strictly
+    below ``r_k`` -- then the picks (ties included) are those of the greedy over all rows.
+    Otherwise ``M`` grows 4-fold and the greedy reruns (at most a few times; all rows at worst).
+    ``first >= 0`` is a pick made before the greedy (the seeded start without centres).
+    Returns positions and squared pick distances (``inf`` for ``first``).
+    """
+    n = xt.shape[0]
+    pre: list[int] = []
+    if first >= 0:
+        min_d = torch.addmv(x_sq + x_sq[first], xt, xt[first], alpha=-2.0).clamp_(min=0.0)
+        min_d[first] = -math.inf
+        pre, k = [first], k - 1
+    start = min_d.cpu().numpy()
+    greedy = _greedy_cpu if xt.device.type == "cpu" else _greedy_torch
+    m = max(CORESET_CANDIDATES, 2 * k)
+    while True:
+        if m >= n:
+            cand = np.arange(n)
+        else:
+            threshold = np.partition(start, n - m)[n - m]  # m-th largest starting distance
+            cand = np.flatnonzero(start >= threshold)
+        rows = torch.from_numpy(cand).to(xt.device)
+        sub_sq = x_sq[rows]
+        sub_d = min_d[rows].clone()
+        args = (sub_sq.numpy(), sub_d.numpy()) if xt.device.type == "cpu" else (sub_sq, sub_d)
+        picks, pick_sq = greedy(xt[rows], *args, k)
+        if cand.size == n or k == 0:
+            break
+        outside = np.delete(start, cand)
+        if outside.max() < pick_sq[-1]:
+            break
+        m *= 4
+    positions = np.concatenate([np.asarray(pre, dtype=np.int64), cand[picks]])
+    dists = np.concatenate([np.full(len(pre), math.inf), pick_sq])
+    return positions, dists
 
 
 @dataclass(frozen=True)
@@ -237,9 +332,9 @@ class _CoresetRun:
     clean_dist: np.ndarray  # (n,) distance to the nearest clean centre; NaN where not computed
 
 
-def _coreset(pool_features: np.ndarray, center_features: np.ndarray, k: int, seed: int,
-             metric: str, chunk: int | None, max_pool: int | None,
-             project_dim: int | None) -> _CoresetRun:
+def _coreset(pool_features: np.ndarray, center_features: np.ndarray, k: int, seed: int, *,
+             metric: str = "euclidean", chunk: int | None = None, max_pool: int | None = None,
+             project_dim: int | None = None, device: str | torch.device = "cpu") -> _CoresetRun:
     x = _as_features(pool_features, "pool_features")
     n, dim = x.shape
     c = _as_features(center_features, "center_features", dim=dim)
@@ -252,6 +347,7 @@ def _coreset(pool_features: np.ndarray, center_features: np.ndarray, k: int, see
         raise ValueError(f"max_pool must be >= 1, got {max_pool}")
     if project_dim is not None and project_dim < 1:
         raise ValueError(f"project_dim must be >= 1, got {project_dim}")
+    dev = torch.device(device)
     k = min(k, n)
     clean_dist = np.full(n, np.nan)
     if k == 0:
@@ -264,74 +360,78 @@ def _coreset(pool_features: np.ndarray, center_features: np.ndarray, k: int, see
         x = x[sub]
     x = _prepare_metric(x, metric)
     c = _prepare_metric(c, metric)
+    xt, ct = _tensor(np.ascontiguousarray(x)).to(dev), _tensor(np.ascontiguousarray(c)).to(dev)
     if project_dim is not None and project_dim < dim:
         proj = rng.standard_normal((dim, project_dim)).astype(x.dtype) / math.sqrt(project_dim)
-        x = x @ proj
-        c = c @ proj
-    xt, ct = _tensor(np.ascontiguousarray(x)), _tensor(np.ascontiguousarray(c))
+        pt = _tensor(proj).to(dev)
+        xt, ct = xt @ pt, ct @ pt
     x_sq = (xt * xt).sum(1)
+    _check_finite(x_sq, "pool_features", sub)
+    _check_finite((ct * ct).sum(1), "center_features", np.arange(ct.shape[0]))
     min_d = _min_sq_dists(xt, x_sq, ct, chunk)
-    clean_dist[sub] = min_d.sqrt().numpy()
+    clean_dist[sub] = min_d.sqrt().cpu().numpy()
 
-    picks = np.empty(k, dtype=np.int64)
-    pick_d = np.empty(k)
     first = int(rng.integers(xt.shape[0])) if ct.shape[0] == 0 else -1
-    for t in range(k):
-        # first maximum = lowest position on ties; without centres the first pick is seeded
-        j = first if t == 0 and first >= 0 else int(torch.argmax(min_d))
-        picks[t], pick_d[t] = j, math.sqrt(max(float(min_d[j]), 0.0))
-        cj = xt[j]
-        d = torch.mv(xt, cj).mul_(-2.0).add_(x_sq).add_(cj @ cj)
-        torch.minimum(min_d, d, out=min_d)
-        min_d[j] = -math.inf
-    return _CoresetRun(sub[picks], pick_d, clean_dist)
+    picks, pick_sq = _farthest_first(xt, x_sq, min_d, k, first)
+    return _CoresetRun(sub[picks], np.sqrt(np.maximum(pick_sq, 0.0)), clean_dist)
 
 
 def nearest_center_distances(pool_features: np.ndarray, center_features: np.ndarray, *,
-                             metric: Metric = "euclidean",
-                             chunk: int | None = None) -> np.ndarray:
+                             metric: Metric = "euclidean", chunk: int | None = None,
+                             device: str | torch.device = "cpu") -> np.ndarray:
     """Distance ``min_j ||x_i - c_j||`` of each pool row to its nearest centre, shape ``(n,)``.
 
     ``inf`` for every row when there are no centres. ``metric="cosine"`` uses the Euclidean
     distance between L2-normalised rows (``sqrt(2 - 2 cos)``, same order as cosine distance).
-    Computed in row x centre blocks of bounded size (``chunk`` rows per block when given).
+    Computed with torch on ``device`` in row x centre blocks of bounded size (``chunk`` rows
+    per block when given).
     """
     x = _prepare_metric(_as_features(pool_features, "pool_features"), metric)
     c = _prepare_metric(_as_features(center_features, "center_features", dim=x.shape[1]), metric)
     dtype = np.promote_types(x.dtype, c.dtype)
-    xt = _tensor(np.ascontiguousarray(x, dtype=dtype))
-    ct = _tensor(np.ascontiguousarray(c, dtype=dtype))
-    return _min_sq_dists(xt, (xt * xt).sum(1), ct, chunk).sqrt().numpy()
+    dev = torch.device(device)
+    xt = _tensor(np.ascontiguousarray(x, dtype=dtype)).to(dev)
+    ct = _tensor(np.ascontiguousarray(c, dtype=dtype)).to(dev)
+    return _min_sq_dists(xt, (xt * xt).sum(1), ct, chunk).sqrt().cpu().numpy()
 
 
 def coreset_select(pool_features: np.ndarray, center_features: np.ndarray, k: int,
                    seed: int = 0, *, metric: Metric = "euclidean", chunk: int | None = None,
-                   max_pool: int | None = None, project_dim: int | None = None) -> np.ndarray:
+                   max_pool: int | None = None, project_dim: int | None = None,
+                   device: str | torch.device = "cpu") -> np.ndarray:
     """Greedy k-center (farthest-first) selection of ``k`` pool rows.
 
     With ``d_i = min_{c in centres} ||x_i - c||`` (centres = ``center_features``, the clean
     set), repeat ``min(k, n)`` times: pick ``j = argmax_i d_i`` (the lowest position among
     ties), then ``d_i <- min(d_i, ||x_i - x_j||)`` and never pick ``j`` again. With no centres
     the first pick is ``numpy.random.default_rng(seed).integers(n)`` and the greedy continues
-    from it. Distances are computed with torch in blocks of bounded size (see ``chunk``).
+    from it. Distances are computed with torch (on ``device``; ``"cuda"`` for a GPU) as
+    ``||x||^2 - 2 x.c + ||c||^2``, the pool-to-centre part in blocks of bounded size (see
+    ``chunk``). Picks are made among the rows farthest from the centres first and widened
+    until provably identical to the greedy over all rows (see :func:`_farthest_first`); each
+    pick costs one pass over those rows. Exact greedy therefore costs ``O(n m D)`` for the
+    distances to the ``m`` centres plus ``O(M k D)`` for the picks (``M`` candidate rows,
+    ``n`` at worst), and ``O(n)`` memory beyond the inputs.
 
     Approximations for very large pools (both off by default = exact):
 
     * ``max_pool``: run the greedy on a seeded uniform subsample of ``max(max_pool, k)`` pool
       rows (sorted positions) instead of all ``n``; the picks are exact k-center picks *of the
-      subsample*, cost and memory scale with the subsample.
+      subsample* (points outside it are never picked, so a rare far-away group can be missed);
+      cost and extra memory scale with the subsample.
     * ``project_dim``: Johnson-Lindenstrauss random projection of pool and centres to
       ``project_dim`` dimensions (seeded Gaussian matrix / sqrt(project_dim)) before the
-      greedy; pairwise distances are preserved up to a factor ``1 +- O(1/sqrt(project_dim))``.
+      greedy; pairwise distances are preserved up to a factor ``1 +- O(1/sqrt(project_dim))``
+      and every pool point stays a candidate.
 
     The subsample is drawn first, then the projection, then (without centres) the first pick,
-    all from one ``default_rng(seed)``.
+    all from one ``default_rng(seed)``. ``metric="cosine"`` L2-normalises the rows first.
 
     Returns:
         ``(min(k, n),)`` int64 positions into ``pool_features``, in pick order.
     """
-    return _coreset(pool_features, center_features, k, seed, metric, chunk, max_pool,
-                    project_dim).positions
+    return _coreset(pool_features, center_features, k, seed, metric=metric, chunk=chunk,
+                    max_pool=max_pool, project_dim=project_dim, device=device).positions
 
 
 # ----------------------------------------------------------------------------- quotas
@@ -453,8 +553,10 @@ def ranked(
     seed: int = 0,
     quota_by: QuotaBy | None = None,
     metric: Metric = "euclidean",
+    coreset_exact_work: float | None = CORESET_EXACT_WORK,
+    coreset_project_dim: int | None = CORESET_PROJECT_DIM,
     coreset_max_pool: int | None = None,
-    coreset_project_dim: int | None = None,
+    device: str | torch.device = "cpu",
     class_names: Sequence[str] | None = None,
     with_reasons: bool = True,
 ) -> Ranking:
@@ -475,8 +577,16 @@ def ranked(
         seed: seeds ``random`` and coreset's subsample / projection / first pick.
         quota_by: apply :func:`class_quota_select` over the ``given`` or ``predicted`` class
             (score samplers only).
-        metric, coreset_max_pool, coreset_project_dim: passed to :func:`coreset_select` as
-            ``metric``, ``max_pool``, ``project_dim``.
+        metric: coreset distance, ``euclidean`` or ``cosine``.
+        coreset_exact_work, coreset_project_dim, coreset_max_pool: the large-pool
+            approximation of coreset. With ``n`` pool items (after ``exclude``), ``D``
+            feature dimensions and ``m`` centres, greedy k-center is exact while
+            ``n * D * (m + k) <= coreset_exact_work`` (default 1e11, times 100 on a non-CPU
+            device; None = always exact). Above it, features are randomly projected to
+            ``coreset_project_dim`` dimensions (default 64; None keeps them all) and, when
+            ``coreset_max_pool`` is given, the greedy runs on a seeded subsample of that many
+            items; see :func:`coreset_select`.
+        device: torch device for coreset distances (``cpu``, ``cuda``).
         class_names: names for the reasons (default: class indices).
         with_reasons: compute :attr:`Ranking.reasons`.
 
@@ -513,8 +623,15 @@ def ranked(
         feats = _as_features(pool_features, "pool_features", n=n)
         if not np.array_equal(keep, np.arange(n)):
             feats = feats[keep]  # rows in ascending item order, excluded items dropped
-        run = _coreset(feats, center_features, m, seed, metric, None, coreset_max_pool,
-                       coreset_project_dim)
+        n_centres = np.shape(center_features)[0]
+        work = float(feats.shape[0]) * feats.shape[1] * (n_centres + m)
+        limit = coreset_exact_work
+        if limit is not None and torch.device(device).type != "cpu":
+            limit *= 100
+        large = limit is not None and work > limit
+        run = _coreset(feats, center_features, m, seed, metric=metric,
+                       max_pool=coreset_max_pool if large else None,
+                       project_dim=coreset_project_dim if large else None, device=device)
         local = run.positions
         scores = run.pick_dist
         distances = run.clean_dist
@@ -557,8 +674,10 @@ def select(
     seed: int = 0,
     quota_by: QuotaBy | None = None,
     metric: Metric = "euclidean",
+    coreset_exact_work: float | None = CORESET_EXACT_WORK,
+    coreset_project_dim: int | None = CORESET_PROJECT_DIM,
     coreset_max_pool: int | None = None,
-    coreset_project_dim: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """Item indices (from ``pool``) to query next, query-first: the top ``k`` of :func:`ranked`.
 
@@ -569,8 +688,9 @@ def select(
     return ranked(
         sampler, k, pool=pool, exclude=exclude, probs=probs, given_labels=given_labels,
         pool_features=pool_features, center_features=center_features, seed=seed,
-        quota_by=quota_by, metric=metric, coreset_max_pool=coreset_max_pool,
-        coreset_project_dim=coreset_project_dim, with_reasons=False,
+        quota_by=quota_by, metric=metric, coreset_exact_work=coreset_exact_work,
+        coreset_project_dim=coreset_project_dim, coreset_max_pool=coreset_max_pool,
+        device=device, with_reasons=False,
     ).items
 
 
