@@ -1,0 +1,162 @@
+"""The relabeling page in headless Chromium: label 10 items with keyboard and mouse, undo one,
+reload -- every answer is in the ledger and the queue continues where it stopped.
+
+Uses Debian's ``/usr/bin/chromium`` through Playwright (nothing is downloaded). The screenshot of
+the page is written to the test's temp folder; set ``LABELREFINE_UPDATE_SCREENSHOT=1`` to also
+refresh ``docs/labeling-page.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelrefine.campaign.ledger import ItemRecord, Ledger
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+HAM = REPO / "data" / "ham10000"
+TOKEN = "e2e-token"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SERVE = (
+    "import sys, uvicorn; from labelrefine.web.app import create_app; "
+    "uvicorn.run(create_app(sys.argv[1], token=sys.argv[2]), host='127.0.0.1', "
+    "port=int(sys.argv[3]), log_level='warning')"
+)
+
+
+def campaign(tmp_path: Path, n_queue: int = 16) -> Ledger:
+    """A campaign over 40 bundled HAM10000 images with a hand-written queue (no training)."""
+    labels = pd.read_csv(HAM / "labels.csv").head(40)
+    classes = tuple(sorted(pd.read_csv(HAM / "labels.csv")["dx"].unique()))
+    given = [classes.index(d) for d in labels["dx"]]
+    items = [ItemRecord(k, f"{k}.jpg", g, "val" if i >= 36 else "train")
+             for i, (k, g) in enumerate(zip(labels["image_id"], given, strict=True))]
+    ledger = Ledger.create(tmp_path / "derm.db", image_root=HAM / "images",
+                           class_names=classes, items=items)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.full(len(classes), 0.4), size=len(items))
+    queue = []
+    for i in range(n_queue):
+        top = int(np.argmax(probs[i]))
+        reason = (f"model predicts {classes[top]} at {probs[i, top]:.2f} against the given "
+                  f"label {classes[given[i]]}" if top != given[i] else
+                  f"high uncertainty (top {classes[top]} {probs[i, top]:.2f})")
+        queue.append((i, float(probs[i, top]), reason))
+    ledger.write_round(0, kind="phase1", sampler="joint", budget=n_queue, seed=0, settings={},
+                       metrics={}, probs=probs, scored_items=np.arange(len(items)),
+                       clean=np.zeros(len(items), bool), pool_scores={}, queue=queue)
+    return ledger
+
+
+@pytest.fixture
+def server(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("headless browser test needs Debian's chromium at /usr/bin/chromium "
+                    "(apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    ledger = campaign(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(ledger.path), TOKEN, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/static/app.js", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    yield ledger, url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_label_ten_items_undo_reload(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ledger, url = server
+    classes = ledger.class_names
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 760})
+        page.goto(f"{url}/?token={TOKEN}&annotator=dr-e2e")
+        assert "token=" not in page.url  # the token moved into a cookie
+        page.wait_for_selector("#item")
+
+        def current() -> int:
+            return int(page.get_attribute("#item", "data-idx"))
+
+        def wait_past(idx: int) -> None:
+            page.wait_for_function(
+                "i => { const el = document.querySelector('#item');"
+                " return el && el.dataset.idx !== String(i); }", arg=idx)
+
+        expected: dict[int, tuple[str, int | None]] = {}
+        # (how, what): keyboard digits / k / u, and mouse clicks on class buttons
+        actions = [("key", "1"), ("click", "nv"), ("key", "k"), ("key", "3"),
+                   ("click", "mel"), ("key", "u"), ("click", "keep"), ("key", "7"),
+                   ("click", "unsure"), ("key", "2")]
+        for how, what in actions:
+            idx = current()
+            given = ledger.item(idx)["given_label"]
+            if how == "key":
+                page.keyboard.press(what)
+            else:
+                page.click(f"#item button[data-label='{what}']")
+            if what in ("k", "keep"):
+                expected[idx] = ("label", given)
+            elif what in ("u", "unsure"):
+                expected[idx] = ("unsure", None)
+            elif what.isdigit():
+                expected[idx] = ("label", int(what) - 1)
+            else:
+                expected[idx] = ("label", classes.index(what))
+            wait_past(idx)
+        assert page.inner_text(".progress .count").endswith("10 / 16 answered")
+
+        # undo the last answer (keyboard z): that item comes back
+        last = list(expected)[-1]
+        page.keyboard.press("z")
+        page.wait_for_function(
+            "i => document.querySelector('#item')?.dataset.idx === String(i)", arg=last)
+        del expected[last]
+        page.wait_for_function(
+            "() => document.querySelector('.progress .count').textContent.includes('9 / 16')")
+
+        page.reload()
+        page.wait_for_selector("#item")
+        assert current() == last  # the queue continues where it stopped
+        assert "9 / 16 answered" in page.inner_text(".progress .count")
+        shot = tmp_path / "labeling-page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+
+    live = ledger.answers().set_index("item")
+    assert set(live.index) == set(expected)
+    for idx, (kind, label) in expected.items():
+        assert live.loc[idx, "kind"] == kind
+        assert (None if pd.isna(live.loc[idx, "label"]) else int(live.loc[idx, "label"])) == label
+        assert live.loc[idx, "annotator"] == "dr-e2e"
+        assert live.loc[idx, "seconds"] >= 0
+    full = ledger.answers(include_retracted=True)
+    assert len(full) == 10 and full["retracted"].sum() == 1
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("LABELREFINE_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "labeling-page.png")
