@@ -3,6 +3,7 @@ fine-tune, resumable, deterministic), status, CSV export -> import round trip, s
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +301,177 @@ def test_serve_prints_url_with_token(tmp_path, monkeypatch):
     assert "/?token=" in res.output and "?token=tok123" not in res.output
     res = run("serve", tmp_path / "missing.db")
     assert res.exit_code == 2 and "not found" in res.output
+
+
+# ------------------------------------------------- simulated round trip vs. the simulated pipeline
+
+
+def expert_answers_over_http(client, truth: list[str]) -> int:
+    """A scripted expert: take the next item, answer its true label, until the queue is empty."""
+    n = 0
+    while True:
+        nxt = client.get("/api/next", params={"annotator": "oracle"}).json()
+        if nxt["item"] is None:
+            return n
+        r = client.post("/api/answer", json={
+            "item": nxt["item"]["item"], "label": truth[nxt["item"]["idx"]],
+            "submission_id": f"oracle-{nxt['progress']['round']}-{nxt['item']['idx']}",
+            "annotator": "oracle"})
+        assert r.status_code == 200, r.text
+        n += 1
+
+
+def simulate(root: Path, cfg, dataset, *, seed: int, client_factory) -> tuple[list, list]:
+    """Run the ``ours`` pipeline and a campaign on the same noisy labels; return both per-round
+    logs as ``[(round, labels_bought, val_f1, test_f1, query_precision)]``."""
+    from labelrefine.campaign.create import init_campaign
+    from labelrefine.campaign.status import campaign_status
+    from labelrefine.campaign.step import StepOptions, run_step
+    from labelrefine.config import PipelineSpec
+    from labelrefine.data.prepare import prepare_data
+    from labelrefine.experiments.runner import load_source
+    from labelrefine.pipelines import PipelineContext, run_pipeline
+
+    noise = cfg.noise[0]
+    data = prepare_data(dataset, cfg.split, noise, cfg.longtail, seed)
+    names = dataset.class_names
+    truth = [names[t] for t in data.true_labels]
+    role = np.full(len(dataset), "", dtype=object)
+    role[data.train_idx], role[data.val_idx], role[data.test_idx] = "train", "val", "test"
+    csv = root / "campaign.csv"
+    pd.DataFrame({"image_id": dataset.ids, "dx": [names[g] for g in data.given_labels],
+                  "split": role}).to_csv(csv, index=False)
+    db = root / "campaign.db"
+    init_campaign(Path(dataset.paths[0]).parent, csv, db, split_column="split", classes=names)
+
+    ctx = PipelineContext(cfg=cfg, data=data, source=load_source(cfg, dataset, "cpu"),
+                          noise=noise, seed=seed, device="cpu")
+    result = run_pipeline(PipelineSpec(name="ours", sampler="entropy"), ctx)
+    pipe = [(r["round"], r["labels_bought"], r["val_f1"], r["test_f1"], r["query_precision"])
+            for r in result["rounds"]]
+
+    # Features do not depend on labels: let the campaign reuse the pipeline's embedding cache
+    # (its key differs only because the campaign's labels are the noisy ones).
+    from labelrefine.campaign.step import campaign_dataset
+    from labelrefine.models.cache import cache_key, cache_path
+
+    shutil.copyfile(
+        cache_path(cfg.encoder, cache_key(dataset, cfg.encoder, seed=0)),
+        cache_path(cfg.encoder, cache_key(campaign_dataset(Ledger(db)), cfg.encoder, seed=0)),
+    )
+    for _ in range(cfg.active.rounds + 1):
+        run_step(db, StepOptions(experiment=cfg, sampler="entropy", seed=seed, device="cpu"))
+        with client_factory(db) as client:
+            expert_answers_over_http(client, truth)
+    ledger = Ledger(db)
+    st = campaign_status(ledger)
+    qp = [None] + [row["query_precision"] for row in st.per_round.to_dict("records")]
+    camp = [(int(r["round"]), r["metrics"]["labels_bought"], r["metrics"]["val_f1"],
+             r["metrics"]["test_f1"], qp[int(r["round"])])
+            for r in ledger.rounds().to_dict("records")]
+    return pipe, camp
+
+
+def assert_same_rounds(pipe: list, camp: list) -> None:
+    assert len(camp) == len(pipe)
+    for p, c in zip(pipe, camp, strict=True):
+        assert c[:2] == p[:2], (p, c)
+        assert c[2:4] == pytest.approx(p[2:4], abs=1e-12), (p, c)
+        assert (c[4] is None and p[4] is None) or c[4] == pytest.approx(p[4]), (p, c)
+
+
+def test_campaign_with_scripted_expert_matches_simulated_pipeline(tmp_path, cache_dir):
+    import warnings
+    from contextlib import contextmanager
+
+    from labelrefine.config import parse_config
+    from labelrefine.data.loaders import load_csv_folder
+    from labelrefine.web.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    images, _, truth = make_folder(tmp_path, n=45, flip=0)
+    clean_csv = tmp_path / "clean.csv"
+    pd.DataFrame({"image_id": [f"im{i:03d}" for i in range(45)], "dx": truth}).to_csv(
+        clean_csv, index=False)
+    cfg = parse_config({
+        "dataset": {"format": "csv", "images": str(images), "labels": str(clean_csv)},
+        "split": {"train": 0.6, "val": 0.2, "test": 0.2},
+        "noise": [{"kind": "symmetric", "rate": 0.3}],
+        "encoder": {"views": 1, "image_size": 32, "batch_size": 32, "cache_dir": str(cache_dir)},
+        "lnl": {"epochs": 3, "warmup": 1, "batch_size": 8, "hidden": 16, "vog": {"window": 2}},
+        "active": {"rounds": 2, "budget_per_round": 3, "epochs_per_round": 2},
+    })
+    dataset = load_csv_folder(images, clean_csv, classes=CLASSES)
+
+    @contextmanager
+    def client_factory(db):
+        client = TestClient(create_app(db, token="t"), headers={"X-Token": "t"})
+        yield client
+
+    pipe, camp = simulate(tmp_path, cfg, dataset, seed=3, client_factory=client_factory)
+    assert [r[1] for r in camp] == [0, 3, 6]
+    assert_same_rounds(pipe, camp)
+
+
+@pytest.mark.slow
+def test_full_round_trip_on_bundled_data_matches_pipeline(tmp_path, repo_root, capsys):
+    """The bundled HAM10000 subset, paper-analog settings (symmetric p = 0.4, a_l = 2.2 %,
+    8 rounds): a campaign answered by a scripted expert through a real uvicorn server vs. the
+    simulated ``ours`` + entropy pipeline with the same seed. Uses the repo's embedding cache."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from contextlib import contextmanager
+
+    import httpx
+
+    from labelrefine.config import load_config
+    from labelrefine.data.loaders import load_dataset
+
+    cfg = load_config(repo_root / "configs" / "ham10000-paper-analog.yaml")
+    cfg = cfg.model_copy(update={
+        "dataset": cfg.dataset.model_copy(update={
+            "images": repo_root / "data/ham10000/images",
+            "labels": repo_root / "data/ham10000/labels.csv"}),
+        "noise": cfg.noise[:1],
+        "encoder": cfg.encoder.model_copy(update={
+            "cache_dir": repo_root / ".cache" / "labelrefine"}),
+    })
+    dataset = load_dataset(cfg.dataset, check_images=False)
+    code = ("import sys, uvicorn; from labelrefine.web.app import create_app; "
+            "uvicorn.run(create_app(sys.argv[1], token='t'), host='127.0.0.1', "
+            "port=int(sys.argv[2]), log_level='warning')")
+
+    @contextmanager
+    def client_factory(db):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(port)])
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    httpx.get(url + "/static/app.js", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            with httpx.Client(base_url=url, headers={"X-Token": "t"}, timeout=30) as client:
+                yield client
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    t0 = time.perf_counter()
+    pipe, camp = simulate(tmp_path, cfg, dataset, seed=0, client_factory=client_factory)
+    with capsys.disabled():
+        print(f"\nround  labels  pipeline F1 / QP        campaign F1 / QP   "
+              f"({time.perf_counter() - t0:.0f} s)")
+        for p, c in zip(pipe, camp, strict=True):
+            qp = [("   -  " if x is None else f"{x:.3f}") for x in (p[4], c[4])]
+            print(f"{p[0]:>5} {p[1]:>7}  {p[3]:.4f} / {qp[0]}        {c[3]:.4f} / {qp[1]}")
+    assert_same_rounds(pipe, camp)

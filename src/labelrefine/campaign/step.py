@@ -363,18 +363,25 @@ def run_step(
     suspects = np.setdiff1d(st.train_idx, phase1_clean)
     pool = np.setdiff1d(suspects, st.answered)
     all_idx = np.arange(len(st.given), dtype=np.int64)
-    probs_all, emb_all = predict(model, source, all_idx, device=device)
+    probs_all, _ = predict(model, source, all_idx, device=device)
     k = min(budget, int(pool.size))
     queue: list[tuple[int, float | None, str]] = []
     if k > 0:
+        # Sampler inputs are computed on exactly the arrays the simulated loop uses (the pool,
+        # the trusted set), so rankings agree bit for bit.
+        probs_pool, emb_pool = predict(model, source, pool, device=device)
         extra: dict[str, Any] = {}
         if opts.sampler == "coreset":
-            extra = {"pool_features": emb_all[pool], "center_features": emb_all[trusted]}
+            if trusted.size:
+                _, centers = predict(model, source, trusted, device=device)
+            else:
+                centers = np.zeros((0, emb_pool.shape[1]), dtype=emb_pool.dtype)
+            extra = {"pool_features": emb_pool, "center_features": centers}
         ranking = ranked(
             opts.sampler,
             k,
             pool=pool,
-            probs=probs_all[pool],
+            probs=probs_pool,
             given_labels=st.labels[pool],
             seed=seed * 7919 + rnd + 1,
             class_names=names,
