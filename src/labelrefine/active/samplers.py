@@ -240,6 +240,16 @@ def _min_sq_dists(x: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor,
     return out.add_(x_sq).clamp_(min=0.0)
 
 
+def _row_sq(x: torch.Tensor) -> torch.Tensor:
+    """Squared L2 norm of each row, in row blocks (no full-size temporary)."""
+    out = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    rows = max(1, WORKING_MEMORY // max(1, x.shape[1] * x.element_size()))
+    for i in range(0, x.shape[0], rows):
+        block = x[i:i + rows]
+        out[i:i + rows] = (block * block).sum(1)
+    return out
+
+
 def _check_finite(row_sq: torch.Tensor, name: str, rows: np.ndarray) -> None:
     """Raise naming the first row whose squared norm is NaN/inf (NaN or inf features)."""
     bad = torch.nonzero(~torch.isfinite(row_sq)).flatten()
@@ -309,11 +319,13 @@ def _farthest_first(xt: torch.Tensor, x_sq: torch.Tensor, min_d: torch.Tensor, k
         else:
             threshold = np.partition(start, n - m)[n - m]  # m-th largest starting distance
             cand = np.flatnonzero(start >= threshold)
-        rows = torch.from_numpy(cand).to(xt.device)
-        sub_sq = x_sq[rows]
-        sub_d = min_d[rows].clone()
+        if cand.size == n:  # no gather: the whole pool
+            sub_x, sub_sq, sub_d = xt, x_sq, min_d.clone()
+        else:
+            rows = torch.from_numpy(cand).to(xt.device)
+            sub_x, sub_sq, sub_d = xt[rows], x_sq[rows], min_d[rows]
         args = (sub_sq.numpy(), sub_d.numpy()) if xt.device.type == "cpu" else (sub_sq, sub_d)
-        picks, pick_sq = greedy(xt[rows], *args, k)
+        picks, pick_sq = greedy(sub_x, *args, k)
         if cand.size == n or k == 0:
             break
         outside = np.delete(start, cand)
@@ -365,9 +377,9 @@ def _coreset(pool_features: np.ndarray, center_features: np.ndarray, k: int, see
         proj = rng.standard_normal((dim, project_dim)).astype(x.dtype) / math.sqrt(project_dim)
         pt = _tensor(proj).to(dev)
         xt, ct = xt @ pt, ct @ pt
-    x_sq = (xt * xt).sum(1)
+    x_sq = _row_sq(xt)
     _check_finite(x_sq, "pool_features", sub)
-    _check_finite((ct * ct).sum(1), "center_features", np.arange(ct.shape[0]))
+    _check_finite(_row_sq(ct), "center_features", np.arange(ct.shape[0]))
     min_d = _min_sq_dists(xt, x_sq, ct, chunk)
     clean_dist[sub] = min_d.sqrt().cpu().numpy()
 
@@ -392,7 +404,7 @@ def nearest_center_distances(pool_features: np.ndarray, center_features: np.ndar
     dev = torch.device(device)
     xt = _tensor(np.ascontiguousarray(x, dtype=dtype)).to(dev)
     ct = _tensor(np.ascontiguousarray(c, dtype=dtype)).to(dev)
-    return _min_sq_dists(xt, (xt * xt).sum(1), ct, chunk).sqrt().cpu().numpy()
+    return _min_sq_dists(xt, _row_sq(xt), ct, chunk).sqrt().cpu().numpy()
 
 
 def coreset_select(pool_features: np.ndarray, center_features: np.ndarray, k: int,
