@@ -194,9 +194,16 @@ def status(
         t.add_row(*(str(v) for v in row))
     console.print(t)
     if len(st.per_round):
-        r = Table(title="per round")
+        r = Table(title="per round (QP: share of answered queue items whose given label was wrong)")
+        short = {
+            "given_wrong": "wrong",
+            "query_precision": "QP",
+            "val_f1": "val F1",
+            "test_f1": "test F1",
+            "labels_bought_before": "bought before",
+        }
         for col in st.per_round.columns:
-            r.add_column(col, justify="right")
+            r.add_column(short.get(col, col), justify="right")
         for row in st.per_round.itertuples(index=False):
             r.add_row(
                 *("–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
