@@ -12,7 +12,8 @@ array of the labels the data currently carries. Logarithms are natural logarithm
   model confidently disagrees with the given label and the item is not ambiguous.
 * :func:`confidence_scores` -- confident-learning self-confidence ``1 - p_y`` (an extra).
 * :func:`coreset_select` -- greedy k-center on feature vectors, centres initialised with the
-  clean set (optionally on a seeded subsample and/or random projection for huge pools).
+  clean set; exact, with optional seeded subsample and/or random projection for huge pools
+  (:func:`select` projects to 64-d when exact work would exceed :data:`CORESET_EXACT_WORK`).
 * :func:`class_quota_select` -- class-aware quotas so minority classes get budget (an extra).
 
 :func:`select` and :func:`ranked` are the front used by the active loop and the expert web
