@@ -239,6 +239,15 @@ def test_done_page_when_queue_is_answered(tmp_path):
     assert "Nothing left in this round" in page and "1 of 1" in page
 
 
+def test_page_before_the_first_step(tmp_path):
+    ledger = Ledger.create(tmp_path / "c.db", image_root=tmp_path, class_names=CLASSES,
+                           items=[ItemRecord("x", "x.png", 0)])
+    client = TestClient(create_app(ledger.path, token=TOKEN))
+    page = client.get("/partials/item", headers=AUTH).text
+    assert "No queue yet" in page
+    assert client.get("/api/next", headers=AUTH).json()["item"] is None
+
+
 # ------------------------------------------------------------------------ real server tests
 
 
