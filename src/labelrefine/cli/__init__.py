@@ -28,10 +28,13 @@ from labelrefine.cli.data import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
 from labelrefine.cli import run as _run_cli  # noqa: E402, F401  (commands run, report)
-from labelrefine.cli.lnl import lnl_command  # noqa: E402
-
-app.command("lnl")(lnl_command)
 from labelrefine.cli.campaign import campaign_app, serve  # noqa: E402
 
 app.add_typer(campaign_app, name="campaign")
 app.command("serve")(serve)
+from labelrefine.cli.lnl import lnl_command  # noqa: E402
+
+app.command("lnl")(lnl_command)
+from labelrefine.cli.embed import embed_command  # noqa: E402
+
+app.command("embed")(embed_command)

@@ -1,0 +1,116 @@
+"""``labelrefine embed CONFIG``: embed a dataset with a frozen encoder and cache the features."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from labelrefine.cli._common import friendly_errors
+from labelrefine.config import ConfigError, EncoderConfig, load_config
+from labelrefine.models.encoders import ENCODER_NAMES
+from labelrefine.runtime import resolve_device
+
+_FLAGS = {
+    "views": "--views",
+    "image_size": "--image-size",
+    "name": "--encoder",
+    "weights": "--weights",
+    "batch_size": "--batch-size",
+    "cache_dir": "--cache-dir",
+}
+
+
+def _override(cfg: EncoderConfig, **options: object) -> EncoderConfig:
+    """``cfg`` with the given (non-None) options replaced, validated like the YAML."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given:
+        return cfg
+    from pydantic import ValidationError
+
+    try:
+        return EncoderConfig.model_validate({**cfg.model_dump(), **given})
+    except ValidationError as err:
+        msgs = "; ".join(
+            f"{_FLAGS.get(str(e['loc'][0]), str(e['loc'][0])) if e['loc'] else 'encoder'}: "
+            f"{e['msg']}"
+            for e in err.errors()
+        )
+        raise ConfigError(msgs) from None
+
+
+def embed_command(
+    config: Path = typer.Argument(
+        ..., help="Experiment YAML; its 'dataset' and 'encoder' sections are used."
+    ),
+    views: int | None = typer.Option(
+        None, "--views", help="Augmented views per image, plus one plain view (default: config)."
+    ),
+    image_size: int | None = typer.Option(
+        None, "--image-size", help="Encoder input size in pixels (default: config)."
+    ),
+    encoder: str | None = typer.Option(
+        None, "--encoder", help=f"Encoder: {', '.join(ENCODER_NAMES)} (default: config)."
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Local weights file (needed for the torchvision ResNets)."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Views per encoder forward pass (default: config)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Folder of the feature cache (default: config)."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="auto, cpu or cuda (default: the config's device)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the augmented views."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Processes decoding and augmenting images (0: in the main process; default 1).",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Compute (or load from the cache) the features of every image: V augmented views plus
+    one plain view, stored as float16 in CACHE_DIR/KEY.npz."""
+    from labelrefine.data.loaders import load_dataset
+    from labelrefine.models.cache import embed_dataset
+
+    out = Console()
+    with friendly_errors():
+        cfg = load_config(config)
+        enc = _override(
+            cfg.encoder,
+            views=views,
+            image_size=image_size,
+            name=encoder,
+            weights=weights,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+        )
+        if workers is not None and workers < 0:
+            raise ConfigError(f"--workers: must be >= 0, got {workers}")
+        try:
+            dev = resolve_device(device or cfg.device)
+        except (ValueError, RuntimeError) as err:
+            raise ConfigError(f"--device: {err}") from None
+        dataset = load_dataset(cfg.dataset)
+        start = time.perf_counter()
+        try:
+            fs = embed_dataset(
+                dataset, enc, seed=seed, device=dev.type, progress=progress, num_workers=workers
+            )
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        seconds = time.perf_counter() - start
+    n, v = len(fs), fs.num_views
+    status = "hit" if fs.hit else "miss (computed)"
+    out.print(f"cache: {status}")
+    out.print(f"path: {fs.path}")
+    out.print(f"key: {fs.key}")
+    out.print(f"features: views {tuple(fs.views.shape)}, plain {tuple(fs.plain.shape)} float16")
+    rate = "" if fs.hit else f" ({n * (v + 1) / max(seconds, 1e-9):.0f} images/s)"
+    out.print(f"time: {seconds:.1f} s{rate}")
