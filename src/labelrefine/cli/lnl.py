@@ -80,8 +80,12 @@ def phase1_inputs(cfg: ExperimentConfig, noise: NoiseConfig, seed: int, *,
 
 
 def run_phase1(lnl: LNLConfig, inputs: Phase1Inputs, *, seed: int, tau: float,
-               device: str = "cpu", progress: ProgressFn | None = None) -> LNLResult:
-    """Phase 1 on prepared inputs (true labels known: diagnostics and precision are filled)."""
+               device: str = "cpu", progress: ProgressFn | None = None,
+               epochs: int | None = None, track_vog: bool | None = True) -> LNLResult:
+    """Phase 1 on prepared inputs (true labels known: diagnostics and precision are filled).
+
+    VOG is tracked by default even when the selection does not use it (for the histograms).
+    """
     check_lnl_config(lnl)
     d = inputs.data
     val = EvalSet(d.val_idx, d.true_labels[d.val_idx])
@@ -89,7 +93,7 @@ def run_phase1(lnl: LNLConfig, inputs: Phase1Inputs, *, seed: int, tau: float,
     return run_lnl(lnl, inputs.source, d.train_idx, d.given_labels, num_classes=d.num_classes,
                    val=val, test=test, seed=seed, tau=tau, true_labels=d.true_labels,
                    device=device, progress=progress, class_names=d.class_names,
-                   track_vog=True)
+                   track_vog=track_vog, epochs=epochs)
 
 
 def _atomic_write(path: Path, text: str) -> None:
