@@ -418,6 +418,9 @@ def run_lnl(
     s_f, s_g, s_data = _set_seed_streams(seed, 3)
     n_nets = 1 if method == "ce" else 2
     if init is not None:
+        if init[0] is None or (n_nets == 2 and init[1] is None):
+            raise ValueError(f"init needs {'one network' if n_nets == 1 else 'two networks'} "
+                             f"for method {method!r}")
         nets = [init[0]] if method == "ce" else [init[0], init[1]]
     else:
         nets = [build_model(cfg, num_classes, source.in_dim, s) for s in (s_f, s_g)[:n_nets]]
