@@ -418,9 +418,10 @@ def test_campaign_with_scripted_expert_matches_simulated_pipeline(tmp_path, cach
 
 @pytest.mark.slow
 def test_full_round_trip_on_bundled_data_matches_pipeline(tmp_path, repo_root, capsys):
-    """The bundled HAM10000 subset, paper-analog settings (symmetric p = 0.4, a_l = 2.2 %,
-    8 rounds): a campaign answered by a scripted expert through a real uvicorn server vs. the
-    simulated ``ours`` + entropy pipeline with the same seed. Uses the repo's embedding cache."""
+    """The bundled HAM10000 subset with the ``make demo`` settings (symmetric p = 0.4,
+    a_l = 2.2 %, 8 rounds, 4 views): a campaign answered by a scripted expert through a real
+    uvicorn server vs. the simulated ``ours`` + entropy pipeline with the same seed. Uses (and
+    fills) the repo's embedding cache."""
     import socket
     import subprocess
     import sys
@@ -432,7 +433,7 @@ def test_full_round_trip_on_bundled_data_matches_pipeline(tmp_path, repo_root, c
     from labelrefine.config import load_config
     from labelrefine.data.loaders import load_dataset
 
-    cfg = load_config(repo_root / "configs" / "ham10000-paper-analog.yaml")
+    cfg = load_config(repo_root / "configs" / "ham10000-demo.yaml")
     cfg = cfg.model_copy(update={
         "dataset": cfg.dataset.model_copy(update={
             "images": repo_root / "data/ham10000/images",
