@@ -89,7 +89,8 @@ def test_augmented_views_differ_from_each_other_and_from_plain(first: FeatureSet
 def test_same_settings_same_features_regardless_of_batch_and_workers(
     first: FeatureSet, tiny: ImageDataset, tmp_path: Path
 ) -> None:
-    other = embed_dataset(tiny, _cfg(tmp_path, batch_size=4), progress=False, num_workers=1)
+    # two worker processes that each encode their own batches, other batch size
+    other = embed_dataset(tiny, _cfg(tmp_path, batch_size=4), progress=False, num_workers=2)
     assert other.key == first.key and not other.hit
     np.testing.assert_allclose(
         other.plain.astype(np.float32), first.plain.astype(np.float32), atol=2e-3, rtol=1e-3
@@ -102,7 +103,11 @@ def test_same_settings_same_features_regardless_of_batch_and_workers(
 def test_other_seed_changes_views_not_plain(
     first: FeatureSet, tiny: ImageDataset, tmp_path: Path
 ) -> None:
-    other = embed_dataset(tiny, _cfg(tmp_path), seed=1, progress=False, num_workers=0)
+    threads = torch.get_num_threads()
+    other = embed_dataset(
+        tiny, _cfg(tmp_path), seed=1, progress=False, num_workers=0, num_threads=1
+    )
+    assert torch.get_num_threads() == threads  # restored after embedding
     assert other.key != first.key
     np.testing.assert_allclose(
         other.plain.astype(np.float32), first.plain.astype(np.float32), atol=2e-3, rtol=1e-3
@@ -225,6 +230,8 @@ def test_bad_inputs_are_clear_errors(tiny: ImageDataset, tmp_path: Path) -> None
         embed_dataset(empty, _cfg(tmp_path), progress=False)
     with pytest.raises(ValueError, match="num_workers"):
         embed_dataset(tiny, _cfg(tmp_path), progress=False, num_workers=-1)
+    with pytest.raises(ValueError, match="num_threads"):
+        embed_dataset(tiny, _cfg(tmp_path), progress=False, num_threads=0)
     with pytest.raises(FileNotFoundError, match="resnet18"):
         embed_dataset(tiny, _cfg(tmp_path, name="resnet18"), progress=False)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())

@@ -70,7 +70,14 @@ def embed_command(
     workers: int | None = typer.Option(
         None,
         "--workers",
-        help="Processes decoding and augmenting images (0: in the main process; default 1).",
+        help="Processes that read, augment and (on CPU) encode images "
+        "(0: all in this process; default: one per CPU core).",
+    ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="Torch threads per encoding process on CPU (default: 1 with workers, all cores "
+        "without).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -93,6 +100,8 @@ def embed_command(
         )
         if workers is not None and workers < 0:
             raise ConfigError(f"--workers: must be >= 0, got {workers}")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"--threads: must be >= 1, got {threads}")
         try:
             dev = resolve_device(device or cfg.device)
         except (ValueError, RuntimeError) as err:
@@ -101,7 +110,13 @@ def embed_command(
         start = time.perf_counter()
         try:
             fs = embed_dataset(
-                dataset, enc, seed=seed, device=dev.type, progress=progress, num_workers=workers
+                dataset,
+                enc,
+                seed=seed,
+                device=dev.type,
+                progress=progress,
+                num_workers=workers,
+                num_threads=threads,
             )
         except ValueError as err:
             raise ConfigError(str(err)) from None

@@ -7,9 +7,16 @@ the image size, the number of views, the seed and the cache format version, so a
 those gives a new file and an unchanged setting is a cache hit that never builds the encoder.
 
 Each image is decoded once; its plain view and its V augmented views are made from that one
-decoded copy in DataLoader worker processes while the main process runs the encoder. View ``v``
-of image ``i`` depends only on ``(seed, i, v)``: the result does not depend on the batch size or
-the number of workers.
+decoded copy. View ``v`` of image ``i`` depends only on ``(seed, i, v)``: the result does not
+depend on the batch size or the number of workers.
+
+Parallelism (measured with ``benchmarks/bench_embed.py`` on 2 cores). On CPU, each DataLoader
+worker process decodes, augments *and* encodes whole batches with one torch thread, one worker
+per core. That beat one process with two torch threads (with or without a separate
+augmentation worker): a multi-threaded forward pass waits at every layer for its slowest
+thread, so any other busy process on the cores (image augmentation, or other jobs) stalls it,
+while single-threaded workers just share the cores. On CUDA, workers only prepare images and
+the main process runs the encoder (float16 autocast).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +39,35 @@ from torch.utils.data import DataLoader, Dataset
 from labelrefine.config import EncoderConfig
 from labelrefine.data.dataset import ImageDataset
 from labelrefine.models.augment import eval_transform, train_transform
-from labelrefine.models.encoders import build_encoder, resolve_weights, weights_identity
+from labelrefine.models.encoders import (
+    FrozenEncoder,
+    build_encoder,
+    resolve_weights,
+    weights_identity,
+)
 from labelrefine.runtime import resolve_device
 
 #: bump when the stored arrays or the way views are made change
 FORMAT_VERSION = 1
 
-#: DataLoader worker processes decoding and augmenting images (measured fastest on 2 cores,
-#: see benchmarks/bench_embed.py); 0 does it in the main process.
-DEFAULT_NUM_WORKERS = 1
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_num_workers(device: torch.device) -> int:
+    """Worker processes for :func:`embed_dataset`.
+
+    CPU: one per core (at most 16); each decodes, augments and encodes whole batches with one
+    torch thread. CUDA: up to 8 (one core left to the main process), preparing images only.
+    """
+    cores = _cpu_cores()
+    if device.type == "cuda":
+        return max(1, min(8, cores - 1))
+    return max(1, min(16, cores))
 
 
 class CacheError(ValueError):
@@ -128,20 +156,68 @@ class _ViewDataset(Dataset):
         return i, torch.stack(out)
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
+class _EncodedBatches(Dataset):
+    """Batch ``k`` -> ``(indices, float16 features (b, 1 + V, D))``, encoded where it is read.
+
+    Read by CPU worker processes, each with its own (fork-shared) copy of the frozen encoder.
+    """
+
+    def __init__(self, views: _ViewDataset, encoder: FrozenEncoder, batches: list[np.ndarray]):
+        self.views = views
+        self.encoder = encoder
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.batches[k]
+        x = torch.stack([self.views[int(i)][1] for i in idx])
+        feats = self.encoder(x.flatten(0, 1)).reshape(len(idx), x.shape[1], -1)
+        return torch.from_numpy(idx), feats.to(torch.float16)
 
 
-def _loader(ds: _ViewDataset, images_per_batch: int, num_workers: int) -> DataLoader:
-    return DataLoader(
+def _set_worker_threads(threads: int, _: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _cpu_batches(
+    views: _ViewDataset, encoder: FrozenEncoder, images_per_batch: int, workers: int, threads: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Encoded batches on CPU: in ``workers`` processes, or in this one when ``workers == 0``."""
+    n = len(views)
+    batches = [np.arange(i, min(i + images_per_batch, n)) for i in range(0, n, images_per_batch)]
+    ds = _EncodedBatches(views, encoder, batches)
+    if workers == 0:
+        with _torch_threads(threads):
+            yield from (ds[k] for k in range(len(ds)))
+        return
+    yield from DataLoader(
         ds,
+        batch_size=None,
+        shuffle=False,
+        num_workers=min(workers, len(batches)),
+        worker_init_fn=partial(_set_worker_threads, threads),
+        prefetch_factor=2,
+    )
+
+
+def _cuda_batches(
+    views: _ViewDataset, encoder: FrozenEncoder, images_per_batch: int, workers: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Encoded batches on CUDA: ``workers`` processes prepare images, this process encodes."""
+    loader = DataLoader(
+        views,
         batch_size=images_per_batch,
         shuffle=False,
-        num_workers=num_workers,
-        worker_init_fn=_worker_init if num_workers else None,
-        prefetch_factor=4 if num_workers else None,
-        pin_memory=torch.cuda.is_available(),
+        num_workers=workers,
+        worker_init_fn=partial(_set_worker_threads, 1) if workers else None,
+        prefetch_factor=4 if workers else None,
+        pin_memory=True,
     )
+    for idx, x in loader:
+        feats = encoder(x.flatten(0, 1)).reshape(x.shape[0], x.shape[1], -1)
+        yield idx, feats.to(torch.float16)
 
 
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -184,14 +260,16 @@ def embed_dataset(
     device: str = "auto",
     progress: bool = True,
     num_workers: int | None = None,
+    num_threads: int | None = None,
 ) -> FeatureSet:
     """Features of ``cfg.views`` augmented views plus the plain view of every item, cached.
 
     Returns the cached :class:`FeatureSet` when ``<cfg.cache_dir>/<cache_key>.npz`` exists
     (``hit=True``; the encoder is not built). Otherwise embeds in batches of about
     ``cfg.batch_size`` views with a progress bar and writes the file atomically.
-    ``num_workers``: image decoding/augmentation processes (default
-    :data:`DEFAULT_NUM_WORKERS`; 0 = in the main process).
+    ``num_workers``: processes that read, augment and (on CPU) encode images (default
+    :func:`default_num_workers`; 0 = all in this process). ``num_threads``: torch threads of
+    each process that runs the encoder on CPU (default 1 with workers, all cores without).
     """
     if len(dataset) == 0:
         raise ValueError("cannot embed an empty dataset")
@@ -207,24 +285,29 @@ def embed_dataset(
     dev = resolve_device(device)
     encoder, dim = build_encoder(cfg.name, weights=cfg.weights, device=dev)
     n, v = len(dataset), cfg.views
-    workers = DEFAULT_NUM_WORKERS if num_workers is None else num_workers
+    workers = default_num_workers(dev) if num_workers is None else num_workers
     if workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {workers}")
+    threads = (1 if workers else torch.get_num_threads()) if num_threads is None else num_threads
+    if threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {threads}")
     images_per_batch = max(1, cfg.batch_size // (v + 1))
     plain = np.empty((n, dim), dtype=np.float16)
     views = np.empty((v, n, dim), dtype=np.float16)
     ds = _ViewDataset(dataset, cfg.image_size, v, seed)
+    if dev.type == "cuda":
+        batches = _cuda_batches(ds, encoder, images_per_batch, workers)
+    else:
+        batches = _cpu_batches(ds, encoder, images_per_batch, workers, threads)
 
     with _progress_bar(progress, n * (v + 1), f"embedding {n} images x {v + 1} views") as bar:
-        for idx, batch in _loader(ds, images_per_batch, workers):
-            b = batch.shape[0]
-            feats = encoder(batch.flatten(0, 1)).reshape(b, v + 1, dim)
-            feats = feats.cpu().numpy().astype(np.float16)
+        for idx, feats in batches:
+            f = feats.cpu().numpy()
             ids = idx.numpy()
-            plain[ids] = feats[:, 0]
+            plain[ids] = f[:, 0]
             if v:
-                views[:, ids] = feats[:, 1:].transpose(1, 0, 2)
-            bar(b * (v + 1))
+                views[:, ids] = f[:, 1:].transpose(1, 0, 2)
+            bar(len(ids) * (v + 1))
 
     if not (np.isfinite(plain).all() and np.isfinite(views).all()):
         raise ValueError(
@@ -254,6 +337,18 @@ def embed_dataset(
     return FeatureSet(
         views=views, plain=plain, ids=tuple(dataset.ids), key=key, path=path, hit=False, meta=meta
     )
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (``None``: unchanged), then restore."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextmanager
