@@ -64,6 +64,8 @@ def test_shapes_dtypes_and_file(first: FeatureSet, tiny: ImageDataset) -> None:
     assert not first.hit
     assert first.path is not None and first.path.is_file()
     assert first.path.name == f"{first.key}.npz"
+    assert first.path.stat().st_mode & 0o044 == 0o044  # readable by others sharing the cache
+    assert first.meta["weights"] == "efficientnet-lite0-57934424.pth"
     assert first.num_views == 2 and first.dim == 1280 and len(first) == 6
     assert np.isfinite(first.views).all() and np.isfinite(first.plain).all()
 

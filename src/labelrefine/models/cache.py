@@ -128,6 +128,11 @@ def cache_path(cfg: EncoderConfig, key: str) -> Path:
     return Path(cfg.cache_dir) / f"{key}.npz"
 
 
+def _weights_name(cfg: EncoderConfig) -> str:
+    path = resolve_weights(cfg.name, cfg.weights)
+    return "random" if path is None else path.name
+
+
 def _item_seed(seed: int, index: int) -> int:
     digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
@@ -229,6 +234,7 @@ def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
             np.savez(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -318,7 +324,7 @@ def embed_dataset(
     meta = {
         "format": FORMAT_VERSION,
         "encoder": cfg.name,
-        "weights": str(resolve_weights(cfg.name, cfg.weights)),
+        "weights": _weights_name(cfg),
         "image_size": cfg.image_size,
         "views": v,
         "seed": int(seed),
