@@ -259,7 +259,7 @@ def plot_curves(stats: pd.DataFrame, noises: Sequence[str]) -> bytes:
     import matplotlib.pyplot as plt
 
     n = max(1, len(noises))
-    fig, axes = plt.subplots(1, n, figsize=(6.4 * n, 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(6.0 * n + 2.2, 4.6), squeeze=False)
     labels = [lab for lab in dict.fromkeys(stats["label"])
               if stats[stats["label"] == lab]["pipeline"].iloc[0] not in _REFERENCES]
     cmap = plt.get_cmap("tab10")
@@ -285,7 +285,8 @@ def plot_curves(stats: pd.DataFrame, noises: Sequence[str]) -> bytes:
         ax.set_xlabel("labels bought (relabeled by the oracle)")
         ax.set_ylabel("test macro-F1 (best-val epoch)")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                      borderaxespad=0.0)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
