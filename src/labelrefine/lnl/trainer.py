@@ -440,6 +440,10 @@ def run_lnl(
         trackers = [VOGTracker(train_idx.size, dim, window, cfg.vog.dtype) for _ in nets]
         track_from = max(0, min(cfg.warmup, n_epochs) - window)
 
+    # Inline last-layer gradients depend only on the forward pass's features and
+    # probabilities, so they are gathered per batch and computed and stored once per epoch
+    # (far fewer small operations); input-feature gradients use the weights of the moment.
+    deferred = cfg.vog.gradient == "last_layer"
     opts = [_optimizer(n, cfg.lr, cfg.momentum, cfg.weight_decay, n_epochs) for n in nets]
     rng = np.random.default_rng(s_data)
     labels_t = torch.from_numpy(labels).to(dev)
@@ -461,6 +465,7 @@ def run_lnl(
             sums = np.zeros(3)  # f's update loss, g's update loss, f's loss on all samples
             counts = np.zeros(3)
             clean_parts = []
+            pending: list[list[tuple]] = [[] for _ in nets]
             for idx, x in source.train_batches(train_idx, cfg.batch_size, rng):
                 x = _input(x, dev)
                 y = labels_t[torch.from_numpy(idx).to(dev)]
@@ -499,11 +504,21 @@ def run_lnl(
                 counts[2] += idx.size
                 last_loss[idx] = loss_np[0]
                 clean_parts.append(idx[sel[0]])
-                if record_inline:
+                if record_inline and deferred:
+                    for k, (h, logits, _) in enumerate(outs):
+                        pending[k].append((pos, h.detach(), logits.detach(), y))
+                elif record_inline:
                     for k, (h, logits, _) in enumerate(outs):
                         trackers[k].update(pos, _vog_grads(nets[k], cfg.vog.gradient, h, logits, y))
             for _, sched in opts:
                 sched.step()
+            if record_inline and deferred:
+                for k, parts in enumerate(pending):
+                    pos_all = np.concatenate([q[0] for q in parts])
+                    grads = _vog_grads(nets[k], cfg.vog.gradient,
+                                       *(torch.cat([q[i] for q in parts]) for i in (1, 2, 3)))
+                    trackers[k].update(pos_all, grads)
+                    parts.clear()
             if track and epoch >= track_from:
                 if cfg.vog.pass_ == "extra":
                     _extra_vog_pass(nets, trackers, source, train_idx, pos_of, labels_t, cfg, rng,

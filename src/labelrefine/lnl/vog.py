@@ -150,9 +150,10 @@ class VOGTracker:
             )
         return self._scores.copy()
 
-    def _compute(self, chunk: int = 16384) -> np.ndarray:
+    def _compute(self, chunk: int = 1024) -> np.ndarray:
         # Two-pass population std over the window, one slot at a time: several times faster
-        # than torch.std over the outer axis, and float16 slots are widened chunk by chunk.
+        # than torch.std over the outer axis; row chunks stay cache-resident, and float16
+        # slots are widened chunk by chunk.
         out = np.empty(self.num_samples, dtype=np.float64)
         buf = torch.from_numpy(self._buf)
         for start in range(0, self.num_samples, chunk):
