@@ -118,3 +118,18 @@ def test_bad_config_is_a_clean_error(small_config: Path, tmp_path: Path):
     assert not out.exists()
     result = _run(str(tmp_path / "missing.yaml"))
     assert result.exit_code == 2 and "config file not found" in result.output
+
+
+def test_histogram_plot(tmp_path: Path):
+    from labelrefine.lnl.plots import plot_loss_vog
+
+    rng = np.random.default_rng(0)
+    loss, noisy = rng.random(50), rng.random(50) < 0.3
+    loss[0] = np.nan  # skipped
+    path = plot_loss_vog(tmp_path / "a" / "h.png", loss, None, noisy, title="t")
+    assert path.stat().st_size > 1000
+    assert plot_loss_vog(tmp_path / "v.png", loss, rng.random(50), noisy).is_file()
+    with pytest.raises(ValueError, match="same length"):
+        plot_loss_vog(tmp_path / "bad.png", loss, None, noisy[:10])
+    assert not (tmp_path / "bad.png").exists()
+    assert not list(tmp_path.glob(".tmp-*"))

@@ -101,6 +101,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; run outputs are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -59,6 +59,7 @@ def plot_loss_vog(
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     finally:
         plt.close(fig)
