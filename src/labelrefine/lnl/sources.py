@@ -15,12 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms as T
 
 from labelrefine.data.dataset import ImageDataset
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from labelrefine.models.augment import eval_transform, train_transform
 
 Batch = tuple[np.ndarray, torch.Tensor]
 
@@ -111,35 +108,10 @@ class FeatureSource:
             yield idx, self._prep(self._plain[torch.from_numpy(idx)])
 
 
-def finetune_train_transform(image_size: int = 224, resize: int = 256) -> T.Compose:
-    """Paper protocol: resize, random crop, horizontal flip, rotation <= 10 deg, blur p=.5,
-    colour jitter p=.5, ImageNet normalisation."""
-    return T.Compose([
-        T.Resize(resize),
-        T.RandomCrop(image_size),
-        T.RandomHorizontalFlip(),
-        T.RandomRotation(10),
-        T.RandomApply([T.GaussianBlur(kernel_size=5, sigma=(0.1, 2.0))], p=0.5),
-        T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.05)], p=0.5),
-        T.ToTensor(),
-        T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
-
-
-def finetune_eval_transform(image_size: int = 224, resize: int = 256) -> T.Compose:
-    """Resize and centre crop, ImageNet normalisation."""
-    return T.Compose([
-        T.Resize(resize),
-        T.CenterCrop(image_size),
-        T.ToTensor(),
-        T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
-
-
 class _Images(Dataset):
     """Items of an ImageDataset through a transform; augmentation seeded per (epoch, item)."""
 
-    def __init__(self, dataset: ImageDataset, transform: T.Compose, epoch_seed: int | None):
+    def __init__(self, dataset: ImageDataset, transform: Any, epoch_seed: int | None):
         self.dataset, self.transform, self.epoch_seed = dataset, transform, epoch_seed
 
     def __len__(self) -> int:
@@ -172,8 +144,8 @@ class ImageSource:
         self.dataset = dataset
         self.num_items = len(dataset)
         self.num_workers = num_workers
-        self.train_transform = finetune_train_transform(image_size, resize)
-        self.eval_transform = finetune_eval_transform(image_size, resize)
+        self.train_transform = train_transform(image_size, resize)
+        self.eval_transform = eval_transform(image_size, resize)
 
     def __len__(self) -> int:
         return self.num_items
