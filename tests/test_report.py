@@ -174,3 +174,13 @@ def test_report_cli(run_dir: Path) -> None:
 def test_markdown_table_escapes_pipes() -> None:
     text = markdown_table(pd.DataFrame({"a": ["x|y"], "b": [1]}))
     assert text.splitlines()[2] == "| x\\|y | 1 |"
+
+
+def test_guess_undefined_for_some_seeds_is_marked(run_dir: Path) -> None:
+    for path in (run_dir / "runs").glob("*ours*seed1.json"):
+        data = json.loads(path.read_text())
+        data["phase1"]["diagnostics"][0]["guess_pct"] = None  # class a: nothing selected
+        path.write_text(json.dumps(data))
+    diag = (write_report(run_dir)["diagnostics.md"]).read_text()
+    row = next(line for line in diag.splitlines() if line.startswith("| a |"))
+    assert "80.0 (1/2 seeds)" in row

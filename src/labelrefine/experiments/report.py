@@ -201,6 +201,17 @@ def diagnostics_frame(runs: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _seed_cell(values: pd.Series, digits: int) -> str:
+    """Mean ± std over the seeds where the value is defined; says so when some are not
+    (Guess % is undefined for a seed whose clean set holds no item given that class)."""
+    ok = values.dropna()
+    cell = _pm(float(ok.mean()) if len(ok) else float("nan"), float(np.std(ok)) if len(ok)
+               else float("nan"), len(ok), digits)
+    if 0 < len(ok) < len(values):
+        cell += f" ({len(ok)}/{len(values)} seeds)"
+    return cell
+
+
 def diagnostics_tables(diag: pd.DataFrame, noise: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-class Recall / Guess % table, overall table) for one noise setting."""
     sub = diag[diag["noise"] == noise]
@@ -211,11 +222,8 @@ def diagnostics_tables(diag: pd.DataFrame, noise: str) -> tuple[pd.DataFrame, pd
         row: dict[str, Any] = {"class": cls}
         for m in methods:
             g = sub[(sub["lnl"] == m) & (sub["class"] == cls)]
-            n = int(g["seed"].nunique())
-            row[f"{m} Recall"] = _pm(g["recall"].mean(), float(np.std(g["recall"].dropna())),
-                                     n, 2)
-            row[f"{m} Guess %"] = _pm(g["guess_pct"].mean(),
-                                      float(np.std(g["guess_pct"].dropna())), n, 1)
+            row[f"{m} Recall"] = _seed_cell(g["recall"], 2)
+            row[f"{m} Guess %"] = _seed_cell(g["guess_pct"], 1)
         per_class.append(row)
     overall = []
     for m in methods:
