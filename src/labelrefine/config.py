@@ -131,6 +131,15 @@ class LNLConfig(_Strict):
     image_size: int = Field(224, ge=16)
     resize: int = Field(256, ge=16)
     amp: bool = True
+    # Head fitting (models.heads / lnl.trainer); the defaults keep the original behaviour.
+    # standardize: 'plain' = plain view's statistics over all items; 'train_views' = the
+    # training split's statistics over all views, scale floored at std_floor x median scale.
+    standardize: Literal["plain", "train_views"] = "plain"
+    std_floor: float = Field(0.1, gt=0, le=1)
+    loss: Literal["ce", "balanced", "logit_adjusted"] = "ce"  # balanced: class-weighted CE
+    calibrate: bool = False  # temperature scaling fitted on the validation split
+    selection: Literal["best_val", "smoothed", "average_last"] = "best_val"
+    select_window: int = Field(3, ge=1)  # epochs smoothed / averaged by 'selection'
 
 
 class ActiveConfig(_Strict):
