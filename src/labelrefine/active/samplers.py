@@ -786,7 +786,11 @@ def explain(
             msg = f"random pick (seeded); model predicts {_name(class_names, pred)} at {pred_p:.2f}"
         elif sampler == "entropy":
             h = float(entr(row).sum())
-            msg = (f"high uncertainty (entropy {h:.2f} of max {log_c:.2f}; "
+            # Entropy ranks the pool; call it "high" only when it is, else say it is the
+            # least certain left (a confident pick is ranked first in a confident pool).
+            level = ("high uncertainty" if h / log_c > JOINT_THRESHOLD
+                     else "least certain left in the pool")
+            msg = (f"{level} (entropy {h:.2f} of max {log_c:.2f}; "
                    f"top {_name(class_names, pred)} {pred_p:.2f})")
         elif sampler == "margin":
             second = int(top[1])
