@@ -25,6 +25,15 @@ def per_class_recall(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     )
 
 
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Mean recall over the classes present in ``y_true`` (nan when ``y_true`` is empty)."""
+    y_true = np.asarray(y_true)
+    if y_true.size == 0:
+        return float("nan")
+    present = np.unique(y_true)
+    return float(per_class_recall(y_true, y_pred, num_classes)[present].mean())
+
+
 def selection_precision_recall(
     selected: np.ndarray, candidates: np.ndarray, given: np.ndarray, true: np.ndarray
 ) -> tuple[float, float]:

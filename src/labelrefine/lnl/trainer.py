@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from labelrefine.config import LNLConfig
+from labelrefine.lnl.guard import GuardReport, sanity_check
 from labelrefine.lnl.schedule import forget_rates
 from labelrefine.lnl.selection import select_clean
 from labelrefine.lnl.vog import VOGTracker, input_feature_gradients, last_layer_gradients
@@ -28,11 +29,26 @@ from labelrefine.metrics import (
     per_class_recall,
     selection_precision_recall,
 )
+from labelrefine.models.calibration import fit_temperature
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
 
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
 """Called after every epoch with ``(epochs_done, epochs_total, history_row)``."""
+
+
+class NonFiniteError(ValueError):
+    """A loss, logit or probability became NaN or infinite; the message names the stage."""
+
+
+def _non_finite(stage: str, what: str, epoch: int | None = None) -> NonFiniteError:
+    at = f" at epoch {epoch}" if epoch is not None else ""
+    return NonFiniteError(
+        f"{stage}: {what} became non-finite{at}. Likely causes: a learning rate too large for "
+        f"these features (lower lr), or feature dimensions that are nearly constant on the "
+        f"standardisation statistics but not in the augmented views (use lnl.standardize: "
+        f"train_views)"
+    )
 
 
 class BatchSource(Protocol):
@@ -75,6 +91,8 @@ class FitResult:
     test_f1: float
     test_recall: np.ndarray
     best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    guard: GuardReport | None = None  # sanity check of the returned model (lnl.guard)
+    temperature: float = 1.0  # fitted on the validation split when the model calibrates
 
 
 @dataclass
@@ -184,13 +202,17 @@ def predict(
     batch_size: int = 1024,
     device: str | torch.device = "cpu",
     amp: bool | None = None,
+    logits: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities ``(n, C)`` and penultimate embeddings ``(n, D)`` (float32).
 
     Eval mode, plain view, rows in the order of ``indices``; the model's train/eval mode is
-    restored afterwards.
+    restored afterwards. Probabilities use the model's calibrated ``temperature`` (1.0 until
+    calibration fitted one); ``logits=True`` returns the raw logits instead of probabilities.
+    A non-finite output raises :class:`NonFiniteError`.
     """
     dev = _device(device)
+    temperature = float(getattr(model, "temperature", 1.0))
     _to_device(model, dev)
     use_amp = _use_amp(model, dev, amp)
     was_training = model.training
@@ -201,8 +223,16 @@ def predict(
             for _, x in source.eval_batches(np.asarray(indices, dtype=np.int64), batch_size):
                 with _autocast(use_amp):
                     h = model.embed(_input(x, dev))
-                    logits = model.fc(h)
-                probs.append(torch.softmax(logits.float(), dim=1).cpu())
+                    z = model.fc(h)
+                z = z.float()
+                if not bool(torch.isfinite(z).all()):
+                    raise _non_finite("predict", "a network output")
+                if logits:
+                    probs.append(z.cpu())
+                else:
+                    if temperature != 1.0:
+                        z = z / temperature
+                    probs.append(torch.softmax(z, dim=1).cpu())
                 embs.append(h.float().cpu())
         finally:
             model.train(was_training)
@@ -252,6 +282,109 @@ class _BestTracker:
         )
 
 
+class _WindowTracker:
+    """Model selection over windows of ``k`` consecutive epochs (``smoothed`` / ``average_last``).
+
+    ``smoothed`` keeps the window with the best mean validation macro-F1 (earliest on ties);
+    ``average_last`` the last window. Either way the kept weights are the window's average,
+    which is evaluated again (val and test) by :meth:`finish`. On a validation split of a few
+    items per class, single-epoch F1 jumps by several points between epochs; picking its
+    maximum mostly picks noise (and reports an optimistic score).
+    """
+
+    def __init__(self, num_classes: int, k: int, mode: str) -> None:
+        self.k, self.mode = int(k), mode
+        self.states: list[dict[str, torch.Tensor]] = []
+        self.scores: list[float] = []
+        self.best_mean, self.epoch = -np.inf, -1
+        self.state: dict[str, torch.Tensor] | None = None
+        self.num_classes = num_classes
+
+    def offer(self, epoch: int, val_f1: float, model: Classifier) -> None:
+        self.states.append(_state_copy(model))
+        self.scores.append(-1.0 if np.isnan(val_f1) else float(val_f1))
+        if len(self.states) > self.k:
+            self.states.pop(0)
+            self.scores.pop(0)
+        mean = float(np.mean(self.scores))
+        if self.mode == "average_last" or self.epoch < 0 or mean > self.best_mean:
+            self.best_mean, self.epoch = mean, epoch
+            self.state = _average_states(self.states)
+
+    def finish(self, model: Classifier, source: BatchSource, val: EvalSet,
+               test: EvalSet | None, dev: torch.device, amp: bool | None,
+               history: list[dict]) -> FitResult:
+        assert self.state is not None
+        model.load_state_dict(self.state)
+        val_f1, _ = _evaluate(model, source, val, dev, amp)
+        test_f1, test_recall = _evaluate(model, source, test, dev, amp)
+        return FitResult(history=history, best_epoch=self.epoch, best_val_f1=float(val_f1),
+                         test_f1=float(test_f1), test_recall=np.asarray(test_recall, np.float64),
+                         best_state=self.state)
+
+
+def _average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, v in states[0].items():
+        if v.is_floating_point():
+            out[key] = torch.stack([s[key] for s in states]).mean(dim=0).to(v.dtype)
+        else:  # counters (e.g. BatchNorm's num_batches_tracked): the latest value
+            out[key] = states[-1][key].clone()
+    return out
+
+
+def _class_prior(labels: np.ndarray, train_idx: np.ndarray, num_classes: int) -> np.ndarray:
+    counts = np.bincount(labels[train_idx], minlength=num_classes).astype(np.float64)
+    return (counts + 1.0) / (counts.sum() + num_classes)  # add-one: no log(0)
+
+
+def _loss_fn(kind: str, prior: np.ndarray, dev: torch.device
+             ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Training loss for ``HeadOptions.loss`` (``prior``: training-label class frequencies)."""
+    if kind == "ce":
+        return lambda z, y: F.cross_entropy(z, y)
+    if kind == "balanced":
+        w = torch.as_tensor(1.0 / (prior * prior.size), dtype=torch.float32, device=dev)
+        return lambda z, y: F.cross_entropy(z, y, weight=w)
+    if kind == "logit_adjusted":
+        log_prior = torch.as_tensor(np.log(prior), dtype=torch.float32, device=dev)
+        return lambda z, y: F.cross_entropy(z + log_prior, y)
+    raise ValueError(f"unknown loss {kind!r}: expected ce, balanced or logit_adjusted")
+
+
+def source_features(source: BatchSource, indices: np.ndarray) -> np.ndarray | None:
+    """The (standardised) input features a feature source feeds the head; None for images."""
+    if getattr(source, "in_dim", None) is None:
+        return None
+    idx = np.asarray(indices, dtype=np.int64)
+    parts = [x.float().numpy() for _, x in source.eval_batches(idx, 4096)]
+    return np.concatenate(parts) if parts else np.zeros((0, int(source.in_dim)), np.float32)
+
+
+def finish_fit(model: Classifier, source: BatchSource, train_idx: np.ndarray,
+               labels: np.ndarray, val: EvalSet, *, device: str | torch.device = "cpu",
+               amp: bool | None = None, calibrate: bool | None = None
+               ) -> tuple[float, GuardReport]:
+    """After a fit: calibrate ``model`` on ``val`` (when its options ask for it; sets
+    ``model.temperature``) and check it against trivial baselines (:mod:`labelrefine.lnl.guard`).
+
+    Returns the temperature and the guard's report. The model's weights are not changed.
+    """
+    dev = _device(device)
+    do_cal = model.options.calibrate if calibrate is None else calibrate
+    if do_cal and val.indices.size >= 2:
+        z, _ = predict(model, source, val.indices, device=dev, amp=amp, logits=True)
+        model.temperature = fit_temperature(z, val.labels)
+    probs, _ = predict(model, source, val.indices, device=dev, amp=amp)
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    train_x = source_features(source, train_idx)
+    val_x = source_features(source, val.indices) if train_x is not None else None
+    report = sanity_check(val.labels, probs.argmax(axis=1) if probs.size else
+                          np.zeros(0, np.int64), train_labels=labels[train_idx],
+                          num_classes=model.num_classes, train_x=train_x, val_x=val_x)
+    return float(model.temperature), report
+
+
 def _optimizer(model: Classifier, lr: float, momentum: float, weight_decay: float, epochs: int
                ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
@@ -284,8 +417,11 @@ def fit_ce(
 
     A fresh SGD optimiser with a per-epoch cosine schedule (``T_max = epochs``) is made on every
     call, so calling it again fine-tunes from the current weights. Val (and test) macro-F1 are
-    evaluated after every epoch; the best-validation weights are restored into ``model``
-    before returning.
+    evaluated after every epoch; the weights chosen by ``model.options.selection`` (default:
+    the best-validation epoch) are restored into ``model`` before returning. The loss follows
+    ``model.options.loss``; with ``model.options.calibrate`` a temperature is fitted on ``val``.
+    The result carries the sanity guard's report. A non-finite loss raises
+    :class:`NonFiniteError`.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -297,7 +433,11 @@ def fit_ce(
     rng = np.random.default_rng(_set_seed_streams(seed, 1)[0])
     labels_t = torch.from_numpy(labels).to(dev)
     opt, sched = _optimizer(model, lr, momentum, weight_decay, epochs)
+    options = model.options
+    loss_fn = _loss_fn(options.loss, _class_prior(labels, train_idx, model.num_classes), dev)
     best = _BestTracker(model.num_classes)
+    window = (None if options.selection == "best_val"
+              else _WindowTracker(model.num_classes, options.window, options.selection))
     history: list[dict] = []
     with _head_threads(model, dev):
         for epoch in range(epochs):
@@ -309,25 +449,36 @@ def fit_ce(
                 y = labels_t[torch.from_numpy(idx).to(dev)]
                 with _autocast(use_amp):
                     logits = model(_input(x, dev))
-                loss = F.cross_entropy(logits.float(), y)
+                loss = loss_fn(logits.float(), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * idx.size
+                loss_value = float(loss.detach())
+                if not np.isfinite(loss_value):
+                    raise _non_finite("CE fit (fit_ce)", "the training loss", epoch)
+                total += loss_value * idx.size
                 count += idx.size
             sched.step()
             val_f1, _ = _evaluate(model, source, val, dev, amp)
             test_f1, test_recall = _evaluate(model, source, test, dev, amp)
-            best.offer(epoch, val_f1, test_f1, test_recall, model)
+            if window is None:
+                best.offer(epoch, val_f1, test_f1, test_recall, model)
+            else:
+                window.offer(epoch, val_f1, model)
             row = {"epoch": epoch, "loss": total / max(count, 1), "val_f1": val_f1,
                    "test_f1": test_f1, "lr": lr_now, "time_s": time.perf_counter() - t0,
                    "cpu_s": time.process_time() - c0}
             history.append(row)
             if progress is not None:
                 progress(epoch + 1, epochs, row)
-    result = best.result(history)
-    if result.best_state is not None:
-        model.load_state_dict(result.best_state)
+        if window is None:
+            result = best.result(history)
+            if result.best_state is not None:
+                model.load_state_dict(result.best_state)
+        else:
+            result = window.finish(model, source, val, test, dev, amp, history)
+    result.temperature, result.guard = finish_fit(model, source, train_idx, labels, val,
+                                                  device=dev, amp=amp)
     return result
 
 
