@@ -14,6 +14,8 @@ from labelrefine.campaign.ledger import (
     CampaignError,
     ItemRecord,
     Ledger,
+    Reader,
+    SubmissionRetracted,
 )
 
 CLASSES = ("a", "b", "c")
@@ -66,8 +68,9 @@ def test_create_writes_versioned_wal_file(tmp_path):
 def test_newer_schema_is_refused_with_clear_error(tmp_path):
     ledger = make_ledger(tmp_path)
     with ledger.connect() as con:
-        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                    (str(SCHEMA_VERSION + 1),))
+        con.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
     with pytest.raises(CampaignError, match="upgrade labelrefine"):
         Ledger(ledger.path)
 
@@ -180,9 +183,18 @@ def test_rounds_are_written_once_and_in_order(tmp_path):
     ledger = make_ledger(tmp_path)
     with pytest.raises(CampaignError, match="next round of this campaign is 0"):
         ledger.write_round(
-            1, kind="x", sampler=None, budget=0, seed=0, settings={}, metrics={},
-            probs=np.zeros((0, 3)), scored_items=np.zeros(0, int), clean=np.zeros(0, bool),
-            pool_scores={}, queue=[],
+            1,
+            kind="x",
+            sampler=None,
+            budget=0,
+            seed=0,
+            settings={},
+            metrics={},
+            probs=np.zeros((0, 3)),
+            scored_items=np.zeros(0, int),
+            clean=np.zeros(0, bool),
+            pool_scores={},
+            queue=[],
         )
     write_round0(ledger)
     with pytest.raises(CampaignError, match="already finished"):
@@ -201,9 +213,18 @@ def test_failed_round_write_leaves_no_trace(tmp_path):
     n = 12
     with pytest.raises(sqlite3.IntegrityError):
         ledger.write_round(
-            0, kind="phase1", sampler="entropy", budget=1, seed=0, settings={}, metrics={},
-            probs=np.full((n, 3), 1 / 3), scored_items=np.arange(n), clean=np.zeros(n, bool),
-            pool_scores={}, queue=[(999, None, "no such item")],
+            0,
+            kind="phase1",
+            sampler="entropy",
+            budget=1,
+            seed=0,
+            settings={},
+            metrics={},
+            probs=np.full((n, 3), 1 / 3),
+            scored_items=np.arange(n),
+            clean=np.zeros(n, bool),
+            pool_scores={},
+            queue=[(999, None, "no such item")],
         )
     assert ledger.current_round() is None
     with ledger.connect() as con:
@@ -243,8 +264,8 @@ def test_import_is_all_or_nothing(tmp_path):
     with pytest.raises(CampaignError):
         ledger.import_answers([good, bad], origin="csv", source_name="f.csv")
     assert ledger.annotation_count() == 0
-    assert ledger.import_answers([good], origin="csv", source_name="f.csv") == (1, 0)
-    assert ledger.import_answers([good], origin="csv", source_name="f.csv") == (0, 1)
+    assert tuple(ledger.import_answers([good], origin="csv", source_name="f.csv")) == (1, 0)
+    assert tuple(ledger.import_answers([good], origin="csv", source_name="f.csv")) == (0, 1)
     assert [e["kind"] for e in ledger.events()][-2:] == ["import", "import"]
 
 
@@ -267,3 +288,259 @@ def test_concurrent_writers_store_each_answer_once(tmp_path):
     full = ledger.answers(include_retracted=True)
     assert len(full) == 200 and full["submission_id"].is_unique
     assert len(ledger.events("answer")) == 200
+
+
+# ----------------------------------------------------------------------- several readers
+
+
+def test_two_readers_keep_both_answers_and_disagreement_is_a_conflict(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    assert not ledger.submit(3, 1, annotator="ann", submission_id="a1").conflict
+    res = ledger.submit(3, 2, annotator="bob", submission_id="b1")
+    assert res.conflict
+    live = ledger.answers()
+    assert sorted(zip(live["annotator"], live["label"].tolist(), strict=True)) == [
+        ("ann", 1),
+        ("bob", 2),
+    ]
+    assert ledger.item(3)["source"] == "conflict"
+    assert ledger.item(3)["current_label"] == ledger.item(3)["given_label"]
+    conf = ledger.conflicts()
+    assert list(conf["item"]) == [3]
+    assert [a[:2] for a in conf["answers"].iloc[0]] == [("ann", 1), ("bob", 2)]
+    # a conflict is not trained on, and it keeps the round open
+    fa = ledger.final_answers()
+    assert fa.set_index("item").loc[3, "kind"] == "conflict"
+    assert ledger.progress() == (0, 4)
+    assert [e["payload"]["item"] for e in ledger.events("conflict")] == [3]
+    # adjudication decides it
+    adj = ledger.adjudicate(3, 2, adjudicator="chief", submission_id="j1")
+    assert not adj.duplicate
+    assert ledger.adjudicate(3, 2, adjudicator="chief", submission_id="j1").duplicate
+    item = ledger.item(3)
+    assert (item["current_label"], item["source"], item["decision"]) == (2, "expert", "adjudicated")
+    fa = ledger.final_answers().set_index("item")
+    assert (fa.loc[3, "kind"], int(fa.loc[3, "label"])) == ("label", 2)
+    assert ledger.conflicts().empty
+    assert list(ledger.conflicts(include_resolved=True)["label"]) == [2]
+    assert ledger.progress() == (1, 4)
+    assert ledger.adjudications()["resolves"].iloc[0] == [int(i) for i in ledger.answers()["id"]]
+
+
+def test_agreeing_readers_and_unsure_answers_are_not_conflicts(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="a1")
+    ledger.submit(3, 1, annotator="bob", submission_id="b1")
+    ledger.submit(1, None, annotator="ann", submission_id="a2")
+    ledger.submit(1, 2, annotator="bob", submission_id="b2")
+    ledger.submit(4, None, annotator="ann", submission_id="a3")
+    d = ledger.decisions().set_index("item")
+    assert d.loc[3, "status"] == "agreed" and d.loc[1, "status"] == "single"
+    assert d.loc[4, "status"] == "unsure"
+    assert ledger.conflicts().empty
+    with pytest.raises(CampaignError, match="no disagreement"):
+        ledger.adjudicate(3, 0, adjudicator="chief", submission_id="j1")
+    # unsure-only items go back into the pool: not in what training uses
+    assert 4 not in set(ledger.final_answers()["item"])
+
+
+def test_a_reader_replaces_only_their_own_answer(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="a1")
+    ledger.submit(3, 1, annotator="bob", submission_id="b1")
+    ledger.submit(3, 2, annotator="ann", submission_id="a2")  # ann changes her mind
+    live = ledger.answers()
+    assert sorted(zip(live["annotator"], live["label"].tolist(), strict=True)) == [
+        ("ann", 2),
+        ("bob", 1),
+    ]
+    ledger.undo_last("ann", "u1")  # back to ann's first answer: agreement again
+    assert ledger.decisions().set_index("item").loc[3, "status"] == "agreed"
+
+
+def test_resubmitting_an_undone_submission_id_is_refused(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="s1")
+    ledger.undo_last("ann", "u1")
+    with pytest.raises(SubmissionRetracted, match="new submission id"):
+        ledger.submit(3, 1, annotator="ann", submission_id="s1")
+    assert ledger.answers().empty
+    assert not ledger.submit(3, 1, annotator="ann", submission_id="s2").duplicate
+    assert list(ledger.answers()["item"]) == [3]
+
+
+def test_import_of_answers_already_held_stores_nothing(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="web-1")
+    rows = [
+        {"item": 3, "label": 1, "annotator": "ann", "submission_id": "csv:x"},  # same as web
+        {
+            "item": 4,
+            "label": 0,
+            "annotator": "ls-bob",
+            "submission_id": "ls:1",
+            "external_id": "ann-17",
+        },
+    ]
+    res = ledger.import_answers(rows, origin="labelstudio", source_name="f")
+    assert (res.imported, res.already_present, res.conflicts) == (1, 1, 0)
+    n = ledger.annotation_count()
+    # the same annotation again under another submission id: recognised by its external id
+    again = [dict(rows[1], submission_id="ls:1-other")]
+    assert tuple(ledger.import_answers(again, origin="labelstudio", source_name="f")) == (0, 1)
+    assert ledger.annotation_count() == n
+    # another annotator's different answer: stored, and reported as a conflict
+    res = ledger.import_answers(
+        [{"item": 3, "label": 2, "annotator": "bob", "submission_id": "ls:2"}],
+        origin="labelstudio",
+        source_name="f",
+    )
+    assert (res.imported, res.conflicts, res.conflict_items) == (1, 1, (3,))
+
+
+def test_reader_tokens_name_the_reader_and_are_stored_hashed(tmp_path):
+    ledger = make_ledger(tmp_path)
+    tok = ledger.add_reader("ann")
+    tok2 = ledger.add_reader("chief", role="adjudicator")
+    assert ledger.reader_for_token(tok) == Reader("ann", "reader")
+    assert ledger.reader_for_token(tok2) == Reader("chief", "adjudicator")
+    assert ledger.reader_for_token("nope") is None
+    with pytest.raises(CampaignError, match="already exists"):
+        ledger.add_reader("ann")
+    raw = (tmp_path / "c.db").read_bytes()
+    assert tok.encode() not in raw
+    new = ledger.new_token("ann")
+    assert ledger.reader_for_token(tok) is None and ledger.reader_for_token(new).name == "ann"
+    ledger.remove_reader("ann")
+    assert ledger.reader_for_token(new) is None
+    assert list(ledger.readers()["name"]) == ["ann", "chief"]
+
+
+def test_double_reading_queues_a_share_and_unsure_items_to_a_second_reader(tmp_path):
+    ledger = make_ledger(tmp_path, n=40, val=2)
+    write_round0(ledger, queue_items=tuple(range(20)))
+    ledger.add_reader("ann")
+    ledger.add_reader("bob")
+    # share 0: one reading each; an unsure answer still goes to a second reader
+    ledger.submit(0, None, annotator="ann", submission_id="a0")
+    assert ledger.next_item(annotator="bob") == 0
+    assert ledger.next_item(annotator="ann") == 1
+    ledger.configure(double_read_share=1.0)
+    for i in range(1, 20):
+        ledger.submit(i, i % 3, annotator="ann", submission_id=f"a{i}")
+    assert ledger.next_item(annotator="ann") is None  # never twice by the same reader
+    assert ledger.next_item(annotator="bob") == 0
+    assert ledger.progress() == (0, 20)
+    ledger.configure(double_read_share=0.3)
+    wanted = [i for i in range(20) if ledger.next_item(annotator="bob", skip=range(i)) == i]
+    assert 0 < len(wanted) < 20  # a stable, hash-chosen share (plus the unsure item 0)
+    with pytest.raises(CampaignError, match=r"\[0, 1\]"):
+        ledger.configure(double_read_share=1.5)
+
+
+def test_version_1_files_are_upgraded_in_place(tmp_path):
+    from labelrefine.campaign.ledger import _SCHEMA_V1
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript(_SCHEMA_V1)
+    con.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [("schema_version", "1"), ("image_root", str(tmp_path)), ("created_at", "x")],
+    )
+    con.executemany("INSERT INTO classes VALUES (?, ?)", [(0, "a"), (1, "b")])
+    con.execute("INSERT INTO items VALUES (0, 'k0', 'k0.jpg', 'train', 0, 1, 'expert')")
+    con.execute(
+        "INSERT INTO annotations(submission_id, item, kind, label, annotator, created_at, "
+        "answered_at, origin) VALUES ('s', 0, 'label', 1, 'ann', 't', 't', 'web')"
+    )
+    con.commit()
+    con.close()
+    ledger = Ledger(path)
+    assert ledger.meta()["schema_version"] == str(SCHEMA_VERSION)
+    assert ledger.item(0)["current_label"] == 1
+    assert ledger.decisions()["status"].tolist() == ["single"]
+    assert [e["payload"] for e in ledger.events("migrate")] == [{"from": 1, "to": SCHEMA_VERSION}]
+    Ledger(path)  # opening again changes nothing
+    assert len(ledger.events("migrate")) == 1
+
+
+def test_huge_and_bad_numbers_are_campaign_errors(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    for idx in (10**30, -1):
+        with pytest.raises(CampaignError):
+            ledger.item(idx)
+        with pytest.raises(CampaignError):
+            ledger.submit(idx, 1, annotator="ann", submission_id=f"x{idx}")
+    for secs in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(CampaignError, match="seconds"):
+            ledger.submit(3, 1, annotator="ann", submission_id="y", seconds=secs)
+    assert ledger.annotation_count() == 0
+
+
+def test_backup_is_one_consistent_file_with_every_committed_answer(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    for i, item in enumerate((3, 1, 4)):
+        ledger.submit(item, 2, annotator="ann", submission_id=f"s{i}")
+    assert (tmp_path / "c.db-wal").stat().st_size > 0  # answers still in the WAL
+    out = ledger.backup(tmp_path / "bk" / "copy.db")
+    assert not Path(str(out) + "-wal").exists()
+    assert len(Ledger(out).answers()) == 3
+    with pytest.raises(CampaignError, match="already exists"):
+        ledger.backup(out)
+
+
+def test_relocate_checks_content_hashes_before_switching(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    for i in range(3):
+        (old / f"im{i}.jpg").write_bytes(bytes([i]) * 10)
+    items = [ItemRecord(f"im{i}", f"im{i}.jpg", i % 2) for i in range(3)]
+    ledger = Ledger.create(tmp_path / "c.db", image_root=old, class_names=("a", "b"), items=items)
+    new = tmp_path / "new"
+    new.mkdir()
+    for i in range(3):
+        (new / f"im{i}.jpg").write_bytes(bytes([i]) * 10)
+    (new / "im2.jpg").write_bytes(b"other bytes")
+    with pytest.raises(CampaignError, match="'im2'.*differs"):
+        ledger.relocate(new)
+    assert ledger.image_root == old.resolve()
+    (new / "im2.jpg").write_bytes(bytes([2]) * 10)
+    import shutil
+
+    shutil.rmtree(old)  # hashes were never recorded at create: compared with the old files
+    with pytest.raises(CampaignError, match="no recorded content hash"):
+        ledger.relocate(new)
+    with pytest.raises(CampaignError, match="'im0'"):
+        ledger.check_images()
+
+
+def test_relocate_with_recorded_hashes_switches_the_folder(tmp_path):
+    from labelrefine.campaign.ledger import file_sha256
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for d in (old, new):
+        d.mkdir()
+        for i in range(3):
+            (d / f"im{i}.jpg").write_bytes(bytes([i]) * 10)
+    items = [
+        ItemRecord(f"im{i}", f"im{i}.jpg", i % 2, sha256=file_sha256(old / f"im{i}.jpg"))
+        for i in range(3)
+    ]
+    ledger = Ledger.create(tmp_path / "c.db", image_root=old, class_names=("a", "b"), items=items)
+    import shutil
+
+    shutil.rmtree(old)
+    with pytest.raises(CampaignError, match="'im0'.*relocate"):
+        ledger.check_images()
+    assert ledger.relocate(new) == 3
+    assert Ledger(tmp_path / "c.db").image_root == new.resolve()
+    ledger.check_images()
+    assert ledger.resolve_image(1) == (new / "im1.jpg").resolve()

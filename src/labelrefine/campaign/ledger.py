@@ -1,40 +1,59 @@
 """The campaign ledger: one SQLite file holding everything a relabeling campaign knows.
 
-Tables (schema version :data:`SCHEMA_VERSION`):
+Tables (schema version :data:`SCHEMA_VERSION`; files of older versions are upgraded in place
+when opened):
 
-- ``meta``: key/value settings (schema version, image root, creation time, campaign settings).
+- ``meta``: key/value settings (schema version, image root, creation time, campaign settings such
+  as ``double_read_share`` and ``blind``).
 - ``classes``: class index -> name.
 - ``items``: one row per image: ``idx`` (dense 0-based index), ``key`` (the image id),
   ``path`` (relative to the image root), ``role`` (``train`` items can be queued; ``val`` and
-  ``test`` are held out for model selection / evaluation), ``given_label``, and the derived
-  ``current_label`` / ``source`` (``given``, ``expert`` or ``unsure``), kept in step with the
-  annotations inside the same transaction.
+  ``test`` are held out for model selection / evaluation), ``given_label``, ``sha256`` (content
+  hash of the image file, checked by :meth:`Ledger.relocate`), and the derived ``current_label``
+  / ``source`` columns, kept in step with the final decision inside the same transaction.
+- ``readers``: reader accounts (name, role ``reader`` or ``adjudicator``, SHA-256 of the token).
 - ``rounds``: one row per finished ``campaign step`` (model metrics, sampler, budget, settings).
 - ``scores``: per round and item, the model's class probabilities, whether the item was in the
   trusted (clean) set, and the sampler score of pool items.
 - ``queue``: per round, the ranked items sent to the experts, each with a human-readable reason.
 - ``checkpoints``: the model weights written by each round (so the next round fine-tunes them).
-- ``annotations``: append-only. One row per expert answer (``label`` or ``unsure``) or
+- ``annotations``: append-only. One row per reader answer (``label`` or ``unsure``) or
   retraction (``undo``, pointing at the answer it retracts). ``submission_id`` is UNIQUE, so a
-  retried submission is recognised and never stored twice.
+  retried submission is recognised and never stored twice; ``external_id`` names the answer in
+  another tool (e.g. a Label Studio annotation id).
+- ``adjudications``: append-only. An adjudicator's decision on an item whose readers disagree.
 - ``events``: append-only log of everything that happened (triggers forbid UPDATE and DELETE).
 
-The current answer for an item is its latest annotation that has not been retracted. Every write
-is one short ``BEGIN IMMEDIATE`` transaction (one connection per thread; WAL mode,
+Two views hold the rules every reader of the file uses:
+
+- ``live_answers``: each reader's latest non-retracted answer per item (readers never overwrite
+  each other: two readers' answers on one item are both live).
+- ``decisions``: one row per answered item with its ``status`` -- ``single`` (one reader gave a
+  label), ``agreed`` (several readers gave the same label), ``conflict`` (readers' labels
+  differ and nobody adjudicated yet), ``adjudicated`` (an adjudicator decided) or ``unsure``
+  (only "unsure" answers) -- and the final ``label`` (NULL for conflicts and unsure items).
+  "Unsure" answers never conflict with a label.
+
+Every write is one short ``BEGIN IMMEDIATE`` transaction (one connection per thread; WAL mode,
 ``synchronous=FULL``, foreign keys on, a busy timeout), so a crash of the writing process -- or of
-the machine -- loses nothing that was acknowledged, and concurrent writers serialise cleanly.
+the machine -- loses nothing that was acknowledged, and concurrent writers serialise cleanly. Copy
+a campaign that may be in use with :meth:`Ledger.backup` (``labelrefine campaign backup``), never
+with a plain file copy: answers may still sit in the ``-wal`` file next to it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +63,7 @@ import pandas as pd
 
 from labelrefine.data.dataset import DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the table layout this code writes and reads."""
 
 APPLICATION_ID = 0x4C524350  # "LRCP": marks the SQLite file as a labelrefine campaign
@@ -54,8 +73,10 @@ UNSURE = "unsure"
 
 ROLES = ("train", "val", "test")
 ANSWER_KINDS = ("label", "unsure")
+READER_ROLES = ("reader", "adjudicator")
+DECISION_STATUSES = ("single", "agreed", "adjudicated", "conflict", "unsure")
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -140,14 +161,101 @@ CREATE TRIGGER annotations_no_delete BEFORE DELETE ON annotations
 BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
 """
 
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # version 1 -> 2: readers, adjudications, per-reader live answers, image hashes
+    2: (
+        "ALTER TABLE annotations ADD COLUMN external_id TEXT",
+        "ALTER TABLE items ADD COLUMN sha256 TEXT",
+        "CREATE INDEX annotations_item_annotator ON annotations(item, annotator, id)",
+        "CREATE INDEX annotations_external ON annotations(origin, external_id) "
+        "WHERE external_id IS NOT NULL",
+        """CREATE TABLE readers (
+            name         TEXT PRIMARY KEY,
+            role         TEXT NOT NULL CHECK (role IN ('reader', 'adjudicator')),
+            token_sha256 TEXT NOT NULL UNIQUE,
+            created_at   TEXT NOT NULL,
+            active       INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))
+        )""",
+        """CREATE TABLE adjudications (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            submission_id TEXT NOT NULL UNIQUE,
+            item          INTEGER NOT NULL REFERENCES items(idx),
+            label         INTEGER NOT NULL REFERENCES classes(idx),
+            adjudicator   TEXT NOT NULL,
+            resolves      TEXT NOT NULL,
+            round         INTEGER,
+            created_at    TEXT NOT NULL,
+            seconds       REAL,
+            note          TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX adjudications_item ON adjudications(item, id)",
+        """CREATE TRIGGER adjudications_no_update BEFORE UPDATE ON adjudications
+        BEGIN SELECT RAISE(ABORT, 'adjudications are append-only'); END""",
+        """CREATE TRIGGER adjudications_no_delete BEFORE DELETE ON adjudications
+        BEGIN SELECT RAISE(ABORT, 'adjudications are append-only'); END""",
+        # Each reader's latest non-retracted answer per item.
+        """CREATE VIEW live_answers AS
+        SELECT a.id, a.submission_id, a.item, a.kind, a.label, a.annotator, a.round,
+               a.created_at, a.answered_at, a.seconds, a.origin, a.external_id
+        FROM annotations a
+        WHERE a.kind != 'undo'
+          AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id)
+          AND NOT EXISTS (
+              SELECT 1 FROM annotations b
+              WHERE b.item = a.item AND b.annotator = a.annotator AND b.id > a.id
+                AND b.kind != 'undo'
+                AND NOT EXISTS (SELECT 1 FROM annotations v WHERE v.retracts = b.id))""",
+        """CREATE VIEW live_adjudications AS
+        SELECT d.* FROM adjudications d
+        WHERE NOT EXISTS (SELECT 1 FROM adjudications e WHERE e.item = d.item AND e.id > d.id)""",
+        # The final decision per answered item.
+        """CREATE VIEW decisions AS
+        SELECT p.item, p.n_readers, p.n_labels,
+               CASE WHEN d.id IS NOT NULL THEN 'adjudicated'
+                    WHEN p.n_distinct > 1 THEN 'conflict'
+                    WHEN p.n_labels > 1 THEN 'agreed'
+                    WHEN p.n_labels = 1 THEN 'single'
+                    ELSE 'unsure' END AS status,
+               CASE WHEN d.id IS NOT NULL THEN d.label
+                    WHEN p.n_distinct = 1 THEN p.any_label END AS label,
+               d.adjudicator AS adjudicator, d.id AS adjudication
+        FROM (SELECT item, COUNT(*) AS n_readers, SUM(kind = 'label') AS n_labels,
+                     COUNT(DISTINCT label) AS n_distinct, MIN(label) AS any_label
+              FROM live_answers GROUP BY item) p
+        LEFT JOIN live_adjudications d ON d.item = p.item""",
+    ),
+}
+
 
 class CampaignError(DataError):
     """A campaign cannot do what was asked; the message names the item, class or file."""
 
 
+class SubmissionRetracted(CampaignError):
+    """A submission id whose answer was undone was sent again: send a new submission id."""
+
+
+class NotAllowed(CampaignError):
+    """A reader tried something their account may not do (e.g. undo another reader's answer)."""
+
+
 def utc_now() -> str:
     """Current UTC time as an ISO-8601 string with microseconds."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def token_hash(token: str) -> str:
+    """How reader tokens are stored: their SHA-256 (the token itself is shown once)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -158,6 +266,7 @@ class ItemRecord:
     path: str
     given_label: int
     role: str = "train"
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +276,7 @@ class SubmitResult:
     annotation_id: int
     item: int
     duplicate: bool
+    conflict: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +286,44 @@ class UndoResult:
     retracted_id: int | None
     item: int | None
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class AdjudicationResult:
+    """Outcome of :meth:`Ledger.adjudicate`."""
+
+    adjudication_id: int
+    item: int
+    label: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Outcome of :meth:`Ledger.import_answers`.
+
+    ``imported``: new answers stored; ``already_present``: answers the ledger already held (same
+    submission id, same external id with the same answer, or the same reader's live answer is
+    already this answer); ``conflicts``: items that this import turned into a conflict between
+    readers (listed in ``conflict_items``). Unpacks as ``(imported, already_present)``.
+    """
+
+    imported: int
+    already_present: int
+    conflicts: int = 0
+    conflict_items: tuple[int, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[int]:
+        return iter((self.imported, self.already_present))
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A reader account: answers are recorded under ``name``; ``adjudicator``s may also decide
+    conflicts."""
+
+    name: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -207,7 +355,9 @@ class Ledger:
         self._local = threading.local()
         if not self.path.is_file():
             raise CampaignError(f"campaign file not found: {self.path}")
-        self._check_version()
+        version = self._check_version()
+        if version < SCHEMA_VERSION:
+            self._migrate()
         with self.connect() as con:
             self._class_names = tuple(
                 r[0] for r in con.execute("SELECT name FROM classes ORDER BY idx")
@@ -249,8 +399,11 @@ class Ledger:
             try:
                 con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 con.execute("PRAGMA foreign_keys = ON")
-                con.executescript(_SCHEMA)
+                con.executescript(_SCHEMA_V1)
                 con.execute("BEGIN")
+                for version in sorted(_MIGRATIONS):
+                    for stmt in _MIGRATIONS[version]:
+                        con.execute(stmt)
                 now = utc_now()
                 rows = {
                     "schema_version": str(SCHEMA_VERSION),
@@ -264,10 +417,18 @@ class Ledger:
                     "INSERT INTO classes(idx, name) VALUES (?, ?)", enumerate(class_names)
                 )
                 con.executemany(
-                    "INSERT INTO items(idx, key, path, role, given_label, current_label) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO items(idx, key, path, role, given_label, current_label, sha256) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
-                        (i, it.key, it.path, it.role, int(it.given_label), int(it.given_label))
+                        (
+                            i,
+                            it.key,
+                            it.path,
+                            it.role,
+                            int(it.given_label),
+                            int(it.given_label),
+                            it.sha256,
+                        )
                         for i, it in enumerate(items)
                     ),
                 )
@@ -301,7 +462,11 @@ class Ledger:
         """
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
+            con = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                timeout=self._busy_ms / 1000,
+            )
             con.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             con.execute("PRAGMA foreign_keys = ON")
             con.execute("PRAGMA synchronous = FULL")
@@ -327,7 +492,7 @@ class Ledger:
                 raise
             con.execute("COMMIT")
 
-    def _check_version(self) -> None:
+    def _check_version(self) -> int:
         try:
             con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         except sqlite3.Error as err:
@@ -353,9 +518,27 @@ class Ledger:
             )
         if version < 1:
             raise CampaignError(f"{self.path}: unknown campaign schema version {version}")
+        return version
+
+    def _migrate(self) -> None:
+        """Upgrade an older file in place, one version at a time, in one transaction."""
+        with self.transaction() as con:
+            version = int(
+                con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            )
+            start = version
+            while version < SCHEMA_VERSION:
+                version += 1
+                for stmt in _MIGRATIONS[version]:
+                    con.execute(stmt)
+            con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+            if start != version:
+                _insert_event(con, "migrate", {"from": start, "to": version})
 
     # ------------------------------------------------------------------------------------------
-    # static facts
+    # static facts and settings
     # ------------------------------------------------------------------------------------------
 
     @property
@@ -368,7 +551,7 @@ class Ledger:
 
     @property
     def image_root(self) -> Path:
-        return Path(self._meta["image_root"])
+        return Path(self.meta()["image_root"])
 
     def meta(self) -> dict[str, str]:
         """All meta key/values (re-read from the file)."""
@@ -383,6 +566,28 @@ class Ledger:
             _insert_event(con, "meta", {"key": key, "value": text})
         self._meta[key] = text
 
+    @property
+    def double_read_share(self) -> float:
+        """Share of queued items (chosen by a hash of their id) read by a second reader."""
+        return float(json.loads(self.meta().get("double_read_share", "0")))
+
+    @property
+    def blind(self) -> bool:
+        """Blind mode: the page hides the given label and the model's suggestions."""
+        return bool(json.loads(self.meta().get("blind", "false")))
+
+    def configure(
+        self, *, double_read_share: float | None = None, blind: bool | None = None
+    ) -> None:
+        """Change the campaign's reading settings (taking effect for the next page load)."""
+        if double_read_share is not None:
+            share = float(double_read_share)
+            if not (np.isfinite(share) and 0 <= share <= 1):
+                raise CampaignError(f"double-reading share must be in [0, 1], got {share}")
+            self.set_meta("double_read_share", share)
+        if blind is not None:
+            self.set_meta("blind", bool(blind))
+
     def class_index(self, name: str) -> int:
         """Index of class ``name``; CampaignError when unknown."""
         try:
@@ -392,36 +597,111 @@ class Ledger:
             raise CampaignError(f"unknown class {name!r} (known: {known})") from None
 
     # ------------------------------------------------------------------------------------------
+    # readers
+    # ------------------------------------------------------------------------------------------
+
+    def add_reader(self, name: str, *, role: str = "reader") -> str:
+        """Create a reader account and return its token (shown once; only its hash is kept)."""
+        name = _check_annotator(name)
+        if role not in READER_ROLES:
+            raise CampaignError(f"unknown reader role {role!r} (use {', '.join(READER_ROLES)})")
+        token = secrets.token_urlsafe(18)
+        with self.transaction() as con:
+            if con.execute("SELECT 1 FROM readers WHERE name = ?", (name,)).fetchone():
+                raise CampaignError(
+                    f"reader {name!r} already exists; use 'campaign reader token' for a new token"
+                )
+            con.execute(
+                "INSERT INTO readers(name, role, token_sha256, created_at) VALUES (?, ?, ?, ?)",
+                (name, role, token_hash(token), utc_now()),
+            )
+            _insert_event(con, "reader_add", {"name": name, "role": role})
+        return token
+
+    def new_token(self, name: str) -> str:
+        """Replace reader ``name``'s token (the old one stops working) and return the new one."""
+        token = secrets.token_urlsafe(18)
+        with self.transaction() as con:
+            cur = con.execute(
+                "UPDATE readers SET token_sha256 = ?, active = 1 WHERE name = ?",
+                (token_hash(token), name),
+            )
+            if cur.rowcount == 0:
+                raise CampaignError(f"unknown reader {name!r}")
+            _insert_event(con, "reader_token", {"name": name})
+        return token
+
+    def remove_reader(self, name: str) -> None:
+        """Deactivate reader ``name`` (their answers stay; their token stops working)."""
+        with self.transaction() as con:
+            cur = con.execute("UPDATE readers SET active = 0 WHERE name = ?", (name,))
+            if cur.rowcount == 0:
+                raise CampaignError(f"unknown reader {name!r}")
+            _insert_event(con, "reader_remove", {"name": name})
+
+    def reader_for_token(self, token: str | None) -> Reader | None:
+        """The active reader whose token this is, or None."""
+        if not token:
+            return None
+        digest = token_hash(token)
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT name, role, token_sha256 FROM readers WHERE active = 1"
+            ).fetchall()
+        for name, role, stored in rows:
+            if hmac.compare_digest(stored, digest):
+                return Reader(name=name, role=role)
+        return None
+
+    def readers(self) -> pd.DataFrame:
+        """Reader accounts: name, role, created_at, active (tokens are never returned)."""
+        with self.connect() as con:
+            df = pd.read_sql_query(
+                "SELECT name, role, created_at, active FROM readers ORDER BY created_at, name", con
+            )
+        df["active"] = df["active"].astype(bool)
+        return df
+
+    def n_active_readers(self) -> int:
+        with self.connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM readers WHERE active = 1").fetchone()[0])
+
+    # ------------------------------------------------------------------------------------------
     # items
     # ------------------------------------------------------------------------------------------
 
+    _ITEM_SQL = (
+        "SELECT i.idx, i.key, i.path, i.role, i.given_label, "
+        "COALESCE(d.label, i.given_label) AS current_label, "
+        "CASE WHEN d.status IS NULL THEN 'given' "
+        "     WHEN d.status IN ('single', 'agreed', 'adjudicated') THEN 'expert' "
+        "     ELSE d.status END AS source, "
+        "COALESCE(d.status, 'given') AS decision "
+        "FROM items i LEFT JOIN decisions d ON d.item = i.idx"
+    )
+
     def items(self) -> pd.DataFrame:
-        """All items by ``idx``: idx, key, path, role, given_label, current_label, source."""
+        """All items by ``idx``: idx, key, path, role, given_label, current_label, source,
+        decision.
+
+        ``current_label`` is the final label (agreed or adjudicated expert label, else the given
+        one); ``source`` is ``given``, ``expert``, ``unsure`` or ``conflict``; ``decision`` is
+        the :data:`DECISION_STATUSES` value, or ``given`` for items nobody answered.
+        """
         with self.connect() as con:
-            df = pd.read_sql_query(
-                "SELECT idx, key, path, role, given_label, current_label, source "
-                "FROM items ORDER BY idx",
-                con,
-            )
+            df = pd.read_sql_query(self._ITEM_SQL + " ORDER BY i.idx", con)
         return df
 
     def item(self, idx: int) -> dict[str, Any]:
-        """One item as a dict; CampaignError when ``idx`` is unknown."""
+        """One item as a dict (see :meth:`items`); CampaignError when ``idx`` is unknown."""
+        idx = _check_index(idx)
         with self.connect() as con:
-            row = con.execute(
-                "SELECT idx, key, path, role, given_label, current_label, source "
-                "FROM items WHERE idx = ?",
-                (int(idx),),
-            ).fetchone()
+            cur = con.execute(self._ITEM_SQL + " WHERE i.idx = ?", (idx,))
+            row = cur.fetchone()
+            cols = [d[0] for d in cur.description]
         if row is None:
             raise CampaignError(f"unknown item index {idx}")
-        return dict(
-            zip(
-                ("idx", "key", "path", "role", "given_label", "current_label", "source"),
-                row,
-                strict=True,
-            )
-        )
+        return dict(zip(cols, row, strict=True))
 
     def item_index(self, key: str) -> int:
         """``idx`` of the item whose id is ``key``; CampaignError naming it when unknown."""
@@ -448,6 +728,16 @@ class Ledger:
         if not target.is_file():
             raise CampaignError(f"item {item['key']!r}: image file missing: {rel}")
         return target
+
+    def check_images(self) -> None:
+        """Raise a CampaignError naming the first missing image file (e.g. a moved folder)."""
+        root = self.image_root
+        for key, rel in zip(*_item_paths(self), strict=True):
+            if not (root / rel).is_file():
+                raise CampaignError(
+                    f"image of item {key!r} not found: {root / rel}; if the image folder moved, "
+                    "run 'labelrefine campaign relocate CAMPAIGN --images NEW_FOLDER'"
+                )
 
     # ------------------------------------------------------------------------------------------
     # rounds, scores, queue
@@ -591,42 +881,46 @@ class Ledger:
         return df
 
     def queue(self, round: int | None = None) -> pd.DataFrame:
-        """The ranked queue of ``round`` (default: current) with each item's current answer.
+        """The ranked queue of ``round`` (default: current) with each item's decision.
 
-        Columns: rank, item, key, path, given_label, score, reason, answer_kind (None, 'label',
-        'unsure'), answer_label, annotator.
+        Columns: rank, item, key, path, given_label, score, reason, answer_kind (None: nobody
+        answered; ``label``: a final label; ``unsure``; ``conflict``), answer_label (the final
+        label), annotator (the readers who answered, joined by ``, ``), decision.
         """
+        cols = [
+            "rank",
+            "item",
+            "key",
+            "path",
+            "given_label",
+            "score",
+            "reason",
+            "answer_kind",
+            "answer_label",
+            "annotator",
+            "decision",
+        ]
         if round is None:
             round = self.current_round()
             if round is None:
-                return pd.DataFrame(
-                    columns=[
-                        "rank",
-                        "item",
-                        "key",
-                        "path",
-                        "given_label",
-                        "score",
-                        "reason",
-                        "answer_kind",
-                        "answer_label",
-                        "annotator",
-                    ]
-                )
+                return pd.DataFrame(columns=cols)
         with self.connect() as con:
             q = pd.read_sql_query(
-                "SELECT q.rank, q.item, i.key, i.path, i.given_label, q.score, q.reason "
-                "FROM queue q JOIN items i ON i.idx = q.item WHERE q.round = ? ORDER BY q.rank",
+                "SELECT q.rank, q.item, i.key, i.path, i.given_label, q.score, q.reason, "
+                "CASE WHEN d.status IS NULL THEN NULL "
+                "     WHEN d.label IS NOT NULL THEN 'label' ELSE d.status END AS answer_kind, "
+                "d.label AS answer_label, "
+                "(SELECT GROUP_CONCAT(annotator, ', ') FROM "
+                "   (SELECT annotator FROM live_answers l WHERE l.item = q.item ORDER BY l.id)"
+                ") AS annotator, d.status AS decision "
+                "FROM queue q JOIN items i ON i.idx = q.item "
+                "LEFT JOIN decisions d ON d.item = q.item "
+                "WHERE q.round = ? ORDER BY q.rank",
                 con,
                 params=(round,),
             )
-            live = _live_answers(con)
-        live = live.set_index("item")
-        q["answer_kind"] = q["item"].map(live["kind"]).astype(object)
-        q["answer_label"] = q["item"].map(live["label"]).astype(object)
-        q["annotator"] = q["item"].map(live["annotator"]).astype(object)
-        q = q.where(pd.notna(q), None)
-        return q
+        q = q.astype(object).where(pd.notna(q), None)
+        return q[cols]
 
     def queue_entry(self, idx: int, round: int | None = None) -> QueueEntry | None:
         """Everything the labeling page shows for item ``idx`` in ``round`` (None: not queued)."""
@@ -657,25 +951,69 @@ class Ledger:
             probs=None if probs is None else np.asarray(json.loads(probs), dtype=np.float64),
         )
 
-    def next_item(self, round: int | None = None, *, skip: Sequence[int] = ()) -> int | None:
-        """The first item of the round's queue (by rank) without a current answer, or None.
+    def _open_items(
+        self, con: sqlite3.Connection, round: int
+    ) -> list[tuple[int, str, int, int, str | None, set[str]]]:
+        """Queue of ``round`` in rank order with what each item still needs:
+        ``(item, key, n_readers, n_labels, status, readers)``."""
+        rows = con.execute(
+            "SELECT q.item, i.key, COALESCE(d.n_readers, 0), COALESCE(d.n_labels, 0), d.status, "
+            "(SELECT GROUP_CONCAT(annotator, char(31)) FROM live_answers l WHERE l.item = q.item) "
+            "FROM queue q JOIN items i ON i.idx = q.item "
+            "LEFT JOIN decisions d ON d.item = q.item WHERE q.round = ? ORDER BY q.rank",
+            (round,),
+        ).fetchall()
+        return [
+            (int(r[0]), r[1], int(r[2]), int(r[3]), r[4], set((r[5] or "").split("\x1f")) - {""})
+            for r in rows
+        ]
 
-        ``skip`` lists items to pass over (e.g. items another annotator is looking at); when only
-        skipped items remain, the first of them is returned.
+    def _wanted(
+        self, entry: tuple[int, str, int, int, str | None, set[str]], share: float, readers: int
+    ) -> bool:
+        """Does this queued item still need a reading?
+
+        Yes when nobody answered it; or when it is to be read twice -- chosen by the
+        double-reading ``share`` (a stable hash of its id), or answered only "unsure" in a
+        campaign with two or more reader accounts -- and only one reader answered so far.
+        """
+        _, key, n_readers, _, status, _ = entry
+        if n_readers == 0:
+            return True
+        if status in ("conflict", "adjudicated") or n_readers >= 2:
+            return False
+        if share > 0 and _stable_fraction(key) < share:
+            return True
+        return status == "unsure" and readers >= 2
+
+    def next_item(
+        self,
+        round: int | None = None,
+        *,
+        skip: Sequence[int] = (),
+        annotator: str | None = None,
+    ) -> int | None:
+        """The first item of the round's queue (by rank) that still needs a reading, or None.
+
+        An item needs a reading when nobody answered it yet, or when it is to be read twice
+        (:meth:`needs_second_reading`) and only one reader answered. With ``annotator``, items
+        that reader already answered are passed over (a second reading is always by another
+        reader). ``skip`` lists items to pass over (e.g. items another reader is looking at);
+        when only skipped items remain, the first of them is returned.
         """
         if round is None:
             round = self.current_round()
             if round is None:
                 return None
+        share = self.double_read_share
+        readers = self.n_active_readers()
         with self.connect() as con:
-            rows = con.execute(
-                "SELECT q.item FROM queue q WHERE q.round = ? AND NOT EXISTS ("
-                "  SELECT 1 FROM annotations a WHERE a.item = q.item AND a.kind != 'undo' "
-                "  AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id)"
-                ") ORDER BY q.rank",
-                (round,),
-            ).fetchall()
-        todo = [int(r[0]) for r in rows]
+            entries = self._open_items(con, round)
+        todo = [
+            e[0]
+            for e in entries
+            if self._wanted(e, share, readers) and (annotator is None or annotator not in e[5])
+        ]
         skipset = set(int(s) for s in skip)
         for i in todo:
             if i not in skipset:
@@ -683,23 +1021,37 @@ class Ledger:
         return todo[0] if todo else None
 
     def progress(self, round: int | None = None) -> tuple[int, int]:
-        """``(answered, queued)`` for the round's queue (answered = has a current answer)."""
+        """``(done, queued)`` for the round's queue.
+
+        An item is done when it has its reading(s) and no open conflict: it was answered, its
+        second reading (if it needs one) is in, and a disagreement between readers has been
+        adjudicated.
+        """
         if round is None:
             round = self.current_round()
             if round is None:
                 return (0, 0)
+        share = self.double_read_share
+        readers = self.n_active_readers()
         with self.connect() as con:
-            total = con.execute("SELECT COUNT(*) FROM queue WHERE round = ?", (round,)).fetchone()
-            done = con.execute(
-                "SELECT COUNT(*) FROM queue q WHERE q.round = ? AND EXISTS ("
-                "  SELECT 1 FROM annotations a WHERE a.item = q.item AND a.kind != 'undo' "
-                "  AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id))",
-                (round,),
+            entries = self._open_items(con, round)
+        done = sum(1 for e in entries if not self._wanted(e, share, readers) and e[4] != "conflict")
+        return done, len(entries)
+
+    def is_queued(self, idx: int, round: int | None = None) -> bool:
+        """Whether item ``idx`` is in the queue of ``round`` (default: the current round)."""
+        if round is None:
+            round = self.current_round()
+            if round is None:
+                return False
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT 1 FROM queue WHERE round = ? AND item = ?", (round, _check_index(idx))
             ).fetchone()
-        return int(done[0]), int(total[0])
+        return row is not None
 
     # ------------------------------------------------------------------------------------------
-    # annotations
+    # answers
     # ------------------------------------------------------------------------------------------
 
     def submit(
@@ -713,75 +1065,57 @@ class Ledger:
         round: int | None = None,
         origin: str = "api",
         answered_at: str | None = None,
+        external_id: str | None = None,
     ) -> SubmitResult:
-        """Store one expert answer in its own transaction; idempotent per ``submission_id``.
+        """Store one reader's answer in its own transaction; idempotent per ``submission_id``.
 
-        ``label`` is a class index, or None for "unsure". A retry with the same submission id and
-        the same content returns the stored annotation with ``duplicate=True``; the same id with
-        different content is a CampaignError. ``round`` defaults to the current round.
+        ``label`` is a class index, or None for "unsure". Each reader has their own answer per
+        item (a later answer by the same reader replaces their earlier one; other readers'
+        answers are kept). When the item's live answers now disagree, the result says
+        ``conflict=True`` and the conflict shows in :meth:`conflicts` until adjudicated.
+
+        A retry with the same submission id and the same content returns the stored annotation
+        with ``duplicate=True``; the same id with different content is a CampaignError, and the
+        id of an answer that was undone is a :class:`SubmissionRetracted` (send a new id).
+        ``round`` defaults to the current round.
         """
         annotator = _check_annotator(annotator)
         submission_id = _check_submission_id(submission_id)
+        item = _check_index(item)
         kind = UNSURE if label is None else "label"
         if label is not None and not 0 <= int(label) < self.num_classes:
             raise CampaignError(f"label index {label} out of range for {self.num_classes} classes")
-        if seconds is not None and not (np.isfinite(seconds) and seconds >= 0):
-            raise CampaignError(f"seconds must be a non-negative number, got {seconds!r}")
+        seconds = _check_seconds(seconds)
         now = utc_now()
         with self.transaction() as con:
-            prior = con.execute(
-                "SELECT id, item, kind, label FROM annotations WHERE submission_id = ?",
-                (submission_id,),
-            ).fetchone()
+            prior = _prior_submission(con, submission_id, item, kind, label)
             if prior is not None:
-                same = (int(prior[1]), prior[2], prior[3]) == (
-                    int(item),
-                    kind,
-                    None if label is None else int(label),
-                )
-                if not same:
-                    raise CampaignError(
-                        f"submission id {submission_id!r} was already used for another answer"
-                    )
-                return SubmitResult(int(prior[0]), int(prior[1]), duplicate=True)
+                return SubmitResult(prior, item, duplicate=True)
             given = _given_label(con, item)
             if round is None:
-                r = con.execute("SELECT MAX(round) FROM rounds").fetchone()[0]
-                round = None if r is None else int(r)
-            cur = con.execute(
-                "INSERT INTO annotations(submission_id, item, kind, label, retracts, annotator, "
-                "round, created_at, answered_at, seconds, origin) "
-                "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-                (
-                    submission_id,
-                    int(item),
-                    kind,
-                    None if label is None else int(label),
-                    annotator,
-                    round,
-                    now,
-                    answered_at or now,
-                    seconds,
-                    origin,
-                ),
+                round = _current_round(con)
+            before = _status(con, item)
+            ann_id = _insert_answer(
+                con,
+                submission_id=submission_id,
+                item=item,
+                kind=kind,
+                label=label,
+                annotator=annotator,
+                round=round,
+                now=now,
+                answered_at=answered_at,
+                seconds=seconds,
+                origin=origin,
+                external_id=external_id,
             )
-            ann_id = int(cur.lastrowid)
-            if label is None:
-                con.execute(
-                    "UPDATE items SET current_label = given_label, source = 'unsure' WHERE idx = ?",
-                    (int(item),),
-                )
-            else:
-                con.execute(
-                    "UPDATE items SET current_label = ?, source = 'expert' WHERE idx = ?",
-                    (int(label), int(item)),
-                )
+            after = _refresh_item(con, item)
             _insert_event(
                 con,
                 "answer",
                 {
                     "annotation": ann_id,
-                    "item": int(item),
+                    "item": item,
                     "kind": kind,
                     "label": label,
                     "given": given,
@@ -792,36 +1126,36 @@ class Ledger:
                 },
                 now,
             )
-        return SubmitResult(ann_id, int(item), duplicate=False)
+            conflict = after == "conflict" and before != "conflict"
+            if conflict:
+                _insert_event(con, "conflict", {"item": item, "annotation": ann_id}, now)
+        return SubmitResult(ann_id, item, duplicate=False, conflict=after == "conflict")
 
     def undo_last(
         self, annotator: str, submission_id: str, *, round: int | None = None
     ) -> UndoResult:
-        """Retract ``annotator``'s latest live answer (optionally within ``round``).
+        """Retract ``annotator``'s latest live answer (optionally only within ``round``).
 
-        Appends an ``undo`` annotation (history stays append-only); the item's current answer
-        falls back to its previous live answer or to the given label. Idempotent per
-        ``submission_id``. Returns ``retracted_id=None`` when there is nothing to undo.
+        Only the reader's own answers can be retracted. Appends an ``undo`` annotation (history
+        stays append-only); the reader's answer on that item falls back to their previous live
+        one, if any. Idempotent per ``submission_id``. Returns ``retracted_id=None`` when there
+        is nothing to undo.
         """
         annotator = _check_annotator(annotator)
         submission_id = _check_submission_id(submission_id)
         now = utc_now()
         with self.transaction() as con:
             prior = con.execute(
-                "SELECT kind, retracts, item FROM annotations WHERE submission_id = ?",
+                "SELECT kind, retracts, item, annotator FROM annotations WHERE submission_id = ?",
                 (submission_id,),
             ).fetchone()
             if prior is not None:
-                if prior[0] != "undo":
+                if prior[0] != "undo" or prior[3] != annotator:
                     raise CampaignError(
-                        f"submission id {submission_id!r} was already used for an answer"
+                        f"submission id {submission_id!r} was already used for another request"
                     )
                 return UndoResult(int(prior[1]), int(prior[2]), duplicate=True)
-            sql = (
-                "SELECT a.id, a.item FROM annotations a WHERE a.annotator = ? "
-                "AND a.kind != 'undo' "
-                "AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id)"
-            )
+            sql = "SELECT a.id, a.item FROM live_answers a WHERE a.annotator = ?"
             params: list[Any] = [annotator]
             if round is not None:
                 sql += " AND a.round = ?"
@@ -830,12 +1164,11 @@ class Ledger:
             if row is None:
                 return UndoResult(None, None, duplicate=False)
             target, item = int(row[0]), int(row[1])
-            r = con.execute("SELECT MAX(round) FROM rounds").fetchone()[0]
             con.execute(
                 "INSERT INTO annotations(submission_id, item, kind, label, retracts, annotator, "
                 "round, created_at, answered_at, seconds, origin) "
                 "VALUES (?, ?, 'undo', NULL, ?, ?, ?, ?, ?, NULL, 'api')",
-                (submission_id, item, target, annotator, r, now, now),
+                (submission_id, item, target, annotator, _current_round(con), now, now),
             )
             _refresh_item(con, item)
             _insert_event(
@@ -851,70 +1184,112 @@ class Ledger:
             )
         return UndoResult(target, item, duplicate=False)
 
+    def answerable(self, item: int) -> str | None:
+        """Why item ``item`` cannot take an answer (unknown, held out), or None when it can.
+
+        Importers use it to skip and report stray rows instead of aborting.
+        """
+        try:
+            with self.connect() as con:
+                _given_label(con, _check_index(item))
+        except CampaignError as err:
+            return str(err)
+        return None
+
     def import_answers(
         self,
         answers: Sequence[Mapping[str, Any]],
         *,
         origin: str,
         source_name: str,
-    ) -> tuple[int, int]:
+    ) -> ImportResult:
         """Store many answers in ONE transaction (all or nothing).
 
         Each answer: ``item`` (idx), ``label`` (class index or None for unsure), ``annotator``,
-        ``submission_id``, optional ``answered_at``, ``seconds``, ``round``. Already-present
-        submission ids with the same content are skipped. Returns ``(imported, skipped)``.
+        ``submission_id``, optional ``answered_at``, ``seconds``, ``round``, ``external_id``
+        (the answer's id in the other tool). An answer is *already present* -- and not stored
+        again -- when its submission id is known with the same content, when an answer of this
+        ``origin`` with the same ``external_id`` and the same content exists, or when the same
+        reader's live answer on the item already is this answer. An answer that differs from
+        the reader's live one replaces it (their history keeps both); one that differs from
+        another reader's live answer makes a conflict (counted in the result).
         """
         now = utc_now()
-        imported = skipped = 0
+        imported = present = 0
+        conflict_items: list[int] = []
         with self.transaction() as con:
-            current = con.execute("SELECT MAX(round) FROM rounds").fetchone()[0]
+            current = _current_round(con)
             for a in answers:
                 sid = _check_submission_id(str(a["submission_id"]))
-                label = a.get("label")
+                item = _check_index(a["item"])
+                label = None if a.get("label") is None else int(a["label"])
+                if label is not None and not 0 <= label < self.num_classes:
+                    raise CampaignError(f"label index {label} out of range")
                 kind = UNSURE if label is None else "label"
-                prior = con.execute(
-                    "SELECT item, kind, label FROM annotations WHERE submission_id = ?", (sid,)
-                ).fetchone()
-                if prior is not None:
-                    if (int(prior[0]), prior[1], prior[2]) != (int(a["item"]), kind, label):
-                        raise CampaignError(
-                            f"submission id {sid!r} already holds a different answer"
-                        )
-                    skipped += 1
+                annotator = _check_annotator(str(a["annotator"]))
+                ext = a.get("external_id")
+                ext = None if ext is None or str(ext) == "" else str(ext)
+                if _prior_submission(con, sid, item, kind, label) is not None:
+                    present += 1
                     continue
-                _given_label(con, int(a["item"]))
-                con.execute(
-                    "INSERT INTO annotations(submission_id, item, kind, label, retracts, "
-                    "annotator, round, created_at, answered_at, seconds, origin) "
-                    "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-                    (
-                        sid,
-                        int(a["item"]),
-                        kind,
-                        label,
-                        _check_annotator(str(a["annotator"])),
-                        current if a.get("round") is None else int(a["round"]),
-                        now,
-                        a.get("answered_at") or now,
-                        a.get("seconds"),
-                        origin,
-                    ),
+                _given_label(con, item)
+                if ext is not None:
+                    same_ext = con.execute(
+                        "SELECT kind, label FROM annotations WHERE origin = ? AND external_id = ? "
+                        "AND item = ? AND annotator = ? ORDER BY id DESC LIMIT 1",
+                        (origin, ext, item, annotator),
+                    ).fetchone()
+                    if same_ext is not None and (same_ext[0], same_ext[1]) == (kind, label):
+                        present += 1
+                        continue
+                live = con.execute(
+                    "SELECT kind, label FROM live_answers WHERE item = ? AND annotator = ?",
+                    (item, annotator),
+                ).fetchone()
+                if live is not None and (live[0], live[1]) == (kind, label):
+                    present += 1
+                    continue
+                before = _status(con, item)
+                _insert_answer(
+                    con,
+                    submission_id=sid,
+                    item=item,
+                    kind=kind,
+                    label=label,
+                    annotator=annotator,
+                    round=current if a.get("round") is None else int(a["round"]),
+                    now=now,
+                    answered_at=a.get("answered_at"),
+                    seconds=_check_seconds(a.get("seconds")),
+                    origin=origin,
+                    external_id=ext,
                 )
-                _refresh_item(con, int(a["item"]))
+                after = _refresh_item(con, item)
+                if after == "conflict" and before != "conflict":
+                    conflict_items.append(item)
+                    _insert_event(con, "conflict", {"item": item, "origin": origin}, now)
                 imported += 1
             _insert_event(
                 con,
                 "import",
-                {"source": source_name, "origin": origin, "imported": imported, "skipped": skipped},
+                {
+                    "source": source_name,
+                    "origin": origin,
+                    "imported": imported,
+                    "already_present": present,
+                    "conflicts": len(conflict_items),
+                },
                 now,
             )
-        return imported, skipped
+        return ImportResult(imported, present, len(conflict_items), tuple(conflict_items))
 
     def answers(self, *, include_retracted: bool = False) -> pd.DataFrame:
-        """Expert answers: by default the current (live) one per item.
+        """Readers' answers: by default each reader's live answer per item (so an item read by
+        two readers has two rows), oldest first.
 
         Columns: id, submission_id, item, kind, label, annotator, round, created_at, answered_at,
-        seconds, origin (and ``retracted`` when ``include_retracted``).
+        seconds, origin, external_id (and ``retracted`` when ``include_retracted``: every answer
+        ever given, including retracted and replaced ones).
         """
         with self.connect() as con:
             if include_retracted:
@@ -924,13 +1299,252 @@ class Ledger:
                     con,
                 )
                 df["retracted"] = df["retracted"].astype(bool)
+                df["label"] = df["label"].astype("Int64")
                 return df.drop(columns=["retracts"])
-            return _live_answers(con)
+            df = pd.read_sql_query("SELECT * FROM live_answers ORDER BY id", con)
+        df["label"] = df["label"].astype("Int64")
+        return df
+
+    def decisions(self) -> pd.DataFrame:
+        """One row per answered item: item, status (:data:`DECISION_STATUSES`), label (final
+        label, <NA> for conflicts and unsure items), n_readers, n_labels, adjudicator."""
+        with self.connect() as con:
+            df = pd.read_sql_query(
+                "SELECT item, status, label, n_readers, n_labels, adjudicator FROM decisions "
+                "ORDER BY item",
+                con,
+            )
+        df["label"] = df["label"].astype("Int64")
+        return df
+
+    def final_answers(self) -> pd.DataFrame:
+        """What training uses: one row per item that leaves the suspect pool.
+
+        Columns: item, kind (``label``: its final label -- one reader's, several agreeing
+        readers', or an adjudicator's; ``conflict``: readers disagree and nobody adjudicated
+        yet, so the item is NOT trained on), label (<NA> for conflicts), status. Items
+        answered only "unsure" are not listed: they go back into the pool (flagged by their
+        answers).
+        """
+        d = self.decisions()
+        d = d[d["status"] != "unsure"].copy()
+        d["kind"] = np.where(d["status"] == "conflict", "conflict", "label")
+        return d[["item", "kind", "label", "status"]].reset_index(drop=True)
+
+    def conflicts(self, *, include_resolved: bool = False) -> pd.DataFrame:
+        """Items whose readers' live labels differ.
+
+        One row per item: item, key, given_label, status (``conflict`` or, with
+        ``include_resolved``, ``adjudicated``), label (the adjudicated one), answers (list of
+        ``(annotator, label or None for unsure, annotation id)``).
+        """
+        statuses = ("conflict", "adjudicated") if include_resolved else ("conflict",)
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT d.item, i.key, i.given_label, d.status, d.label FROM decisions d "
+                "JOIN items i ON i.idx = d.item "
+                f"WHERE d.status IN ({','.join('?' * len(statuses))}) ORDER BY d.item",
+                statuses,
+            ).fetchall()
+            out = []
+            for item, key, given, status, label in rows:
+                ans = con.execute(
+                    "SELECT annotator, label, id FROM live_answers WHERE item = ? ORDER BY id",
+                    (item,),
+                ).fetchall()
+                if status == "adjudicated":
+                    labels = {a[1] for a in ans if a[1] is not None}
+                    if len(labels) < 2:
+                        continue  # adjudicated, but the readers did not disagree
+                out.append(
+                    {
+                        "item": int(item),
+                        "key": key,
+                        "given_label": int(given),
+                        "status": status,
+                        "label": None if label is None else int(label),
+                        "answers": [(a[0], a[1], int(a[2])) for a in ans],
+                    }
+                )
+        return pd.DataFrame(
+            out, columns=["item", "key", "given_label", "status", "label", "answers"]
+        )
+
+    def adjudicate(
+        self,
+        item: int,
+        label: int,
+        *,
+        adjudicator: str,
+        submission_id: str,
+        seconds: float | None = None,
+        note: str = "",
+    ) -> AdjudicationResult:
+        """Record an adjudicator's final label for an item whose readers disagree.
+
+        Allowed on items in conflict (or already adjudicated: the latest decision counts).
+        Idempotent per ``submission_id``. The decision becomes the item's final label for
+        training and export; the readers' answers stay as they were.
+        """
+        adjudicator = _check_annotator(adjudicator)
+        submission_id = _check_submission_id(submission_id)
+        item = _check_index(item)
+        label = int(label)
+        if not 0 <= label < self.num_classes:
+            raise CampaignError(f"label index {label} out of range for {self.num_classes} classes")
+        seconds = _check_seconds(seconds)
+        now = utc_now()
+        with self.transaction() as con:
+            prior = con.execute(
+                "SELECT id, item, label FROM adjudications WHERE submission_id = ?",
+                (submission_id,),
+            ).fetchone()
+            if prior is not None:
+                if (int(prior[1]), int(prior[2])) != (item, label):
+                    raise CampaignError(
+                        f"submission id {submission_id!r} was already used for another decision"
+                    )
+                return AdjudicationResult(int(prior[0]), item, label, duplicate=True)
+            _given_label(con, item)
+            status = _status(con, item)
+            live = con.execute(
+                "SELECT id, label FROM live_answers WHERE item = ? ORDER BY id", (item,)
+            ).fetchall()
+            disagree = len({r[1] for r in live if r[1] is not None}) > 1
+            if status != "conflict" and not (status == "adjudicated" and disagree):
+                key = con.execute("SELECT key FROM items WHERE idx = ?", (item,)).fetchone()[0]
+                raise CampaignError(
+                    f"item {key!r} has no disagreement to adjudicate (status: {status or 'none'})"
+                )
+            cur = con.execute(
+                "INSERT INTO adjudications(submission_id, item, label, adjudicator, resolves, "
+                "round, created_at, seconds, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    submission_id,
+                    item,
+                    label,
+                    adjudicator,
+                    json.dumps([int(r[0]) for r in live]),
+                    _current_round(con),
+                    now,
+                    seconds,
+                    str(note)[:1000],
+                ),
+            )
+            adj_id = int(cur.lastrowid)
+            _refresh_item(con, item)
+            _insert_event(
+                con,
+                "adjudicate",
+                {"adjudication": adj_id, "item": item, "label": label, "adjudicator": adjudicator},
+                now,
+            )
+        return AdjudicationResult(adj_id, item, label, duplicate=False)
+
+    def adjudications(self) -> pd.DataFrame:
+        """Every adjudication (oldest first): id, submission_id, item, label, adjudicator,
+        resolves (list of annotation ids), round, created_at, seconds, note."""
+        with self.connect() as con:
+            df = pd.read_sql_query("SELECT * FROM adjudications ORDER BY id", con)
+        df["resolves"] = df["resolves"].map(json.loads)
+        return df
 
     def annotation_count(self) -> int:
         """Number of annotation rows (answers and retractions)."""
         with self.connect() as con:
             return int(con.execute("SELECT COUNT(*) FROM annotations").fetchone()[0])
+
+    # ------------------------------------------------------------------------------------------
+    # safe operations: backup and relocation
+    # ------------------------------------------------------------------------------------------
+
+    def backup(self, out: str | Path) -> Path:
+        """Write a consistent single-file copy of the campaign to ``out`` while it may be in use.
+
+        Uses SQLite's online backup API (every committed answer, including those still in the
+        write-ahead log, is in the copy); the copy is written next to ``out`` and renamed into
+        place, and it is a self-contained file (rollback journal mode, no ``-wal`` needed).
+        Refuses to overwrite an existing file.
+        """
+        out = Path(out)
+        if out.exists():
+            raise CampaignError(f"{out} already exists; choose another backup file")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            dst = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                with self.connect() as con:
+                    con.backup(dst)
+                dst.execute("PRAGMA journal_mode = DELETE")
+                ok = dst.execute("PRAGMA quick_check").fetchone()[0]
+                if ok != "ok":
+                    raise CampaignError(f"backup failed its integrity check: {ok}")
+            finally:
+                dst.close()
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, out)
+        except BaseException:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(tmp) + suffix).unlink(missing_ok=True)
+            raise
+        self.log_event("backup", {"file": out.name})
+        return out
+
+    def relocate(
+        self,
+        new_root: str | Path,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Point the campaign at a moved image folder, after checking every file's content.
+
+        Each item's file under ``new_root`` must exist and have the SHA-256 recorded for it (for
+        campaigns made before hashes were recorded: the same bytes as the file under the old
+        folder, when that still exists). Nothing changes unless every file checks out; the
+        error names the first item that does not. Returns the number of files checked.
+        """
+        new_root = Path(new_root).resolve()
+        if not new_root.is_dir():
+            raise CampaignError(f"image folder not found: {new_root}")
+        old_root = self.image_root
+        with self.connect() as con:
+            rows = con.execute("SELECT idx, key, path, sha256 FROM items ORDER BY idx").fetchall()
+        hashes: list[tuple[str, int]] = []
+        for n, (idx, key, rel, stored) in enumerate(rows):
+            new = (new_root / rel).resolve()
+            if not new.is_relative_to(new_root):
+                raise CampaignError(f"item {key!r}: image path {rel!r} leaves {new_root}")
+            if not new.is_file():
+                raise CampaignError(f"item {key!r}: {new} not found; nothing was changed")
+            digest = file_sha256(new)
+            expected = stored
+            if expected is None and (old_root / rel).is_file():
+                expected = file_sha256(old_root / rel)
+            if expected is None:
+                raise CampaignError(
+                    f"item {key!r}: no recorded content hash and the old file {old_root / rel} "
+                    "is gone, so the new file cannot be checked; nothing was changed"
+                )
+            if digest != expected:
+                raise CampaignError(
+                    f"item {key!r}: {new} differs from the campaign's image (content hash "
+                    "mismatch); nothing was changed"
+                )
+            hashes.append((digest, int(idx)))
+            if progress is not None:
+                progress(n + 1, len(rows))
+        with self.transaction() as con:
+            con.executemany("UPDATE items SET sha256 = ? WHERE idx = ?", hashes)
+            con.execute("UPDATE meta SET value = ? WHERE key = 'image_root'", (str(new_root),))
+            _insert_event(
+                con, "relocate", {"from": str(old_root), "to": str(new_root), "files": len(rows)}
+            )
+        self._meta["image_root"] = str(new_root)
+        return len(rows)
 
     # ------------------------------------------------------------------------------------------
     # events
@@ -996,46 +1610,132 @@ def _given_label(con: sqlite3.Connection, item: int) -> int:
     return int(row[0])
 
 
-def _refresh_item(con: sqlite3.Connection, item: int) -> None:
-    """Recompute ``items.current_label`` / ``source`` from the item's latest live answer."""
-    row = con.execute(
-        "SELECT a.kind, a.label FROM annotations a WHERE a.item = ? AND a.kind != 'undo' "
-        "AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id) "
-        "ORDER BY a.id DESC LIMIT 1",
-        (int(item),),
-    ).fetchone()
+def _current_round(con: sqlite3.Connection) -> int | None:
+    r = con.execute("SELECT MAX(round) FROM rounds").fetchone()[0]
+    return None if r is None else int(r)
+
+
+def _status(con: sqlite3.Connection, item: int) -> str | None:
+    """The item's decision status (None: nobody answered it)."""
+    row = con.execute("SELECT status FROM decisions WHERE item = ?", (int(item),)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _refresh_item(con: sqlite3.Connection, item: int) -> str | None:
+    """Recompute ``items.current_label`` / ``source`` from the item's decision; return its
+    status."""
+    row = con.execute("SELECT status, label FROM decisions WHERE item = ?", (int(item),)).fetchone()
     if row is None:
-        con.execute(
-            "UPDATE items SET current_label = given_label, source = 'given' WHERE idx = ?",
-            (int(item),),
-        )
-    elif row[0] == UNSURE:
-        con.execute(
-            "UPDATE items SET current_label = given_label, source = 'unsure' WHERE idx = ?",
-            (int(item),),
-        )
-    else:
-        con.execute(
-            "UPDATE items SET current_label = ?, source = 'expert' WHERE idx = ?",
-            (int(row[1]), int(item)),
-        )
-
-
-def _live_answers(con: sqlite3.Connection) -> pd.DataFrame:
-    """The latest non-retracted answer per item."""
-    df = pd.read_sql_query(
-        "SELECT a.id, a.submission_id, a.item, a.kind, a.label, a.annotator, a.round, "
-        "a.created_at, a.answered_at, a.seconds, a.origin FROM annotations a "
-        "WHERE a.kind != 'undo' "
-        "AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id) "
-        "AND a.id = (SELECT MAX(b.id) FROM annotations b WHERE b.item = a.item "
-        "  AND b.kind != 'undo' "
-        "  AND NOT EXISTS (SELECT 1 FROM annotations v WHERE v.retracts = b.id)) "
-        "ORDER BY a.id",
-        con,
+        label_sql, source = "given_label", "given"
+    elif row[1] is not None:
+        label_sql, source = str(int(row[1])), "expert"
+    else:  # unsure or conflict: the stored column keeps the given label
+        label_sql, source = "given_label", "unsure"
+    con.execute(
+        f"UPDATE items SET current_label = {label_sql}, source = ? WHERE idx = ?",
+        (source, int(item)),
     )
-    df["label"] = df["label"].astype("Int64")
-    return df
+    return None if row is None else str(row[0])
+
+
+def _prior_submission(
+    con: sqlite3.Connection, sid: str, item: int, kind: str, label: int | None
+) -> int | None:
+    """The stored annotation id of a retried submission (None: a new submission id).
+
+    Raises when the id was used for different content, or when its answer was undone (a retry
+    then must not report success: the answer is no longer live).
+    """
+    prior = con.execute(
+        "SELECT id, item, kind, label, "
+        "EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id) "
+        "FROM annotations a WHERE submission_id = ?",
+        (sid,),
+    ).fetchone()
+    if prior is None:
+        return None
+    if (int(prior[1]), prior[2], prior[3]) != (int(item), kind, None if label is None else label):
+        raise CampaignError(f"submission id {sid!r} was already used for another answer")
+    if prior[4]:
+        raise SubmissionRetracted(
+            f"submission id {sid!r}: that answer was undone; send the answer again with a new "
+            "submission id"
+        )
+    return int(prior[0])
+
+
+def _insert_answer(
+    con: sqlite3.Connection,
+    *,
+    submission_id: str,
+    item: int,
+    kind: str,
+    label: int | None,
+    annotator: str,
+    round: int | None,
+    now: str,
+    answered_at: str | None,
+    seconds: float | None,
+    origin: str,
+    external_id: str | None,
+) -> int:
+    cur = con.execute(
+        "INSERT INTO annotations(submission_id, item, kind, label, retracts, annotator, "
+        "round, created_at, answered_at, seconds, origin, external_id) "
+        "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            submission_id,
+            int(item),
+            kind,
+            None if label is None else int(label),
+            annotator,
+            round,
+            now,
+            answered_at or now,
+            seconds,
+            origin,
+            external_id,
+        ),
+    )
+    return int(cur.lastrowid)
+
+
+def _stable_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by an item id (chooses the double-read share reproducibly)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _item_paths(ledger: Ledger) -> tuple[list[str], list[str]]:
+    with ledger.connect() as con:
+        rows = con.execute("SELECT key, path FROM items ORDER BY idx").fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+_MAX_INDEX = 2**62
+
+
+def _check_index(idx: Any) -> int:
+    """An item index as int; CampaignError for non-integers and absurd values."""
+    try:
+        value = int(idx)
+    except (TypeError, ValueError, OverflowError):
+        raise CampaignError(f"item index must be an integer, got {idx!r}") from None
+    if not 0 <= value < _MAX_INDEX:
+        raise CampaignError(f"unknown item index {idx}")
+    return value
+
+
+def _check_seconds(seconds: Any) -> float | None:
+    if seconds is None:
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise CampaignError(f"seconds must be a non-negative number, got {seconds!r}") from None
+    if not (np.isfinite(value) and 0 <= value < 1e7):
+        raise CampaignError(f"seconds must be a non-negative number, got {seconds!r}")
+    return value
 
 
 def _check_annotator(name: str) -> str:

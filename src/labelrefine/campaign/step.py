@@ -213,7 +213,7 @@ def _state(ledger: Ledger) -> _State:
             "the campaign has no validation items (role 'val'); create it with --val-fraction > 0"
             " or a split column that marks some items 'val'"
         )
-    answers = ledger.answers()
+    answers = ledger.final_answers()  # agreed / adjudicated labels; conflicts not trained on
     labels = given.copy()
     lab = answers[answers["kind"] == "label"]
     lab_items = lab["item"].to_numpy(dtype=np.int64)
