@@ -1,0 +1,147 @@
+"""Confident-learning scores, the combined sampler and class-aware budgets (pure functions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cleanlab.rank import get_label_quality_scores
+
+from labelrefine.active.budgets import (
+    allocate_budget,
+    class_aware_select,
+    class_weights,
+    expected_wrong_per_class,
+    quota_select,
+)
+from labelrefine.active.label_quality import cl_scores, combined_scores, rank_percentiles
+
+
+def _probs(n: int = 200, c: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(c, 0.5), size=n)
+    y = rng.integers(0, c, size=n)
+    return p, y
+
+
+@pytest.mark.parametrize("method", ["self_confidence", "normalized_margin"])
+@pytest.mark.parametrize("adjust", [False, True])
+def test_cl_scores_equal_cleanlab(method: str, adjust: bool) -> None:
+    p, y = _probs()
+    want = 1.0 - get_label_quality_scores(y, p, method=method, adjust_pred_probs=adjust)
+    np.testing.assert_allclose(cl_scores(p, y, method=method, adjust=adjust), want, rtol=0,
+                               atol=1e-12)
+
+
+def test_cl_scores_rank_contradicted_labels_first() -> None:
+    # Three items the model is sure are class 0; the one labelled 2 is the wrong label.
+    p = np.array([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.2, 0.6, 0.2]])
+    y = np.array([0, 2, 0, 1])
+    s = cl_scores(p, y, method="self_confidence", adjust=False)
+    assert int(np.argmax(s)) == 1
+    np.testing.assert_allclose(s, [0.1, 0.95, 0.1, 0.4])
+
+
+def test_cl_scores_bad_input_names_item() -> None:
+    p, y = _probs(5, 3)
+    with pytest.raises(ValueError, match=r"given_labels\[2\] = 7"):
+        cl_scores(p, np.array([0, 1, 7, 0, 1]))
+    with pytest.raises(ValueError, match="row 1 sums"):
+        cl_scores(np.array([[0.5, 0.5], [0.9, 0.9]]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="unknown cleanlab method"):
+        cl_scores(p, y, method="nope")  # type: ignore[arg-type]
+
+
+def test_combined_weight_endpoints_and_determinism() -> None:
+    p, y = _probs()
+    h = -(p * np.log(p)).sum(1)
+    np.testing.assert_allclose(combined_scores(p, y, weight=0.0), rank_percentiles(cl_scores(p, y)))
+    np.testing.assert_allclose(combined_scores(p, y, weight=1.0), rank_percentiles(h))
+    mid = combined_scores(p, y, weight=0.3)
+    np.testing.assert_array_equal(mid, combined_scores(p, y, weight=0.3))
+    assert mid.min() > 0 and mid.max() <= 1
+    with pytest.raises(ValueError, match="weight"):
+        combined_scores(p, y, weight=1.5)
+
+
+def test_combined_trades_precision_for_uncertainty() -> None:
+    # Item 0: confidently contradicted label (wrong). Item 1: uniform prediction, label ok.
+    p = np.array([[0.96, 0.02, 0.02], [0.34, 0.33, 0.33], [0.9, 0.05, 0.05],
+                  [0.05, 0.9, 0.05]])
+    y = np.array([1, 0, 0, 1])
+    kw = {"method": "self_confidence", "adjust": False}
+    assert int(np.argmax(combined_scores(p, y, weight=0.0, **kw))) == 0
+    assert int(np.argmax(combined_scores(p, y, weight=1.0, **kw))) == 1
+
+
+# ----------------------------------------------------------------------------- budgets
+
+
+def test_allocate_exact_largest_remainder() -> None:
+    # ideal shares 10 * [5, 3, 2] / 10 = [5, 3, 2]; then 7 * [.5, .3, .2] = [3.5, 2.1, 1.4]
+    q = allocate_budget(10, np.array([5.0, 3.0, 2.0]), np.array([100, 100, 100]))
+    np.testing.assert_array_equal(q, [5, 3, 2])
+    q = allocate_budget(7, np.array([5.0, 3.0, 2.0]), np.array([100, 100, 100]))
+    np.testing.assert_array_equal(q, [4, 2, 1])  # floors 3,2,1; remainder to .5
+    # equal remainders: ties to the lower class index
+    q = allocate_budget(2, np.ones(3), np.array([5, 5, 5]))
+    np.testing.assert_array_equal(q, [1, 1, 0])
+
+
+def test_allocate_redistributes_when_a_class_runs_out() -> None:
+    # equal weights, 12 labels: ideal 4 each, class 1 has only 1 item -> its 3 go to 0 and 2
+    q = allocate_budget(12, np.ones(3), np.array([10, 1, 10]))
+    np.testing.assert_array_equal(q, [6, 1, 5])
+    assert q.sum() == 12
+    # budget larger than the pool: everything is taken
+    q = allocate_budget(50, np.array([1.0, 0.0, 3.0]), np.array([2, 4, 3]))
+    np.testing.assert_array_equal(q, [2, 4, 3])
+    # zero-weight class with items gets nothing while others have room
+    q = allocate_budget(3, np.array([1.0, 0.0, 1.0]), np.array([5, 5, 5]))
+    np.testing.assert_array_equal(q, [2, 0, 1])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_allocate_invariants_random(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    c = int(rng.integers(2, 8))
+    avail = rng.integers(0, 30, size=c)
+    w = rng.random(c) * (rng.random(c) > 0.3)
+    k = int(rng.integers(0, 120))
+    q = allocate_budget(k, w, avail)
+    assert q.sum() == min(k, avail.sum())
+    assert np.all(q >= 0) and np.all(q <= avail)
+
+
+def test_quota_select_honours_quotas_exactly() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    classes = np.array([0, 0, 0, 0, 1, 1, 2])
+    picked = quota_select(scores, classes, np.array([1, 2, 1]))
+    np.testing.assert_array_equal(picked, [0, 4, 5, 6])
+    np.testing.assert_array_equal(np.bincount(classes[picked], minlength=3), [1, 2, 1])
+    with pytest.raises(ValueError, match="quota 3 for class 2 exceeds its 1 items"):
+        quota_select(scores, classes, np.array([0, 0, 3]))
+
+
+def test_class_weights_rules() -> None:
+    pool = np.array([0] * 6 + [1] * 3 + [2])
+    np.testing.assert_array_equal(class_weights("pool", pool, 4), [6, 3, 1, 0])
+    np.testing.assert_allclose(class_weights("inverse", pool, 4), [1 / 6, 1 / 3, 1, 0])
+    p = np.tile([0.7, 0.1, 0.1, 0.1], (10, 1))
+    e = expected_wrong_per_class(p, pool)
+    np.testing.assert_allclose(e, [6 * 0.3, 3 * 0.9, 0.9, 0])
+    np.testing.assert_allclose(class_weights("noise", pool, 4, expected_wrong=e), e)
+    with pytest.raises(ValueError, match="needs expected_wrong"):
+        class_weights("noise", pool, 4)
+
+
+def test_class_aware_select_gives_rare_class_its_share() -> None:
+    # 90 majority items all score higher than the 10 rare ones: a plain top-10 takes no rare
+    # item; inverse-frequency quotas give the rare class 9 of 10 (weights 1/90 vs 1/10).
+    scores = np.concatenate([np.linspace(1.0, 0.6, 90), np.linspace(0.5, 0.1, 10)])
+    classes = np.array([0] * 90 + [1] * 10)
+    assert np.bincount(classes[np.argsort(-scores)[:10]], minlength=2)[1] == 0
+    picked = class_aware_select(scores, classes, 10, 2, by="inverse")
+    np.testing.assert_array_equal(np.bincount(classes[picked], minlength=2), [1, 9])
+    np.testing.assert_array_equal(picked[:1], [0])  # the majority's best item, then rare ones
+    picked = class_aware_select(scores, classes, 10, 2, by="pool")
+    np.testing.assert_array_equal(np.bincount(classes[picked], minlength=2), [9, 1])
