@@ -140,3 +140,63 @@ def test_transition_matrix_and_rate_helpers() -> None:
     assert noise_rate(true, given) == pytest.approx(3 / 7)
     with pytest.raises(ValueError, match="shape"):
         noise_transition_matrix(true, given[:-1], 4)
+
+
+# ----------------------------------------------------------------------------- clinical
+
+HAM = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+
+
+def test_clinical_transition_rows_follow_lookalikes() -> None:
+    from labelrefine.data.noise import clinical_transition
+
+    t = clinical_transition(HAM)
+    assert t.shape == (7, 7)
+    np.testing.assert_allclose(t.sum(1), 1.0)
+    np.testing.assert_array_equal(np.diag(t), 0.0)
+    i = HAM.index
+    assert t[i("mel"), i("nv")] == pytest.approx(0.7)
+    assert t[i("df"), i("nv")] == pytest.approx(0.8)
+    assert t[i("vasc"), i("nv")] == pytest.approx(0.7)
+    assert t[i("bcc"), i("bkl")] == pytest.approx(0.6)
+    assert t[i("akiec"), i("bkl")] == pytest.approx(0.7)
+    # ISIC-2019 codes (upper case, 'AK' and 'SCC') are understood too
+    isic = ("AK", "BCC", "BKL", "DF", "MEL", "NV", "SCC", "VASC")
+    np.testing.assert_allclose(clinical_transition(isic).sum(1), 1.0)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.4, 0.5])
+def test_clinical_exact_per_class_rate_and_lookalike_destinations(rate: float) -> None:
+    rng = np.random.default_rng(1)
+    y = rng.choice(7, size=3000, p=[0.03, 0.045, 0.1, 0.01, 0.08, 0.72, 0.015])
+    noisy = inject_noise(y, 7, "clinical", rate, seed=5, class_names=HAM)
+    for c in range(7):
+        members = y == c
+        assert int(np.sum(noisy[members] != c)) == round(rate * members.sum())
+    # no wrong label lands outside the class's look-alikes
+    from labelrefine.data.noise import clinical_transition
+
+    t = clinical_transition(HAM)
+    flipped = noisy != y
+    assert np.all(t[y[flipped], noisy[flipped]] > 0)
+    if rate:
+        # rare classes' wrong labels are mostly a common class (nv or bkl)
+        rare = np.isin(y, [HAM.index(n) for n in ("mel", "df", "vasc", "bcc", "akiec")])
+        common = np.isin(noisy, [HAM.index("nv"), HAM.index("bkl")])
+        assert common[flipped & rare].mean() > 0.75
+    np.testing.assert_array_equal(noisy, inject_noise(y, 7, "clinical", rate, seed=5,
+                                                      class_names=HAM))
+    assert not np.array_equal(noisy, inject_noise(y, 7, "clinical", rate, seed=6,
+                                                  class_names=HAM)) or rate == 0
+
+
+def test_clinical_bad_input_names_the_class() -> None:
+    y = np.array([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="needs the class names"):
+        inject_noise(y, 3, "clinical", 0.4, seed=0)
+    with pytest.raises(ValueError, match="no look-alikes for class 'tumour'"):
+        inject_noise(y, 3, "clinical", 0.4, seed=0, class_names=("nv", "mel", "tumour"))
+    with pytest.raises(ValueError, match="none of the look-alikes of 'df'"):
+        inject_noise(y, 3, "clinical", 0.4, seed=0, class_names=("df", "akiec", "bcc"))
+    with pytest.raises(ValueError, match="diagonal must be 0"):
+        inject_noise(y, 3, "clinical", 0.4, seed=0, transition=np.eye(3))

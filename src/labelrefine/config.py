@@ -64,7 +64,9 @@ class SplitConfig(_Strict):
 class NoiseConfig(_Strict):
     """Label noise injected into the training split only."""
 
-    kind: Literal["none", "symmetric", "asymmetric", "matrix"] = "symmetric"
+    # clinical: each class wrong at ``rate``, wrong labels drawn from its look-alikes
+    # (labelrefine.data.noise.CLINICAL_LOOKALIKES; needs dermoscopy class codes)
+    kind: Literal["none", "symmetric", "asymmetric", "matrix", "clinical"] = "symmetric"
     rate: float = Field(0.4, ge=0, lt=1)
     transition: list[list[float]] | None = None  # kind 'matrix': row-stochastic C x C
     # Per-setting overrides (the paper tunes a_l and m per noise rate); None: use active / lnl.

@@ -1,4 +1,5 @@
-"""Label noise models: symmetric, asymmetric (class -> next class) and transition-matrix noise.
+"""Label noise models: symmetric, asymmetric (class -> next class), transition-matrix noise and
+a class-dependent "clinical" model (each class flipped to its diagnostic look-alikes).
 
 All functions are pure: the input labels are never modified, and the random draws come from
 ``np.random.default_rng(seed)`` only, so the same seed gives the same noise and different seeds
@@ -12,8 +13,27 @@ from typing import Literal
 
 import numpy as np
 
-NoiseKind = Literal["none", "symmetric", "asymmetric", "matrix"]
-NOISE_KINDS: tuple[str, ...] = ("none", "symmetric", "asymmetric", "matrix")
+NoiseKind = Literal["none", "symmetric", "asymmetric", "matrix", "clinical"]
+NOISE_KINDS: tuple[str, ...] = ("none", "symmetric", "asymmetric", "matrix", "clinical")
+
+#: Diagnostic look-alikes of dermoscopy classes (HAM10000 / ISIC codes, case-insensitive):
+#: ``class -> {look-alike: share of that class's wrong labels}``. A wrong label of a rare,
+#: often malignant class is mostly the common benign class it is mistaken for (melanoma,
+#: dermatofibroma and vascular lesions read as naevi; basal cell carcinoma and actinic
+#: keratosis read as benign keratosis), and the common classes are confused with each other
+#: and with melanoma (naevus vs melanoma, benign keratosis vs naevus). Rows are normalised
+#: over the classes present in a dataset (ISIC-2019's ``ak`` is HAM10000's ``akiec``).
+CLINICAL_LOOKALIKES: dict[str, dict[str, float]] = {
+    "mel": {"nv": 0.7, "bkl": 0.3},
+    "nv": {"mel": 0.6, "bkl": 0.4},
+    "bkl": {"nv": 0.6, "mel": 0.3, "akiec": 0.1, "ak": 0.1},
+    "bcc": {"bkl": 0.6, "nv": 0.3, "akiec": 0.1, "ak": 0.1},
+    "akiec": {"bkl": 0.7, "bcc": 0.3},
+    "ak": {"bkl": 0.6, "scc": 0.2, "bcc": 0.2},
+    "scc": {"ak": 0.5, "akiec": 0.5, "bcc": 0.3, "bkl": 0.2},
+    "df": {"nv": 0.8, "bkl": 0.2},
+    "vasc": {"nv": 0.7, "mel": 0.3},
+}
 
 
 def _validate(labels: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:
@@ -55,6 +75,45 @@ def validate_transition(transition: np.ndarray | Sequence[Sequence[float]], num_
     return t / sums[:, None]
 
 
+def clinical_transition(
+    class_names: Sequence[str],
+    lookalikes: dict[str, dict[str, float]] | None = None,
+) -> np.ndarray:
+    """Row-stochastic ``(C, C)`` matrix of where a wrong label of each class goes.
+
+    Row ``c`` holds ``lookalikes[name_c]`` (default :data:`CLINICAL_LOOKALIKES`) restricted to
+    the classes present in ``class_names`` (names matched case-insensitively) and normalised to
+    sum 1; the diagonal is 0. Raises ``ValueError`` naming a class without look-alikes.
+    """
+    table = {k.lower(): v for k, v in (lookalikes or CLINICAL_LOOKALIKES).items()}
+    names = [str(n).lower() for n in class_names]
+    if len(set(names)) != len(names):
+        raise ValueError(f"class names are not unique: {list(class_names)}")
+    pos = {n: i for i, n in enumerate(names)}
+    c = len(names)
+    t = np.zeros((c, c), dtype=np.float64)
+    for i, name in enumerate(names):
+        if name not in table:
+            raise ValueError(
+                f"clinical noise: no look-alikes for class {class_names[i]!r} "
+                f"(known: {', '.join(sorted(table))})"
+            )
+        for target, weight in table[name].items():
+            j = pos.get(target.lower())
+            if j is None or j == i:
+                continue
+            if weight < 0:
+                raise ValueError(f"clinical noise: negative weight {name} -> {target}")
+            t[i, j] += float(weight)
+        if t[i].sum() <= 0:
+            raise ValueError(
+                f"clinical noise: none of the look-alikes of {class_names[i]!r} "
+                f"({', '.join(table[name])}) is a class of this dataset"
+            )
+        t[i] /= t[i].sum()
+    return t
+
+
 def inject_noise(
     labels: np.ndarray | Sequence[int],
     num_classes: int,
@@ -62,6 +121,7 @@ def inject_noise(
     rate: float,
     seed: int | np.random.SeedSequence,
     transition: np.ndarray | Sequence[Sequence[float]] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Return a noisy copy of ``labels`` (int64); the input is never modified.
 
@@ -74,6 +134,14 @@ def inject_noise(
       ``round(rate * n_c)`` of its samples (chosen uniformly) are flipped to ``c + 1``.
     - ``matrix``: each label ``y`` is replaced by a draw from row ``y`` of the row-stochastic
       ``transition`` matrix (``C x C``); ``rate`` is not used.
+    - ``clinical``: for each class ``c`` exactly ``round(rate * n_c)`` of its samples (chosen
+      uniformly) get a wrong label drawn from row ``c`` of :func:`clinical_transition`
+      (``class_names`` required; ``transition``, when given, replaces that matrix and must have
+      a zero diagonal). Every class is wrong at the same rate, so the overall rate is ``rate``
+      as for ``symmetric``; only *where* the wrong labels go depends on the class: rare
+      classes' wrong labels are mostly the common look-alike (mel -> nv, bcc -> bkl, akiec ->
+      bkl, df -> nv, vasc -> nv), so the common classes' given labels hide most of the rare
+      classes' items.
 
     ``round`` is Python's (halves to even). Draws come from ``np.random.default_rng(seed)``.
     """
@@ -86,6 +154,18 @@ def inject_noise(
         if transition is None:
             raise ValueError("noise kind 'matrix' needs a transition matrix")
         t = validate_transition(transition, num_classes)
+    elif kind == "clinical":
+        if transition is not None:
+            t = validate_transition(transition, num_classes)
+            if np.any(np.diag(t) > 0):
+                raise ValueError("clinical noise: the transition's diagonal must be 0 "
+                                 "(it says where *wrong* labels go)")
+        elif class_names is None:
+            raise ValueError("noise kind 'clinical' needs the class names")
+        elif len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
+        else:
+            t = clinical_transition(class_names)
     rng = np.random.default_rng(seed)
     out = y.copy()
     n = len(y)
@@ -103,6 +183,13 @@ def inject_noise(
             if k:
                 chosen = rng.choice(members, size=k, replace=False)
                 out[chosen] = (c + 1) % num_classes
+    elif kind == "clinical":
+        for c in range(num_classes):
+            members = np.flatnonzero(y == c)
+            k = int(round(rate * len(members)))
+            if k:
+                chosen = rng.choice(members, size=k, replace=False)
+                out[chosen] = rng.choice(num_classes, size=k, p=t[c])
     else:  # matrix
         for c in range(num_classes):
             members = np.flatnonzero(y == c)

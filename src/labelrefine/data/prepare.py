@@ -97,7 +97,8 @@ def prepare_data(
     given = true.copy()
     try:
         given[train] = inject_noise(
-            true[train], c, noise.kind, noise.rate, seed, transition=noise.transition
+            true[train], c, noise.kind, noise.rate, seed, transition=noise.transition,
+            class_names=dataset.class_names,
         )
     except ValueError as err:
         raise DataError(f"noise settings do not fit dataset {dataset.name!r}: {err}") from None
