@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,12 @@ class ClassFolders:
 
     root: Path
     counts: dict[str, int]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _feature_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never write to the user's feature cache: the default cache folder is a tmp dir."""
+    os.environ["LABELREFINE_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature-cache"))
 
 
 @pytest.fixture(scope="session")

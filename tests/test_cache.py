@@ -1,4 +1,5 @@
-"""Embedding cache: shapes, determinism, hit/miss, key sensitivity, atomic writes, CLI."""
+"""Embedding cache: shapes, determinism, hit/miss, key sensitivity, cache folder, atomic writes,
+CLI (embed, cache info|clear)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from labelrefine.config import EncoderConfig
 from labelrefine.data.dataset import ImageDataset
 from labelrefine.models import cache as cache_mod
 from labelrefine.models.augment import eval_transform
-from labelrefine.models.cache import FeatureSet, cache_key, embed_dataset, load_features
+from labelrefine.models.cache import (
+    FeatureSet,
+    cache_key,
+    content_fingerprint,
+    embed_dataset,
+    load_features,
+)
 from labelrefine.models.encoders import build_encoder
 
 SIZE = 32
@@ -149,18 +156,89 @@ def test_key_changes_with_every_setting_that_changes_features(
 ) -> None:
     cfg = _cfg(tmp_path)
     base = cache_key(tiny, cfg, seed=0)
-    assert base == cache_key(tiny.fingerprint(), cfg, seed=0)
+    assert base == cache_key(content_fingerprint(tiny), cfg, seed=0)
     changed = {
         "views": cache_key(tiny, _cfg(tmp_path, views=3)),
         "image_size": cache_key(tiny, _cfg(tmp_path, image_size=48)),
         "seed": cache_key(tiny, cfg, seed=1),
-        "labels": cache_key(dataclasses.replace(tiny, labels=tiny.labels[::-1].copy()), cfg),
         "pixels": cache_key(_array_dataset(seed=1), cfg),
         "ids": cache_key(dataclasses.replace(tiny, ids=tuple(f"x{i}" for i in range(6))), cfg),
     }
     assert len(set(changed.values()) | {base}) == len(changed) + 1, changed
-    # batch size and cache folder do not change the features, so not the key either
+    # batch size, cache folder, labels and class names do not change the features, nor the key
     assert cache_key(tiny, _cfg(tmp_path, batch_size=1, cache_dir=tmp_path / "x")) == base
+    relabeled = dataclasses.replace(tiny, labels=tiny.labels[::-1].copy(), class_names=("x", "y"))
+    assert cache_key(relabeled, cfg) == base
+
+
+def test_changing_one_label_is_a_cache_hit(
+    first: FeatureSet, tiny: ImageDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels = tiny.labels.copy()
+    labels[3] = 1 - labels[3]
+    relabeled = dataclasses.replace(tiny, labels=labels)
+
+    def no_encoder(*args: object, **kwargs: object) -> None:
+        raise AssertionError("encoder built although only a label changed")
+
+    monkeypatch.setattr(cache_mod, "build_encoder", no_encoder)
+    assert first.path is not None
+    cfg = _cfg(first.path.parent.parent)
+    hit = embed_dataset(relabeled, cfg, progress=False, num_workers=0)
+    assert hit.hit and hit.key == first.key and hit.path == first.path
+    np.testing.assert_array_equal(hit.plain, first.plain)
+
+
+def test_default_cache_dir_env_then_user_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABELREFINE_CACHE_DIR", str(tmp_path / "env"))
+    assert cache_mod.default_cache_dir() == tmp_path / "env"
+    cfg = EncoderConfig()  # cache_dir unset: the default folder, whatever the working directory
+    assert cfg.cache_dir is None
+    assert cache_mod.cache_path(cfg, "k") == tmp_path / "env" / "k.npz"
+    assert cache_mod.cache_path(_cfg(tmp_path), "k") == tmp_path / "cache" / "k.npz"
+    monkeypatch.delenv("LABELREFINE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    from platformdirs import user_cache_dir
+
+    expected = Path(user_cache_dir("labelrefine", appauthor=False)) / "features"
+    assert cache_mod.default_cache_dir() == expected
+    assert str(expected).startswith(str(tmp_path / "xdg"))  # on Linux: XDG_CACHE_HOME
+
+
+def test_embedding_without_cache_dir_goes_to_the_default_folder(
+    tiny: ImageDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABELREFINE_CACHE_DIR", str(tmp_path / "shared"))
+    monkeypatch.chdir(tmp_path)
+    cfg = EncoderConfig(image_size=SIZE, views=0)
+    fs = embed_dataset(tiny, cfg, progress=False, num_workers=0)
+    assert fs.path == tmp_path / "shared" / f"{fs.key}.npz" and fs.path.is_file()
+    assert not (tmp_path / ".cache").exists()
+
+
+def test_cli_cache_info_and_clear(first: FeatureSet, tmp_path: Path) -> None:
+    runner = CliRunner()
+    folder = tmp_path / "c"
+    empty = runner.invoke(app, ["cache", "info", "--cache-dir", str(folder)])
+    assert empty.exit_code == 0 and "empty" in empty.output
+    assert first.path is not None
+    folder.mkdir()
+    (folder / first.path.name).write_bytes(first.path.read_bytes())
+    (folder / ".x.npz.tmp").write_bytes(b"partial")  # an interrupted write
+    (folder / "notes.txt").write_text("not ours")
+    info = runner.invoke(app, ["cache", "info", "--cache-dir", str(folder)], terminal_width=200)
+    assert info.exit_code == 0, info.output
+    assert first.key in info.output and "tiny" in info.output and "2 files" in info.output
+    entries = cache_mod.list_cache(folder)
+    assert [e.kind for e in entries] == ["features", "partial"]
+    assert entries[0].meta["items"] == 6 and entries[0].meta["views"] == 2
+    declined = runner.invoke(app, ["cache", "clear", "--cache-dir", str(folder)], input="n\n")
+    assert declined.exit_code == 1 and (folder / first.path.name).is_file()
+    cleared = runner.invoke(app, ["cache", "clear", "--cache-dir", str(folder), "--yes"])
+    assert cleared.exit_code == 0 and "deleted 2 files" in cleared.output
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]  # foreign files are kept
 
 
 def test_key_follows_image_file_contents_and_weights(tmp_path: Path) -> None:

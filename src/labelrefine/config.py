@@ -98,7 +98,7 @@ class EncoderConfig(_Strict):
     image_size: int = Field(128, ge=16)
     views: int = Field(8, ge=0)  # augmented views per image (plus one plain view)
     batch_size: int = Field(64, ge=1)
-    cache_dir: Path = Path(".cache/labelrefine")
+    cache_dir: Path | None = None  # None: $LABELREFINE_CACHE_DIR or the user cache folder
 
 
 class VOGConfig(_Strict):

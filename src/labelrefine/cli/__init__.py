@@ -38,3 +38,6 @@ app.command("lnl")(lnl_command)
 from labelrefine.cli.embed import embed_command  # noqa: E402
 
 app.command("embed")(embed_command)
+from labelrefine.cli.cache import cache_app  # noqa: E402
+
+app.add_typer(cache_app, name="cache")

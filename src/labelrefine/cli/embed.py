@@ -61,7 +61,9 @@ def embed_command(
         None, "--batch-size", help="Views per encoder forward pass (default: config)."
     ),
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Folder of the feature cache (default: config)."
+        None, "--cache-dir",
+        help="Folder of the feature cache (default: the config's encoder.cache_dir, else "
+        "$LABELREFINE_CACHE_DIR, else the user cache folder; see 'labelrefine cache info').",
     ),
     device: str | None = typer.Option(
         None, "--device", help="auto, cpu or cuda (default: the config's device)."

@@ -27,6 +27,7 @@ from labelrefine.experiments.sweep import (
     expand_runs,
     is_finished,
     phase1_group,
+    read_run,
     run_fingerprint,
     run_path,
     save_config,
@@ -61,6 +62,8 @@ def group_runs(cfg: ExperimentConfig, keys: Sequence[RunKey]) -> list[list[RunKe
     for key in keys:
         p1 = phase1_group(cfg, key)
         gid = (key.context_id, p1) if p1 is not None else (key.context_id, ("own", key.name))
+        if key.spec.name == "clean":  # one clean reference per seed: see _reuse_clean
+            gid = (("clean", key.seed), key.spec.display)
         groups[gid].append(key)
     return sorted(groups.values(), key=lambda g: -sum(_COST.get(k.spec.name, 1.0) for k in g))
 
@@ -133,7 +136,7 @@ def _run_one(state: _State, key: RunKey) -> dict[str, Any]:
     emit = state.emit
     ctx.progress = (lambda msg: emit({"kind": "status", "run": key.name, "message": msg})
                     ) if emit else None
-    result = run_pipeline(key.spec, ctx)
+    result = _reuse_clean(state, key, ctx) or run_pipeline(key.spec, ctx)
     result.update({
         "key": key.name,
         "fingerprint": run_fingerprint(state.cfg, key),
@@ -144,6 +147,23 @@ def _run_one(state: _State, key: RunKey) -> dict[str, Any]:
     })
     write_json(run_path(state.run_dir, key), result)
     return result
+
+
+def _reuse_clean(state: _State, key: RunKey, ctx: Any) -> dict[str, Any] | None:
+    """The ``clean`` reference trains on the true labels, so it is the same for every noise
+    setting of a seed: reuse a finished sibling's rounds instead of training it again."""
+    if key.spec.name != "clean":
+        return None
+    from labelrefine.pipelines.common import make_result
+
+    for i, noise in enumerate(state.cfg.noise):
+        sibling = RunKey(i, noise, key.spec, key.seed)
+        if i != key.noise_index and is_finished(state.cfg, state.run_dir, sibling):
+            done = read_run(run_path(state.run_dir, sibling)) or {}
+            return make_result(ctx, key.spec, done.get("rounds", []),
+                               seconds=done.get("timings"),
+                               extra={"reference": "upper_bound", "reused_from": sibling.name})
+    return None
 
 
 def _run_group(state: _State, keys: Sequence[RunKey]) -> None:

@@ -2,9 +2,16 @@
 
 ``embed_dataset`` runs a frozen encoder (:mod:`labelrefine.models.encoders`) over a dataset once
 and stores the result as float16 in ``<cache_dir>/<key>.npz``. The key is a content hash of the
-dataset (ids, labels, class names, image bytes), the encoder name, the weights file's content,
-the image size, the number of views, the seed and the cache format version, so any change to
-those gives a new file and an unchanged setting is a cache hit that never builds the encoder.
+images (item ids and image bytes, in order), the encoder name, the weights file's content, the
+image size, the number of views, the seed and the cache format version, so any change to those
+gives a new file and an unchanged setting is a cache hit that never builds the encoder. Labels
+and class names are *not* part of it: features do not depend on them, so correcting a label
+(e.g. in a relabeling campaign) reuses the cache. Neither are the batch size, the device or
+the runtime that executes the encoder (their features agree within float16 storage).
+
+The cache folder is ``encoder.cache_dir`` when set, else ``$LABELREFINE_CACHE_DIR``, else the
+user's cache folder (``platformdirs``, e.g. ``~/.cache/labelrefine/features`` on Linux), so
+commands run from any working directory share one cache.
 
 Each image is decoded once; its plain view and its V augmented views are made from that one
 decoded copy. View ``v`` of image ``i`` depends only on ``(seed, i, v)``: the result does not
@@ -26,6 +33,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +57,40 @@ from labelrefine.runtime import resolve_device
 
 #: bump when the stored arrays or the way views are made change
 FORMAT_VERSION = 1
+
+#: environment variable that overrides the default cache folder
+CACHE_DIR_ENV = "LABELREFINE_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$LABELREFINE_CACHE_DIR`` when set, else ``<user cache dir>/labelrefine/features``."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("labelrefine", appauthor=False)) / "features"
+
+
+def resolve_cache_dir(cfg: EncoderConfig | None = None) -> Path:
+    """The cache folder of ``cfg``: its ``cache_dir`` when set, else :func:`default_cache_dir`."""
+    configured = None if cfg is None else cfg.cache_dir
+    return Path(configured).expanduser() if configured is not None else default_cache_dir()
+
+
+def content_fingerprint(dataset: ImageDataset) -> str:
+    """Hash of what the features depend on: item ids and image bytes, in order (not labels)."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(dataset.ids).encode())
+    if dataset.images is not None:
+        arr = np.ascontiguousarray(dataset.images)
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    else:
+        assert dataset.paths is not None
+        for p in dataset.paths:
+            h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _cpu_cores() -> int:
@@ -103,16 +145,17 @@ class FeatureSet:
 
 
 def cache_key(dataset: ImageDataset | str, cfg: EncoderConfig, *, seed: int = 0) -> str:
-    """Cache key of ``dataset`` (or its ``fingerprint()``) embedded with ``cfg`` and ``seed``.
+    """Cache key of ``dataset`` (or its :func:`content_fingerprint`) embedded with ``cfg``.
 
-    Covers: dataset content, encoder name, weights file content, image size, views, seed and
-    :data:`FORMAT_VERSION`. Batch size, device and cache directory are not part of it.
+    Covers: item ids and image bytes, encoder name, weights file content, image size, views,
+    seed and :data:`FORMAT_VERSION`. Labels, class names, batch size, device, runtime and cache
+    directory are not part of it.
     """
-    fingerprint = dataset if isinstance(dataset, str) else dataset.fingerprint()
+    fingerprint = dataset if isinstance(dataset, str) else content_fingerprint(dataset)
     weights = resolve_weights(cfg.name, cfg.weights)
     payload = {
         "format": FORMAT_VERSION,
-        "dataset": fingerprint,
+        "images": fingerprint,
         "encoder": cfg.name,
         "weights": weights_identity(weights),
         "image_size": cfg.image_size,
@@ -125,7 +168,7 @@ def cache_key(dataset: ImageDataset | str, cfg: EncoderConfig, *, seed: int = 0)
 
 def cache_path(cfg: EncoderConfig, key: str) -> Path:
     """Where the features with ``key`` live."""
-    return Path(cfg.cache_dir) / f"{key}.npz"
+    return resolve_cache_dir(cfg) / f"{key}.npz"
 
 
 def _weights_name(cfg: EncoderConfig) -> str:
@@ -394,3 +437,67 @@ def _progress_bar(enabled: bool, total: int, description: str) -> Iterator[Calla
 
     with bar:
         yield advance
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One file of the cache folder, as listed by :func:`list_cache`."""
+
+    path: Path
+    bytes: int
+    kind: str  # "features", "model" (an exported encoder) or "partial" (an interrupted write)
+    meta: dict = field(default_factory=dict)
+
+
+def list_cache(cache_dir: str | Path | None = None) -> list[CacheEntry]:
+    """Files in the cache folder (default :func:`default_cache_dir`), features first.
+
+    Feature files carry their stored meta (encoder, views, image size, dataset name, ...);
+    an unreadable one is listed with ``meta == {"error": ...}``.
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not root.is_dir():
+        return []
+    entries = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        if path.name.startswith(".") and path.suffix == ".tmp":
+            entries.append(CacheEntry(path, size, "partial"))
+        elif path.suffix == ".npz":
+            try:
+                meta = _read_meta(path)
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+                meta = {"error": str(err)}
+            entries.append(CacheEntry(path, size, "features", meta))
+        elif path.suffix in (".onnx", ".xml", ".bin"):
+            entries.append(CacheEntry(path, size, "model"))
+    order = {"features": 0, "model": 1, "partial": 2}
+    return sorted(entries, key=lambda e: (order[e.kind], str(e.path)))
+
+
+def _read_meta(path: Path) -> dict:
+    """A feature file's meta plus its item count, without loading the feature arrays."""
+    with zipfile.ZipFile(path) as zf:
+        with zf.open("meta.npy") as fh:
+            meta = json.loads(str(np.lib.format.read_array(fh, allow_pickle=False)))
+        with zf.open("plain.npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape = read_header(fh)[0]
+    meta["items"] = int(shape[0])
+    return meta
+
+
+def clear_cache(cache_dir: str | Path | None = None) -> tuple[int, int]:
+    """Delete every cache file listed by :func:`list_cache`; return ``(files, bytes)`` freed.
+
+    Only files the cache writes (``.npz`` features, exported encoder models, interrupted
+    temporary files) are removed; anything else in the folder is left alone.
+    """
+    entries = list_cache(cache_dir)
+    for entry in entries:
+        entry.path.unlink(missing_ok=True)
+    return len(entries), sum(e.bytes for e in entries)
