@@ -145,3 +145,93 @@ def test_class_aware_select_gives_rare_class_its_share() -> None:
     np.testing.assert_array_equal(picked[:1], [0])  # the majority's best item, then rare ones
     picked = class_aware_select(scores, classes, 10, 2, by="pool")
     np.testing.assert_array_equal(np.bincount(classes[picked], minlength=2), [9, 1])
+
+
+# ----------------------------------------------------------------------------- pipelines
+
+N, D, C = 360, 12, 3
+BUDGET, ROUNDS = 12, 2
+
+
+def _config(**active):
+    from labelrefine.config import parse_config
+
+    return parse_config({
+        "name": "tiny",
+        "dataset": {"format": "medmnist", "npz": "unused.npz"},
+        "noise": [{"kind": "symmetric", "rate": 0.4}],
+        "lnl": {"epochs": 6, "warmup": 3, "batch_size": 64, "hidden": 32, "lr": 0.05,
+                "mix": 0.5, "vog": {"window": 2}},
+        "active": {"rounds": ROUNDS, "budget_per_round": BUDGET, "epochs_per_round": 3,
+                   "lr": 0.05, **active},
+        "seeds": [0],
+    })
+
+
+@pytest.fixture(scope="module")
+def world():
+    """Imbalanced 3-class data whose features cluster well by true class (3 noisy views)."""
+    from labelrefine.data.dataset import ImageDataset
+    from labelrefine.lnl.sources import FeatureSource
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice(C, size=N, p=[0.6, 0.25, 0.15]).astype(np.int64)
+    centers = rng.normal(0.0, 2.5, size=(C, D))
+    plain = centers[labels] + rng.normal(0.0, 1.0, size=(N, D))
+    views = plain[None] + rng.normal(0.0, 0.3, size=(3, N, D))
+    ds = ImageDataset(ids=tuple(f"i{i}" for i in range(N)), labels=labels,
+                      class_names=("a", "b", "c"), images=np.zeros((N, 2, 2, 3), np.uint8))
+    return ds, FeatureSource(views.astype(np.float16), plain.astype(np.float16))
+
+
+def _context(world, seed: int = 0, **active):
+    from labelrefine.data.prepare import prepare_data
+    from labelrefine.pipelines import PipelineContext
+
+    ds, source = world
+    cfg = _config(**active)
+    data = prepare_data(ds, cfg.split, cfg.noise[0], None, seed)
+    return PipelineContext(cfg=cfg, data=data, source=source, noise=cfg.noise[0], seed=seed)
+
+
+def _numbers(result: dict) -> list[tuple]:
+    return [(r["round"], r["labels_bought"], r["test_f1"], r["val_f1"], r["query_precision"],
+             r["n_clean"]) for r in result["rounds"]]
+
+
+def test_out_of_sample_probs_see_through_wrong_labels(world) -> None:
+    from labelrefine.pipelines.cleanlab_common import label_issues, out_of_sample_probs
+
+    ctx = _context(world)
+    d = ctx.data
+    tr = d.train_idx
+    probs = out_of_sample_probs(ctx, tr, d.given_labels)
+    assert probs.shape == (tr.size, C)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    wrong = d.given_labels[tr] != d.true_labels[tr]
+    # held-out heads predict the true class of most mislabeled items (40 % noise, clusters)
+    assert np.mean(probs[wrong].argmax(1) == d.true_labels[tr][wrong]) > 0.8
+    flagged = label_issues(d.given_labels[tr], probs)
+    assert wrong[flagged].mean() > 0.8 and flagged[wrong].mean() > 0.7
+
+
+def test_cleanlab_prune_and_relabel_run_deterministically(world) -> None:
+    from labelrefine.config import PipelineSpec
+    from labelrefine.pipelines import run_pipeline
+
+    ctx = _context(world)
+    prune = run_pipeline(PipelineSpec(name="cleanlab_prune"), ctx)
+    assert [r["round"] for r in prune["rounds"]] == [0]
+    assert prune["cleanlab"]["flag_precision"] > 0.8
+    assert prune["rounds"][0]["n_clean"] == ctx.data.train_idx.size - prune["cleanlab"][
+        "n_flagged"]
+    rel = run_pipeline(PipelineSpec(name="cleanlab_relabel"), ctx)
+    rounds = rel["rounds"]
+    assert [r["labels_bought"] for r in rounds] == [0, BUDGET, 2 * BUDGET]
+    assert _numbers({"rounds": rounds[:1]})[0][2] == prune["rounds"][0]["test_f1"]
+    # cleanlab's lowest-quality items are (nearly all) wrong labels on this data
+    assert rounds[1]["query_precision"] >= 0.9
+    assert rel["final_wrong_labels"] == int(ctx.data.is_noisy[ctx.data.train_idx].sum()) - sum(
+        r["n_changed"] for r in rounds)
+    again = run_pipeline(PipelineSpec(name="cleanlab_prune"), _context(world))
+    assert _numbers(again) == _numbers(prune)

@@ -160,7 +160,8 @@ class ActiveConfig(_Strict):
         return max(1, round(self.budget_per_round * n_train))
 
 
-PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce"]
+PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
+                       "cleanlab_prune", "cleanlab_relabel"]
 SamplerName = Literal["random", "entropy", "margin", "coreset", "joint"]
 
 

@@ -14,6 +14,8 @@ from labelrefine.pipelines.al_only import run_al_only
 from labelrefine.pipelines.alc_coteaching import run_alc_coteaching
 from labelrefine.pipelines.ce_al import run_ce_al
 from labelrefine.pipelines.clean import run_clean
+from labelrefine.pipelines.cleanlab_prune import run_cleanlab_prune
+from labelrefine.pipelines.cleanlab_relabel import run_cleanlab_relabel
 from labelrefine.pipelines.common import PipelineContext, RunResult
 from labelrefine.pipelines.noisy_ce import run_noisy_ce
 from labelrefine.pipelines.ours import run_ours
@@ -28,6 +30,8 @@ PIPELINES: dict[str, Pipeline] = {
     "alc_coteaching": run_alc_coteaching,
     "clean": run_clean,
     "noisy_ce": run_noisy_ce,
+    "cleanlab_prune": run_cleanlab_prune,
+    "cleanlab_relabel": run_cleanlab_relabel,
 }
 
 
