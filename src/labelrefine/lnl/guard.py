@@ -12,6 +12,7 @@ Pure functions over numpy arrays.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,7 +55,9 @@ class GuardReport:
 def _fit_centroids(train_x: np.ndarray, train_y: np.ndarray) -> NearestCentroid | None:
     if train_x.shape[0] == 0 or np.unique(train_y).size < 2:
         return None
-    return NearestCentroid().fit(np.asarray(train_x, np.float64), train_y)
+    with warnings.catch_warnings():  # constant features within a class are fine here
+        warnings.simplefilter("ignore", UserWarning)
+        return NearestCentroid().fit(np.asarray(train_x, np.float64), train_y)
 
 
 def nearest_centroid_predict(train_x: np.ndarray, train_y: np.ndarray,

@@ -41,18 +41,65 @@ def _as_indices(indices: np.ndarray, n: int) -> np.ndarray:
     return idx
 
 
+def standardization_stats(
+    views: np.ndarray, plain: np.ndarray, standardize: bool | str,
+    fit_idx: np.ndarray | None = None, std_floor: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension ``(mean, std)`` for :class:`FeatureSource` (see its docstring)."""
+    d = plain.shape[1]
+    if standardize is False:
+        return np.zeros(d), np.ones(d)
+    if standardize is True or standardize == "plain":
+        p64 = plain.astype(np.float64)
+        mean, std = p64.mean(axis=0), p64.std(axis=0)
+        std[std < 1e-6] = 1.0
+        return mean, std
+    if standardize != "train_views":
+        raise ValueError(f"standardize must be 'plain', 'train_views' or a bool, "
+                         f"got {standardize!r}")
+    if fit_idx is None:
+        raise ValueError("standardize 'train_views' needs fit_idx (the training items)")
+    if not 0 < std_floor <= 1:
+        raise ValueError(f"std_floor must be in (0, 1], got {std_floor}")
+    idx = _as_indices(fit_idx, plain.shape[0])
+    if idx.size == 0:
+        raise ValueError("fit_idx is empty")
+    total, total_sq, count = np.zeros(d), np.zeros(d), 0
+    for arr in (plain, *views):  # one view at a time: float64 copies stay small
+        x = arr[idx].astype(np.float64)
+        total += x.sum(axis=0)
+        total_sq += np.square(x).sum(axis=0)
+        count += x.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - np.square(mean), 0.0))
+    floor = max(std_floor * float(np.median(std)), 1e-6)
+    return mean, np.maximum(std, floor)
+
+
 class FeatureSource:
     """Embedding mode: cached encoder features, ``views`` ``(V, N, D)`` and ``plain`` ``(N, D)``.
 
-    Features stay in their stored precision (float16) and are converted per batch. With
-    ``standardize`` (default) each dimension is centred and scaled by the mean and standard
-    deviation of the plain view over all items (label-free), which keeps SGD on small heads
-    well conditioned. ``V = 0`` trains on the plain view.
+    Features stay in their stored precision (float16) and are converted per batch. Each
+    dimension is centred and scaled (keeps SGD on small heads well conditioned):
+
+    - ``standardize=True`` / ``"plain"``: mean and standard deviation of the plain view over all
+      items (label-free; scales below 1e-6 become 1).
+    - ``"train_views"``: mean and standard deviation over the items ``fit_idx`` (the training
+      split) in every view, augmented and plain, with the scale floored at ``std_floor`` times
+      the median scale. Dimensions nearly constant on the plain view but not in the augmented
+      views (low-resolution images upscaled by the encoder) then stay bounded instead of
+      reaching thousands of standard deviations.
+    - ``False``: no change.
+
+    ``V = 0`` trains on the plain view. :meth:`for_split` re-standardises a source for one
+    split without copying the features.
     """
 
     in_dim: int
 
-    def __init__(self, views: np.ndarray, plain: np.ndarray, *, standardize: bool = True) -> None:
+    def __init__(self, views: np.ndarray, plain: np.ndarray, *,
+                 standardize: bool | str = True, fit_idx: np.ndarray | None = None,
+                 std_floor: float = 0.1) -> None:
         plain = np.asarray(plain)
         views = np.asarray(views)
         if plain.ndim != 2:
@@ -67,19 +114,34 @@ class FeatureSource:
         self._plain = torch.from_numpy(np.ascontiguousarray(plain))
         self.num_items, self.in_dim = int(plain.shape[0]), int(plain.shape[1])
         self.num_views = int(views.shape[0])
-        if standardize:
-            p64 = plain.astype(np.float64)
-            mean, std = p64.mean(axis=0), p64.std(axis=0)
-            std[std < 1e-6] = 1.0
-        else:
-            mean, std = np.zeros(self.in_dim), np.ones(self.in_dim)
+        if not np.all(np.isfinite(views)):
+            v, i = (int(a[0]) for a in np.nonzero(~np.isfinite(views).all(axis=2)))
+            raise ValueError(f"augmented view {v} of item {i} has non-finite features")
+        self._set_stats(*standardization_stats(views, plain, standardize, fit_idx, std_floor))
+
+    def _set_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
         self._mean = torch.from_numpy(mean.astype(np.float32))
         self._scale = torch.from_numpy((1.0 / std).astype(np.float32))
 
+    def for_split(self, fit_idx: np.ndarray, standardize: str = "train_views",
+                  std_floor: float = 0.1) -> FeatureSource:
+        """A source sharing these features, standardised as ``standardize`` says with the
+        statistics of ``fit_idx`` (``"plain"``: returns ``self`` unchanged)."""
+        if standardize == "plain":
+            return self
+        new = object.__new__(FeatureSource)
+        new.__dict__.update(self.__dict__)
+        new._set_stats(*standardization_stats(self._views.numpy(), self._plain.numpy(),
+                                              standardize, fit_idx, std_floor))
+        return new
+
     @classmethod
-    def from_features(cls, fs: Any, *, standardize: bool = True) -> FeatureSource:
+    def from_features(cls, fs: Any, *, standardize: bool | str = True,
+                      fit_idx: np.ndarray | None = None, std_floor: float = 0.1
+                      ) -> FeatureSource:
         """From a :class:`labelrefine.models.cache.FeatureSet`."""
-        return cls(fs.views, fs.plain, standardize=standardize)
+        return cls(fs.views, fs.plain, standardize=standardize, fit_idx=fit_idx,
+                   std_floor=std_floor)
 
     def __len__(self) -> int:
         return self.num_items

@@ -1,0 +1,87 @@
+"""Sanity guard and the model-free fallback ranking, on generated data and a broken fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from labelrefine.config import LNLConfig
+from labelrefine.lnl.guard import model_free_ranking, nearest_centroid_predict, sanity_check
+from labelrefine.lnl.sources import FeatureSource
+from labelrefine.lnl.trainer import EvalSet, NonFiniteError, fit_ce
+from labelrefine.models.heads import build_model
+
+C, D = 3, 16
+
+
+def _blobs(seed: int = 0, n: int = 300):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(C, size=n, p=[0.6, 0.25, 0.15]).astype(np.int64)
+    x = rng.normal(0, 1.5, size=(C, D))[y] + rng.normal(size=(n, D))
+    return x, y
+
+
+def test_verdicts():
+    x, y = _blobs()
+    tr, va = np.arange(200), np.arange(200, 300)
+    kw = dict(train_labels=y[tr], num_classes=C, train_x=x[tr], val_x=x[va])
+    good = sanity_check(y[va], y[va], **kw)
+    assert good.status == "ok" and good.ok and good.model_f1 == 1.0
+    majority = sanity_check(y[va], np.zeros(100, np.int64), **kw)
+    assert majority.status == "failed"
+    assert "majority class" in majority.message
+    assert majority.model_f1 == pytest.approx(majority.majority_f1)
+    # a model that beats majority but is worse than the centroid classifier
+    cent = nearest_centroid_predict(x[tr], y[tr], x[va])
+    worse = cent.copy()
+    wrong = np.flatnonzero(cent == y[va])[:25]
+    worse[wrong] = (worse[wrong] + 1) % C
+    weak = sanity_check(y[va], worse, **kw)
+    assert weak.status == "weak", weak
+    assert "nearest-centroid" in weak.message
+    # without features only the majority baseline is used
+    assert np.isnan(sanity_check(y[va], y[va], train_labels=y[tr], num_classes=C).centroid_f1)
+    with pytest.raises(ValueError, match="train_labels is empty"):
+        sanity_check(y[va], y[va], train_labels=np.zeros(0, np.int64), num_classes=C)
+
+
+def test_model_free_ranking_puts_flipped_labels_first():
+    x, y = _blobs(1)
+    given = y.copy()
+    flipped = np.arange(0, 300, 15)
+    given[flipped] = (given[flipped] + 1) % C
+    pool = np.arange(300)
+    items, scores = model_free_ranking(x, given, np.arange(300), pool, k=10)
+    assert sorted(items.tolist()) == pool.tolist()
+    assert np.all(np.diff(scores) <= 0)
+    top = set(items[: flipped.size].tolist())
+    assert len(top & set(flipped.tolist())) >= 0.8 * flipped.size
+    again = model_free_ranking(x, given, np.arange(300), pool, k=10)
+    assert np.array_equal(items, again[0])
+
+
+@pytest.fixture
+def small_world():
+    torch.set_num_threads(1)
+    x, y = _blobs(2)
+    views = x[None] + np.random.default_rng(3).normal(0, 0.3, size=(2, *x.shape))
+    return FeatureSource(views.astype(np.float16), x.astype(np.float16)), y
+
+
+def test_fit_ce_reports_guard_and_broken_lr_is_caught(small_world):
+    source, y = small_world
+    tr, va = np.arange(200), np.arange(200, 300)
+    cfg = LNLConfig(hidden=16)
+    res = fit_ce(build_model(cfg, C, D, 0), source, tr, y, epochs=8, lr=0.05, batch_size=32,
+                 val=EvalSet(va, y[va]), test=None, seed=0)
+    assert res.guard is not None and res.guard.status == "ok", res.guard
+    # lr 10 on an MLP head: either the loss diverges (named error) or the guard flags the fit
+    try:
+        bad = fit_ce(build_model(cfg, C, D, 0), source, tr, y, epochs=8, lr=10.0,
+                     batch_size=32, val=EvalSet(va, y[va]), test=None, seed=0)
+    except NonFiniteError as err:
+        assert "fit_ce" in str(err) and "learning rate" in str(err)
+    else:
+        assert bad.guard is not None and bad.guard.status != "ok", bad.guard
+        assert bad.guard.model_f1 < res.guard.model_f1
