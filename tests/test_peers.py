@@ -235,3 +235,65 @@ def test_cleanlab_prune_and_relabel_run_deterministically(world) -> None:
         r["n_changed"] for r in rounds)
     again = run_pipeline(PipelineSpec(name="cleanlab_prune"), _context(world))
     assert _numbers(again) == _numbers(prune)
+
+
+# ----------------------------------------------------------------------------- ours_plus
+
+
+def test_small_loss_split_per_class() -> None:
+    from labelrefine.pipelines.ours_plus import small_loss_split
+
+    loss = np.array([0.1, 0.9, 0.2, 0.8, 5.0, 4.0, 0.3])
+    cls = np.array([0, 0, 0, 0, 1, 1, 1])
+    clean = small_loss_split(loss, cls, 0.5, 2)
+    # class 0 keeps its 2 smallest (0.1, 0.2); class 1 keeps 3 - round(1.5) = 1 (0.3) even
+    # though its losses are the largest overall
+    np.testing.assert_array_equal(clean, [True, False, True, False, False, False, True])
+    assert small_loss_split(loss, cls, 0.0, 2).all()
+    with pytest.raises(ValueError, match="rate"):
+        small_loss_split(loss, cls, 1.5, 2)
+
+
+def test_agreement_pseudo_labels() -> None:
+    from labelrefine.pipelines.ours_plus import agreement_pseudo_labels
+
+    a = np.array([[0.95, 0.05], [0.95, 0.05], [0.6, 0.4], [0.05, 0.95]])
+    b = np.array([[0.92, 0.08], [0.05, 0.95], [0.95, 0.05], [0.01, 0.99]])
+    np.testing.assert_array_equal(agreement_pseudo_labels(a, b, 0.9), [0, -1, -1, 1])
+
+
+def test_plus_only_for_ours_plus() -> None:
+    from labelrefine.config import ConfigError
+
+    cfg = _config().model_dump(mode="json")
+    cfg["pipelines"] = [{"name": "ours", "plus": {"resplit": False}}]
+    from labelrefine.config import parse_config
+
+    with pytest.raises(ConfigError, match="pipelines.0.*'plus' applies to pipeline ours_plus"):
+        parse_config(cfg)
+
+
+@pytest.mark.parametrize("plus", [
+    {},
+    {"sampler": "cl", "class_budget": "none", "resplit": False, "unqueried": "drop"},
+    {"sampler": "entropy", "class_budget": "inverse"},
+], ids=["full", "cl-only", "entropy-inverse"])
+def test_ours_plus_runs_and_finds_wrong_labels(world, plus: dict) -> None:
+    from labelrefine.config import PipelineSpec
+    from labelrefine.pipelines import run_pipeline
+
+    spec = PipelineSpec(name="ours_plus", plus=plus)
+    res = run_pipeline(spec, _context(world))
+    rounds = res["rounds"]
+    assert [r["labels_bought"] for r in rounds] == [0, BUDGET, 2 * BUDGET]
+    assert all(sum(r["queried_per_class"]) == BUDGET for r in rounds[1:])
+    if plus.get("sampler", "combined") in ("cl", "combined"):
+        # clustered data: the label-quality ranking queries (nearly) only wrong labels
+        assert rounds[1]["query_precision"] >= 0.9
+    if plus.get("unqueried", "agree") == "drop":
+        assert all(r["n_pseudo"] == 0 for r in rounds[1:])
+    else:
+        assert rounds[1]["n_pseudo"] > 0
+        assert rounds[1]["pseudo_wrong"] <= 0.1 * rounds[1]["n_pseudo"]
+    again = run_pipeline(spec, _context(world))
+    assert _numbers(again) == _numbers(res)

@@ -194,7 +194,7 @@ def test_budget_fraction_and_noise_overrides(world) -> None:
 
 def test_registry_and_unknown_pipeline(world) -> None:
     assert set(PIPELINES) == {"ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
-                              "cleanlab_prune", "cleanlab_relabel"}
+                              "cleanlab_prune", "cleanlab_relabel", "ours_plus"}
     with pytest.raises(ValueError, match="unknown pipeline"):
         run_pipeline(PipelineSpec.model_construct(name="nope", sampler=None), _context(world))
 

@@ -161,8 +161,24 @@ class ActiveConfig(_Strict):
 
 
 PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
-                       "cleanlab_prune", "cleanlab_relabel"]
+                       "cleanlab_prune", "cleanlab_relabel", "ours_plus"]
 SamplerName = Literal["random", "entropy", "margin", "coreset", "joint"]
+
+
+class PlusConfig(_Strict):
+    """``ours_plus``: each step past the paper behind its own switch, so each can be ablated.
+
+    Defaults are the full method; see ``labelrefine.pipelines.ours_plus``.
+    """
+
+    # query score over the suspect pool; cl = cleanlab label quality, combined = cl + entropy
+    sampler: Literal["random", "entropy", "margin", "joint", "confidence", "cl",
+                     "combined"] = "combined"
+    weight: float = Field(0.25, ge=0, le=1)  # combined: weight of the entropy rank
+    class_budget: Literal["none", "pool", "inverse", "noise"] = "noise"  # per-class quotas
+    resplit: bool = True  # redo the clean/suspect split each round (relabeled items trusted)
+    unqueried: Literal["drop", "agree"] = "agree"  # agree: pseudo-labels where both nets agree
+    agree_min: float = Field(0.9, gt=0, le=1)  # both networks at least this confident
 
 
 class PipelineSpec(_Strict):
@@ -172,7 +188,14 @@ class PipelineSpec(_Strict):
     sampler: SamplerName | None = None
     mix: float | None = Field(None, ge=0, le=1)  # overrides lnl.mix for this pipeline
     ce_al_train_on: Literal["relabeled", "all"] = "relabeled"
+    plus: PlusConfig | None = None  # ours_plus only (None: PlusConfig's defaults)
     label: str | None = None
+
+    @model_validator(mode="after")
+    def _plus_only_for_ours_plus(self) -> PipelineSpec:
+        if self.plus is not None and self.name != "ours_plus":
+            raise ValueError(f"'plus' applies to pipeline ours_plus, not {self.name}")
+        return self
 
     @property
     def display(self) -> str:

@@ -93,7 +93,7 @@ def phase1_group(cfg: ExperimentConfig, key: RunKey) -> tuple[str, float | None]
         return _CE_PHASE
     if name == "alc_coteaching":
         return ("coteaching", 0.0)
-    if name == "ours":
+    if name in ("ours", "ours_plus"):
         mix = effective_mix(cfg, key.noise, key.spec)
         return ("coteaching", 0.0) if mix == 0 else ("ct_vog", mix)
     return None

@@ -1,0 +1,227 @@
+"""``ours_plus``: the paper's method plus what the measurements point at, each step switchable.
+
+``ours`` (kept faithful to the paper) splits the training set once, after phase 1, and never
+looks at its clean set again; the clean set still carries about a tenth of wrong labels and
+nothing can ever query them. Its sampler (entropy) spends most of the budget on items whose
+label is right, the suspects it never queries are thrown away, and rare classes can go a whole
+campaign without a label. ``ours_plus`` starts from the same phase 1 (CT_VOG / Co-teaching, the
+same cached computation) and changes the rounds, each change behind a switch in
+:class:`~labelrefine.config.PlusConfig` (``spec.plus``):
+
+* ``sampler`` (default ``combined``): query score over the suspect pool;
+  ``cl`` = cleanlab's label quality, ``combined`` = its rank mixed with the entropy rank
+  (``weight``), see :mod:`labelrefine.active.label_quality`. The pool is never trained on, so
+  the model's pool probabilities are out of sample, as cleanlab needs.
+* ``class_budget`` (default ``noise``): exact per-class quotas of each round's budget over the
+  pool items' current labels (:mod:`labelrefine.active.budgets`); ``none`` ranks the whole
+  pool at once.
+* ``resplit`` (default on): after each round's answers, the clean/suspect split is redone
+  from the current model: relabeled items are always clean; among the others, each class
+  (current label) keeps its ``1 - tau_r`` smallest-loss items (:func:`small_loss_split`), with
+  ``tau_r`` the noise still expected among them (``tau * n`` minus the labels fixed so far).
+  Wrong labels hidden in phase 1's clean set can thus become suspects and be queried.
+* ``unqueried`` (default ``agree``): suspects not queried yet are trained on with a
+  pseudo-label where the phase-2 model and phase 1's peer network agree with confidence at
+  least ``agree_min`` (:func:`agreement_pseudo_labels`); ``drop`` ignores them (as ``ours``).
+
+Training each round is CE on the trained set (relabeled + clean + pseudo-labelled) for
+``epochs_per_round`` epochs with a fresh optimiser, like every pipeline.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from labelrefine.active import (
+    confidence_scores,
+    entropy_scores,
+    joint_scores,
+    margin_scores,
+    random_scores,
+)
+from labelrefine.active.budgets import (
+    allocate_budget,
+    class_weights,
+    expected_wrong_per_class,
+    quota_select,
+)
+from labelrefine.active.label_quality import cl_scores, combined_scores
+from labelrefine.active.loop import eval_sets, fit_summary
+from labelrefine.active.oracle import UNSURE
+from labelrefine.config import PipelineSpec, PlusConfig
+from labelrefine.experiments.sweep import effective_mix
+from labelrefine.lnl.trainer import fit_ce, predict
+from labelrefine.metrics import query_precision
+from labelrefine.pipelines.common import (
+    PipelineContext,
+    RunResult,
+    make_result,
+    phase1,
+    phase1_record,
+)
+
+
+def small_loss_split(losses: np.ndarray, classes: np.ndarray, rate: float,
+                     num_classes: int) -> np.ndarray:
+    """Boolean clean mask: per class, the ``n_c - round(rate * n_c)`` smallest losses.
+
+    Per class rather than globally so that a rare class, whose losses are higher everywhere,
+    is not emptied into the suspects. Ties go to the lower position.
+    """
+    loss = np.asarray(losses, dtype=np.float64)
+    y = np.asarray(classes, dtype=np.int64)
+    if loss.shape != y.shape or loss.ndim != 1:
+        raise ValueError(f"losses {loss.shape} and classes {y.shape} must be the same 1-D shape")
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"classes must be in [0, {num_classes})")
+    clean = np.zeros(y.size, dtype=bool)
+    for c in range(num_classes):
+        members = np.flatnonzero(y == c)
+        keep = members.size - int(round(rate * members.size))
+        order = members[np.argsort(loss[members], kind="stable")]
+        clean[order[:keep]] = True
+    return clean
+
+
+def agreement_pseudo_labels(probs_a: np.ndarray, probs_b: np.ndarray,
+                            min_conf: float) -> np.ndarray:
+    """Pseudo-label per row where two networks agree, each at ``>= min_conf``; else -1."""
+    a, b = np.asarray(probs_a), np.asarray(probs_b)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"probs_a {a.shape} and probs_b {b.shape} must be the same (n, C)")
+    ya, yb = a.argmax(1), b.argmax(1)
+    ok = (ya == yb) & (a.max(1) >= min_conf) & (b.max(1) >= min_conf)
+    return np.where(ok, ya, -1).astype(np.int64)
+
+
+def query_scores(plus: PlusConfig, probs: np.ndarray, given: np.ndarray,
+                 seed: int) -> np.ndarray:
+    """Query-first scores of the pool under ``plus.sampler`` (higher = query first)."""
+    s = plus.sampler
+    if s == "random":
+        return random_scores(probs.shape[0], seed)
+    if s == "entropy":
+        return entropy_scores(probs)
+    if s == "margin":
+        return margin_scores(probs)
+    if s == "joint":
+        return joint_scores(probs, given)
+    if s == "confidence":
+        return confidence_scores(probs, given)
+    if s == "cl":
+        return cl_scores(probs, given)
+    return combined_scores(probs, given, weight=plus.weight)
+
+
+def pick(plus: PlusConfig, scores: np.ndarray, given: np.ndarray, probs: np.ndarray, k: int,
+         num_classes: int, reference_counts: np.ndarray) -> np.ndarray:
+    """Positions of the ``k`` items to query: top scores, or exact per-class quotas."""
+    k = min(k, scores.size)
+    if plus.class_budget == "none":
+        return np.argsort(-scores, kind="stable")[:k]
+    w = class_weights(plus.class_budget, given, num_classes, reference_counts=reference_counts,
+                      expected_wrong=expected_wrong_per_class(probs, given))
+    quotas = allocate_budget(k, w, np.bincount(given, minlength=num_classes))
+    return quota_select(scores, given, quotas)
+
+
+def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
+    """Phase 1 as ``ours``; rounds with the switches of ``spec.plus`` (module docstring)."""
+    plus = spec.plus or PlusConfig()
+    d, act, lnl_cfg = ctx.data, ctx.active, ctx.cfg.lnl
+    c = d.num_classes
+    mix = effective_mix(ctx.cfg, ctx.noise, spec)
+    method = "coteaching" if mix == 0 else "ct_vog"
+    lnl, p1_seconds, shared = phase1(ctx, method, mix)
+    model, peer = lnl.model, lnl.peer
+    val, test = eval_sets(d)
+    train = d.train_idx
+    labels = d.given_labels.astype(np.int64, copy=True)
+    clean = np.unique(lnl.clean_idx).astype(np.int64)
+    suspects = np.unique(lnl.suspect_idx).astype(np.int64)
+    relabeled = np.zeros(0, dtype=np.int64)
+    asked = np.zeros(0, dtype=np.int64)  # queried (answered or unsure): never asked again
+    ref_counts = np.bincount(labels[train], minlength=c)
+    oracle = ctx.oracle()
+    records = [{"round": 0, "labels_bought": 0, **fit_summary(lnl.fit), "query_precision": None,
+                "n_clean": int(clean.size), "n_queried": 0, "n_changed": 0, "oracle_wrong": 0,
+                "seconds": 0.0}]
+    bought = fixed = 0
+    t0 = time.perf_counter()
+    for rnd in range(1, act.rounds + 1):
+        t_r = time.perf_counter()
+        pool = np.setdiff1d(suspects, asked, assume_unique=True)
+        if pool.size == 0:
+            break
+        probs, _ = predict(model, ctx.source, pool, device=ctx.device)
+        scores = query_scores(plus, probs, labels[pool], seed=ctx.seed * 7919 + rnd)
+        pos = pick(plus, scores, labels[pool], probs, ctx.budget, c, ref_counts)
+        picked = pool[pos]
+        answers = np.asarray(oracle.query(picked), dtype=np.int64)
+        sure = answers != UNSURE
+        n_changed = int(np.sum(answers[sure] != labels[picked[sure]]))
+        fixed += n_changed
+        labels[picked[sure]] = answers[sure]
+        asked = np.union1d(asked, picked)
+        relabeled = np.union1d(relabeled, picked[sure])
+        bought += int(picked.size)
+
+        others = np.setdiff1d(train, relabeled, assume_unique=True)
+        if plus.resplit:
+            p_all, _ = predict(model, ctx.source, others, device=ctx.device)
+            y = labels[others]
+            loss = -np.log(np.clip(p_all[np.arange(others.size), y], 1e-12, 1.0))
+            rate = max(0.0, ctx.tau * train.size - fixed) / max(1, others.size)
+            keep = small_loss_split(loss, y, min(rate, 1.0), c)
+            clean, suspects = others[keep], others[~keep]
+        else:
+            clean = np.setdiff1d(clean, relabeled, assume_unique=True)
+            suspects = np.setdiff1d(suspects, relabeled, assume_unique=True)
+        train_set = np.union1d(relabeled, clean)
+        train_labels = labels
+        n_pseudo = pseudo_wrong = 0
+        rest = np.setdiff1d(suspects, asked, assume_unique=True)
+        if plus.unqueried == "agree" and peer is not None and rest.size:
+            pa, _ = predict(model, ctx.source, rest, device=ctx.device)
+            pb, _ = predict(peer, ctx.source, rest, device=ctx.device)
+            pseudo = agreement_pseudo_labels(pa, pb, plus.agree_min)
+            ok = pseudo >= 0
+            if ok.any():
+                train_labels = labels.copy()
+                train_labels[rest[ok]] = pseudo[ok]
+                train_set = np.union1d(train_set, rest[ok])
+                n_pseudo = int(ok.sum())
+                pseudo_wrong = int(np.sum(pseudo[ok] != d.true_labels[rest[ok]]))
+        fit = fit_ce(model, ctx.source, train_set, train_labels, epochs=act.epochs_per_round,
+                     lr=act.lr, batch_size=lnl_cfg.batch_size, val=val, test=test,
+                     seed=ctx.seed * 1009 + rnd, momentum=lnl_cfg.momentum,
+                     weight_decay=lnl_cfg.weight_decay, device=ctx.device)
+        in_clean = clean
+        records.append({
+            "round": rnd,
+            "labels_bought": bought,
+            **fit_summary(fit),
+            "query_precision": query_precision(picked, d.given_labels, d.true_labels),
+            "n_clean": int(train_set.size),
+            "n_queried": int(picked.size),
+            "n_changed": n_changed,
+            "oracle_wrong": int(np.sum(answers[sure] != d.true_labels[picked[sure]])),
+            "n_unsure": int(np.sum(~sure)),
+            "n_pseudo": n_pseudo,
+            "pseudo_wrong": pseudo_wrong,
+            "clean_wrong": int(np.sum(labels[in_clean] != d.true_labels[in_clean])),
+            "queried_per_class": np.bincount(labels[picked], minlength=c).tolist(),
+            "seconds": time.perf_counter() - t_r,
+        })
+        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+    wrong = int(np.sum(labels[train] != d.true_labels[train]))
+    return make_result(
+        ctx, spec, records,
+        phase1=phase1_record(ctx, lnl, method, mix, p1_seconds, shared),
+        seconds={"phase1_s": p1_seconds, "phase2_s": time.perf_counter() - t0},
+        extra={"final_wrong_labels": wrong, "plus": plus.model_dump(mode="json")},
+    )
