@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from labelrefine.config import LNLConfig
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.lnl import trainer as trainer_mod
+from labelrefine.lnl import methods as methods_mod
 from labelrefine.lnl.schedule import forget_rates
 from labelrefine.lnl.sources import FeatureSource, ImageSource, batch_slices
 from labelrefine.lnl.trainer import EvalSet, fit_ce, predict, run_lnl
@@ -246,7 +246,7 @@ def test_cross_update_f_trains_on_g_selection(monkeypatch):
         calls.append(len(calls) % 2)  # first call: f's selection, second: g's
         return np.array([0]) if calls[-1] == 0 else np.array([2])
 
-    monkeypatch.setattr(trainer_mod, "select_clean", fake_select)
+    monkeypatch.setattr(methods_mod, "select_clean", fake_select)
     cfg = LNLConfig(method="coteaching", head="linear", epochs=1, lr=0.5, momentum=0.0,
                     weight_decay=0.0, batch_size=4)
     f0 = build_model(cfg, 2, 3, seed=1)

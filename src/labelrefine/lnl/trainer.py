@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from labelrefine.config import LNLConfig
 from labelrefine.lnl.guard import GuardReport, sanity_check
+from labelrefine.lnl.methods import BatchLosses, LNLMethod, get_method
+from labelrefine.lnl.recorders import TrainBatch, make_recorder
 from labelrefine.lnl.schedule import forget_rates
-from labelrefine.lnl.selection import select_clean
-from labelrefine.lnl.vog import VOGTracker, input_feature_gradients, last_layer_gradients
 from labelrefine.metrics import (
     class_selection_diagnostics,
     macro_f1,
@@ -485,28 +485,221 @@ def fit_ce(
 # ----------------------------------------------------------------------------- phase 1
 
 
-def _vog_dim(model: Classifier, gradient: str) -> int:
-    if gradient == "input_features":
-        layer = model.input_layer
-        if layer is None:
-            raise ValueError(
-                "vog.gradient 'input_features' needs an MLP head in embedding mode (for a "
-                "linear layer the gradient is W[y], the same for every sample of a class)"
-            )
-        return int(layer.in_features)
-    return model.embed_dim + 1
+@dataclass
+class LNLData:
+    """The problem phase 1 trains on (validated on construction).
+
+    ``labels`` (the noisy, given labels) and ``true_labels`` are full-length ``(N,)`` arrays
+    indexed by item; ``train_idx`` are the items trained on and partitioned; ``val`` / ``test``
+    are evaluated after every epoch.
+    """
+
+    train_idx: np.ndarray
+    labels: np.ndarray
+    num_classes: int
+    val: EvalSet
+    test: EvalSet | None = None
+    true_labels: np.ndarray | None = None
+    class_names: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.labels = _check_labels(self.labels, self.num_classes)
+        n_items = self.labels.shape[0]
+        self.train_idx = _check_train_idx(self.train_idx, n_items)
+        if self.true_labels is not None:
+            self.true_labels = _check_labels(self.true_labels, self.num_classes)
+            if self.true_labels.shape != self.labels.shape:
+                raise ValueError(
+                    f"true_labels has {self.true_labels.shape[0]} items, labels {n_items}"
+                )
 
 
-def _vog_grads(model: Classifier, gradient: str, h: torch.Tensor, logits: torch.Tensor,
-               y: torch.Tensor) -> torch.Tensor:
-    h = h.detach().float()
-    if gradient == "input_features":
-        layer = model.input_layer
-        assert layer is not None
-        return input_feature_gradients(h, y, model.fc.weight.detach().float(),
-                                       layer.weight.detach().float())
-    probs = torch.softmax(logits.detach().float(), dim=1)
-    return last_layer_gradients(h, probs, y)
+def _phase1_seeds(seed: int, n_nets: int) -> tuple[list[int], int]:
+    """Network seeds and the data-stream seed (streams 0, 1, 3, 4, ... and 2 of ``seed``)."""
+    streams = _set_seed_streams(seed, max(3, n_nets + 1))
+    return [*streams[:2], *streams[3:]][:n_nets], streams[2]
+
+
+def _networks(method: LNLMethod, cfg: LNLConfig, source: BatchSource, num_classes: int,
+              seeds: list[int], init: Sequence[Classifier | None] | None,
+              dev: torch.device) -> list[Classifier]:
+    n = method.num_networks
+    if init is not None:
+        if len(init) < n or any(net is None for net in init[:n]):
+            count = {1: "one network", 2: "two networks"}.get(n, f"{n} networks")
+            raise ValueError(f"init needs {count} for method {method.name!r}")
+        nets = [net for net in init[:n] if net is not None]
+    else:
+        nets = [build_model(cfg, num_classes, source.in_dim, s) for s in seeds]
+    for net in nets:
+        if net.num_classes != num_classes:
+            raise ValueError(f"network has {net.num_classes} outputs, num_classes={num_classes}")
+        _to_device(net, dev)
+    return nets
+
+
+def train_lnl(
+    method: LNLMethod,
+    cfg: LNLConfig,
+    source: BatchSource,
+    data: LNLData,
+    *,
+    seed: int,
+    tau: float,
+    device: str | torch.device = "cpu",
+    init: Sequence[Classifier | None] | None = None,
+    epochs: int | None = None,
+    progress: ProgressFn | None = None,
+    track_vog: bool | None = None,
+) -> LNLResult:
+    """The phase-1 engine: train ``method``'s networks and partition ``data.train_idx``.
+
+    Every epoch: the source's shuffled, augmented batches; per batch every network's forward
+    pass and per-sample CE, the method's :class:`~labelrefine.lnl.methods.BatchStep` (clean
+    positions and the loss each network minimises), one backward pass of the summed losses
+    and a step of every updated network's SGD optimiser (cosine schedule over the epochs run);
+    then the VOG recorder (:mod:`labelrefine.lnl.recorders`, chosen by ``cfg.vog.pass``) closes
+    the epoch, and the first network is evaluated on ``data.val`` / ``data.test``. VOG is
+    recorded when the method selects by it (or ``track_vog`` asks for it) and handed to the
+    method from epoch ``cfg.warmup`` on, once every network's window is full. The partition is
+    the union of the method's clean positions over the last epoch's batches.
+
+    Seeds: network k is initialised from stream k of ``SeedSequence(seed)`` (k >= 2 from stream
+    k + 1) and the data order / views from stream 2.
+    """
+    n_epochs = int(epochs if epochs is not None else cfg.epochs)
+    if n_epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {n_epochs}")
+    dev = _device(device)
+    rates = forget_rates(tau, n_epochs, cfg.warmup, cfg.c)
+    track = method.uses_vog if track_vog is None else bool(track_vog)
+    if method.uses_vog and not track:
+        raise ValueError(f"method {method.name!r} selects by VOG (mix {cfg.mix:g}); it cannot "
+                         f"run with track_vog=False")
+    train_idx, labels, num_classes = data.train_idx, data.labels, data.num_classes
+    n_items = labels.shape[0]
+    net_seeds, s_data = _phase1_seeds(seed, method.num_networks)
+    nets = _networks(method, cfg, source, num_classes, net_seeds, init, dev)
+    use_amp = _use_amp(nets[0], dev, cfg.amp)
+
+    pos_of = np.full(n_items, -1, dtype=np.int64)
+    pos_of[train_idx] = np.arange(train_idx.size)
+    recorder = make_recorder(cfg, nets, train_idx.size, n_epochs, track)
+    opts = [_optimizer(n, cfg.lr, cfg.momentum, cfg.weight_decay, n_epochs) for n in nets]
+    rng = np.random.default_rng(s_data)
+    labels_t = torch.from_numpy(labels).to(dev)
+
+    def batches() -> Iterator[TrainBatch]:
+        for idx, x in source.train_batches(train_idx, cfg.batch_size, rng):
+            x = _input(x, dev)
+            y = labels_t[torch.from_numpy(idx).to(dev)]
+            yield idx, pos_of[idx], x, y
+
+    def forward(net: Classifier, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with _autocast(use_amp):
+            h = net.embed(x)
+            logits = net.fc(h)
+        return h, logits
+
+    best = _BestTracker(num_classes)
+    history: list[dict] = []
+    last_loss = np.full(n_items, np.nan)
+    clean_parts: list[np.ndarray] = []
+
+    with _head_threads(nets[0], dev):
+        for epoch in range(n_epochs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            rate = float(rates[epoch])
+            vog_on = method.uses_vog and epoch >= cfg.warmup and recorder.ready
+            scores = recorder.scores() if vog_on else []
+            lr_now = opts[0][0].param_groups[0]["lr"]
+            for net in nets:
+                net.train()
+            # each network's update loss, then the first network's loss on all samples
+            sums = np.zeros(len(nets) + 1)
+            counts = np.zeros(len(nets) + 1)
+            clean_parts = []
+            for idx, pos, x, y in batches():
+                outs, losses = [], []
+                for net in nets:
+                    h, logits = forward(net, x)
+                    outs.append((h, logits))
+                    losses.append(F.cross_entropy(logits.float(), y, reduction="none"))
+                loss_np = [v.detach().cpu().numpy().astype(np.float64) for v in losses]
+                vog = [s[pos] for s in scores] if vog_on else None
+                step = method.step(BatchLosses(losses, loss_np, vog, rate))
+                if len(step.updates) != len(nets) or len(step.sizes) != len(nets):
+                    raise ValueError(f"method {method.name!r} returned {len(step.updates)} "
+                                     f"updates for {len(nets)} networks")
+                for opt, _ in opts:
+                    opt.zero_grad(set_to_none=True)
+                total = sum(u for u in step.updates if u is not None)
+                if isinstance(total, torch.Tensor):
+                    total.backward()
+                    for (opt, _), u in zip(opts, step.updates, strict=True):
+                        if u is not None:
+                            opt.step()
+                for k, u in enumerate(step.updates):
+                    if u is not None:
+                        sums[k] += float(u.detach()) * step.sizes[k]
+                        counts[k] += step.sizes[k]
+                sums[-1] += loss_np[0].sum()
+                counts[-1] += idx.size
+                last_loss[idx] = loss_np[0]
+                clean_parts.append(idx[step.clean])
+                recorder.on_batch(epoch, pos, outs, y)
+            for _, sched in opts:
+                sched.step()
+            recorder.end_epoch(epoch, batches, forward)
+
+            selected = np.concatenate(clean_parts) if clean_parts else np.zeros(0, np.int64)
+            val_f1, _ = _evaluate(nets[0], source, data.val, dev, cfg.amp)
+            test_f1, test_recall = _evaluate(nets[0], source, data.test, dev, cfg.amp)
+            best.offer(epoch, val_f1, test_f1, test_recall, nets[0])
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "loss": sums[0] / counts[0] if counts[0] else float("nan"),
+                "loss_peer": (sums[1] / counts[1] if counts[1] else float("nan"))
+                if len(nets) > 1 else float("nan"),
+                "loss_all": sums[-1] / counts[-1],
+                "forget_rate": rate,
+                "vog_used": bool(vog_on),
+                "n_selected": int(selected.size),
+            }
+            if data.true_labels is not None:
+                prec, rec = selection_precision_recall(selected, train_idx, labels,
+                                                       data.true_labels)
+                row["sel_precision"], row["sel_recall"] = prec, rec
+            row.update({"val_f1": val_f1, "test_f1": test_f1, "lr": lr_now,
+                        "time_s": time.perf_counter() - t0,
+                        "cpu_s": time.process_time() - c0})
+            history.append(row)
+            if progress is not None:
+                progress(epoch + 1, n_epochs, row)
+
+    clean_idx = np.unique(np.concatenate(clean_parts)) if clean_parts else np.zeros(0, np.int64)
+    suspect_idx = np.setdiff1d(train_idx, clean_idx)
+    diagnostics = None
+    if data.true_labels is not None:
+        names = (list(data.class_names) if data.class_names is not None
+                 else [str(c) for c in range(num_classes)])
+        diagnostics = class_selection_diagnostics(clean_idx, train_idx, labels,
+                                                  data.true_labels, names)
+    last_vog = None
+    scores_f = recorder.last_scores()
+    if scores_f is not None:
+        last_vog = np.full(n_items, np.nan)
+        last_vog[train_idx] = scores_f
+    return LNLResult(
+        model=nets[0],
+        peer=nets[1] if len(nets) > 1 else None,
+        clean_idx=clean_idx.astype(np.int64),
+        suspect_idx=suspect_idx.astype(np.int64),
+        fit=best.result(history),
+        diagnostics=diagnostics,
+        last_loss=last_loss,
+        last_vog=last_vog,
+    )
 
 
 def run_lnl(
@@ -530,216 +723,18 @@ def run_lnl(
 ) -> LNLResult:
     """Phase 1: train with noisy ``labels`` and split ``train_idx`` into clean and suspect.
 
-    ``cfg.method``:
-
-    - ``ce``: one network f trained with CE on every sample; the clean set is the small-loss
-      ``R = floor((1 - tau_e) * B)`` of each batch in the last epoch.
-    - ``coteaching``: networks f and g; per batch each selects its small-loss R samples and
-      the peer trains on them (f's selection trains g, g's trains f).
-    - ``ct_vog``: Co-teaching whose selection takes ``floor((1 - m) R)`` smallest-loss and
-      ``floor(m R)`` smallest-VOG samples (``m = cfg.mix``; ``m = 0`` is Co-teaching). VOG is
-      used from epoch ``cfg.warmup`` on, once the tracker holds ``cfg.vog.window`` epochs.
-
-    The forget rate ``tau_e`` follows :func:`forget_rates` sized by the epochs run (``epochs``
-    overrides ``cfg.epochs``). VOG gradients are stored from the gradients of the training
-    forward pass (``vog.pass: inline``) or from an extra end-of-epoch pass over the training
-    data, augmented and in train mode (``extra``, the official protocol). ``track_vog`` forces
-    VOG tracking on or off (default: only when the selection uses it); tracking starts
-    ``window`` epochs before it is needed. ``init`` continues training from the given networks
-    (``init[0]`` alone for ``ce``). Per-epoch history: losses, forget rate, selected-set
-    precision/recall (when ``true_labels`` is given), val/test macro-F1 of f.
+    Runs the method registered as ``cfg.method`` (:mod:`labelrefine.lnl.methods`: ``ce``,
+    ``coteaching``, ``ct_vog``) on the engine :func:`train_lnl`. The forget rate ``tau_e``
+    follows :func:`forget_rates` sized by the epochs run (``epochs`` overrides ``cfg.epochs``).
+    VOG gradients come from the training forward pass (``vog.pass: inline``) or an extra
+    end-of-epoch pass over the augmented training data in train mode (``extra``, the official
+    protocol). ``track_vog`` forces VOG tracking on or off (default: only when the selection
+    uses it); tracking starts ``window`` epochs before it is needed. ``init`` continues training
+    from the given networks (``init[0]`` alone for ``ce``). Per-epoch history: losses, forget
+    rate, selected-set precision/recall (when ``true_labels`` is given), val/test macro-F1 of
+    the first network.
     """
-    method = cfg.method
-    n_epochs = int(epochs if epochs is not None else cfg.epochs)
-    if n_epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {n_epochs}")
-    dev = _device(device)
-    labels = _check_labels(labels, num_classes)
-    n_items = labels.shape[0]
-    train_idx = _check_train_idx(train_idx, n_items)
-    if true_labels is not None:
-        true_labels = _check_labels(true_labels, num_classes)
-        if true_labels.shape != labels.shape:
-            raise ValueError(f"true_labels has {true_labels.shape[0]} items, labels {n_items}")
-    rates = forget_rates(tau, n_epochs, cfg.warmup, cfg.c)
-    mix = cfg.mix if method == "ct_vog" else 0.0
-    use_vog = method == "ct_vog" and mix > 0
-    track = use_vog if track_vog is None else bool(track_vog)
-    window = cfg.vog.window
-
-    s_f, s_g, s_data = _set_seed_streams(seed, 3)
-    n_nets = 1 if method == "ce" else 2
-    if init is not None:
-        if init[0] is None or (n_nets == 2 and init[1] is None):
-            raise ValueError(f"init needs {'one network' if n_nets == 1 else 'two networks'} "
-                             f"for method {method!r}")
-        nets = [init[0]] if method == "ce" else [init[0], init[1]]
-    else:
-        nets = [build_model(cfg, num_classes, source.in_dim, s) for s in (s_f, s_g)[:n_nets]]
-    for net in nets:
-        if net.num_classes != num_classes:
-            raise ValueError(f"network has {net.num_classes} outputs, num_classes={num_classes}")
-        _to_device(net, dev)
-    use_amp = _use_amp(nets[0], dev, cfg.amp)
-
-    pos_of = np.full(n_items, -1, dtype=np.int64)
-    pos_of[train_idx] = np.arange(train_idx.size)
-    trackers: list[VOGTracker] = []
-    track_from = n_epochs
-    if track:
-        dim = _vog_dim(nets[0], cfg.vog.gradient)
-        trackers = [VOGTracker(train_idx.size, dim, window, cfg.vog.dtype) for _ in nets]
-        track_from = max(0, min(cfg.warmup, n_epochs) - window)
-
-    # Inline last-layer gradients depend only on the forward pass's features and
-    # probabilities, so they are gathered per batch and computed and stored once per epoch
-    # (far fewer small operations); input-feature gradients use the weights of the moment.
-    deferred = cfg.vog.gradient == "last_layer"
-    opts = [_optimizer(n, cfg.lr, cfg.momentum, cfg.weight_decay, n_epochs) for n in nets]
-    rng = np.random.default_rng(s_data)
-    labels_t = torch.from_numpy(labels).to(dev)
-    best = _BestTracker(num_classes)
-    history: list[dict] = []
-    last_loss = np.full(n_items, np.nan)
-    clean_parts: list[np.ndarray] = []
-
-    with _head_threads(nets[0], dev):
-        for epoch in range(n_epochs):
-            t0, c0 = time.perf_counter(), time.process_time()
-            rate = float(rates[epoch])
-            vog_on = use_vog and epoch >= cfg.warmup and all(t.ready for t in trackers)
-            scores = [t.scores() for t in trackers] if vog_on else []
-            record_inline = track and epoch >= track_from and cfg.vog.pass_ == "inline"
-            lr_now = opts[0][0].param_groups[0]["lr"]
-            for net in nets:
-                net.train()
-            sums = np.zeros(3)  # f's update loss, g's update loss, f's loss on all samples
-            counts = np.zeros(3)
-            clean_parts = []
-            pending: list[list[tuple]] = [[] for _ in nets]
-            for idx, x in source.train_batches(train_idx, cfg.batch_size, rng):
-                x = _input(x, dev)
-                y = labels_t[torch.from_numpy(idx).to(dev)]
-                pos = pos_of[idx]
-                outs = []
-                for net in nets:
-                    with _autocast(use_amp):
-                        h = net.embed(x)
-                        logits = net.fc(h)
-                    outs.append((h, logits, F.cross_entropy(logits.float(), y, reduction="none")))
-                loss_np = [o[2].detach().cpu().numpy().astype(np.float64) for o in outs]
-                sel = [
-                    select_clean(loss_np[k], scores[k][pos] if vog_on else None, rate, mix)
-                    for k in range(n_nets)
-                ]
-                if method == "ce":
-                    updates = [outs[0][2].mean()]
-                else:  # cross update: f trains on g's selection, g on f's
-                    updates = [outs[0][2][torch.from_numpy(sel[1]).to(dev)],
-                               outs[1][2][torch.from_numpy(sel[0]).to(dev)]]
-                    updates = [u.mean() if u.numel() else None for u in updates]
-                for opt, _ in opts:
-                    opt.zero_grad(set_to_none=True)
-                total = sum(u for u in updates if u is not None)
-                if isinstance(total, torch.Tensor):
-                    total.backward()
-                    for (opt, _), u in zip(opts, updates, strict=True):
-                        if u is not None:
-                            opt.step()
-                for k, u in enumerate(updates):
-                    if u is not None:
-                        n_upd = idx.size if method == "ce" else sel[1 - k].size
-                        sums[k] += float(u.detach()) * n_upd
-                        counts[k] += n_upd
-                sums[2] += loss_np[0].sum()
-                counts[2] += idx.size
-                last_loss[idx] = loss_np[0]
-                clean_parts.append(idx[sel[0]])
-                if record_inline and deferred:
-                    for k, (h, logits, _) in enumerate(outs):
-                        pending[k].append((pos, h.detach(), logits.detach(), y))
-                elif record_inline:
-                    for k, (h, logits, _) in enumerate(outs):
-                        trackers[k].update(pos, _vog_grads(nets[k], cfg.vog.gradient, h, logits, y))
-            for _, sched in opts:
-                sched.step()
-            if record_inline and deferred:
-                for k, parts in enumerate(pending):
-                    pos_all = np.concatenate([q[0] for q in parts])
-                    grads = _vog_grads(nets[k], cfg.vog.gradient,
-                                       *(torch.cat([q[i] for q in parts]) for i in (1, 2, 3)))
-                    trackers[k].update(pos_all, grads)
-                    parts.clear()
-            if track and epoch >= track_from:
-                if cfg.vog.pass_ == "extra":
-                    _extra_vog_pass(nets, trackers, source, train_idx, pos_of, labels_t, cfg, rng,
-                                    dev, use_amp)
-                for t in trackers:
-                    t.end_epoch()
-
-            selected = np.concatenate(clean_parts) if clean_parts else np.zeros(0, np.int64)
-            val_f1, _ = _evaluate(nets[0], source, val, dev, cfg.amp)
-            test_f1, test_recall = _evaluate(nets[0], source, test, dev, cfg.amp)
-            best.offer(epoch, val_f1, test_f1, test_recall, nets[0])
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "loss": sums[0] / counts[0] if counts[0] else float("nan"),
-                "loss_peer": (sums[1] / counts[1] if counts[1] else float("nan"))
-                if n_nets == 2 else float("nan"),
-                "loss_all": sums[2] / counts[2],
-                "forget_rate": rate,
-                "vog_used": bool(vog_on),
-                "n_selected": int(selected.size),
-            }
-            if true_labels is not None:
-                prec, rec = selection_precision_recall(selected, train_idx, labels, true_labels)
-                row["sel_precision"], row["sel_recall"] = prec, rec
-            row.update({"val_f1": val_f1, "test_f1": test_f1, "lr": lr_now,
-                        "time_s": time.perf_counter() - t0,
-                   "cpu_s": time.process_time() - c0})
-            history.append(row)
-            if progress is not None:
-                progress(epoch + 1, n_epochs, row)
-
-    clean_idx = np.unique(np.concatenate(clean_parts)) if clean_parts else np.zeros(0, np.int64)
-    suspect_idx = np.setdiff1d(train_idx, clean_idx)
-    diagnostics = None
-    if true_labels is not None:
-        names = list(class_names) if class_names is not None else [str(c) for c in
-                                                                   range(num_classes)]
-        diagnostics = class_selection_diagnostics(clean_idx, train_idx, labels, true_labels,
-                                                  names)
-    last_vog = None
-    if trackers and trackers[0].ready:
-        last_vog = np.full(n_items, np.nan)
-        last_vog[train_idx] = trackers[0].scores()
-    return LNLResult(
-        model=nets[0],
-        peer=nets[1] if n_nets == 2 else None,
-        clean_idx=clean_idx.astype(np.int64),
-        suspect_idx=suspect_idx.astype(np.int64),
-        fit=best.result(history),
-        diagnostics=diagnostics,
-        last_loss=last_loss,
-        last_vog=last_vog,
-    )
-
-
-@torch.no_grad()
-def _extra_vog_pass(
-    nets: list[Classifier], trackers: list[VOGTracker], source: BatchSource,
-    train_idx: np.ndarray, pos_of: np.ndarray, labels_t: torch.Tensor, cfg: LNLConfig,
-    rng: np.random.Generator, dev: torch.device, use_amp: bool,
-) -> None:
-    """End-of-epoch pass over the augmented training data in train mode (official protocol)."""
-    for net in nets:
-        net.train()
-    for idx, x in source.train_batches(train_idx, cfg.batch_size, rng):
-        x = _input(x, dev)
-        y = labels_t[torch.from_numpy(idx).to(dev)]
-        for net, tracker in zip(nets, trackers, strict=True):
-            with _autocast(use_amp):
-                h = net.embed(x)
-                logits = net.fc(h)
-            tracker.update(pos_of[idx], _vog_grads(net, cfg.vog.gradient, h, logits, y))
-
+    method = get_method(cfg)
+    data = LNLData(train_idx, labels, num_classes, val, test, true_labels, class_names)
+    return train_lnl(method, cfg, source, data, seed=seed, tau=tau, device=device, init=init,
+                     epochs=epochs, progress=progress, track_vog=track_vog)
