@@ -76,9 +76,14 @@ def client(ledger: Ledger) -> TestClient:
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def answer(client, idx, label, sid=None, **kw):
+def reader(ledger: Ledger, name: str, role: str = "reader") -> dict[str, str]:
+    """Headers of a new reader account."""
+    return {"Authorization": f"Bearer {ledger.add_reader(name, role=role)}"}
+
+
+def answer(client, idx, label, sid=None, headers=None, **kw):
     body = {"idx": idx, "label": label, "submission_id": sid or uuid.uuid4().hex, **kw}
-    return client.post("/api/answer", json=body, headers=AUTH)
+    return client.post("/api/answer", json=body, headers=headers or AUTH)
 
 
 # ------------------------------------------------------------------------------------- token
@@ -108,7 +113,7 @@ def test_token_in_query_becomes_cookie_and_leaves_the_url(client):
     assert r.status_code == 303 and r.headers["location"] == "/"
     page = client.get("/")
     assert page.status_code == 200 and TOKEN not in page.text
-    assert "dr.who" in page.text
+    assert "dr-default" in page.text and "dr.who" not in page.text  # the token names the reader
     # the cookie also authorises the API, and the annotator is recorded
     r = client.post("/api/answer", json={"idx": 0, "label": "nv", "submission_id": "c1"})
     assert r.status_code == 200
@@ -118,11 +123,12 @@ def test_token_in_query_becomes_cookie_and_leaves_the_url(client):
 
 
 def test_answer_keep_unsure_and_progress(client, ledger):
+    dr_a = reader(ledger, "dr-a")
     nxt = client.get("/api/next", headers=AUTH).json()
     assert nxt["item"]["idx"] == 0 and nxt["progress"] == {"round": 0, "answered": 0,
                                                             "total": 11}
     assert [t["label"] for t in nxt["item"]["top3"]] == ["akiec", "bcc", "nv"]
-    r = answer(client, 0, "nv", seconds=3.2, annotator="dr-a")
+    r = answer(client, 0, "nv", seconds=3.2, headers=dr_a)
     assert r.status_code == 200 and r.json()["progress"]["answered"] == 1
     assert answer(client, 3, "keep").status_code == 200
     assert answer(client, 4, "unsure").status_code == 200
@@ -152,28 +158,30 @@ def test_bad_answers_are_rejected_by_name(client, ledger):
                     json={"item": "no-such-image", "label": "nv", "submission_id": "z"})
     assert r.status_code == 422 and "'no-such-image'" in r.json()["detail"]
     r = answer(client, 11, "nv")  # the held-out val item
-    assert r.status_code == 422 and "held out" in r.json()["detail"]
+    assert r.status_code == 409 and "not in the current round's queue" in r.json()["detail"]
     r = client.post("/api/answer", headers=AUTH, json={"label": "nv", "submission_id": "q"})
     assert r.status_code == 422
     assert ledger.annotation_count() == 0
 
 
 def test_undo_puts_the_item_back(client, ledger):
-    answer(client, 0, "nv", annotator="dr-a")
-    answer(client, 1, "bcc", annotator="dr-a")
-    answer(client, 2, "bcc", annotator="dr-b")
-    r = client.post("/api/undo", headers=AUTH, json={"submission_id": "u1", "annotator": "dr-a"})
+    dr_a, dr_b = reader(ledger, "dr-a"), reader(ledger, "dr-b")
+    answer(client, 0, "nv", headers=dr_a)
+    answer(client, 1, "bcc", headers=dr_a)
+    answer(client, 2, "bcc", headers=dr_b)
+    r = client.post("/api/undo", headers=dr_a, json={"submission_id": "u1"})
     assert r.status_code == 200 and r.json()["idx"] == 1 and r.json()["item"] == XSS_ID
-    assert client.get("/api/next?annotator=dr-a", headers=AUTH).json()["item"]["idx"] == 1
+    assert client.get("/api/next", headers=dr_a).json()["item"]["idx"] == 1
     assert set(ledger.answers()["item"]) == {0, 2}
     assert ledger.annotation_count() == 4  # history kept: 3 answers + 1 retraction
 
 
-def test_two_annotators_get_different_items(client):
-    a = client.get("/api/next?annotator=ann", headers=AUTH).json()["item"]["idx"]
-    b = client.get("/api/next?annotator=bob", headers=AUTH).json()["item"]["idx"]
+def test_two_annotators_get_different_items(client, ledger):
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    a = client.get("/api/next", headers=ann).json()["item"]["idx"]
+    b = client.get("/api/next", headers=bob).json()["item"]["idx"]
     assert a != b
-    assert client.get("/api/next?annotator=ann", headers=AUTH).json()["item"]["idx"] == a
+    assert client.get("/api/next", headers=ann).json()["item"]["idx"] == a
 
 
 def test_status_endpoint(client):
@@ -315,16 +323,16 @@ def test_real_server_requires_the_token(tmp_path):
 
 def test_two_annotators_1000_concurrent_answers_each_stored_once(tmp_path):
     ledger = make_campaign(tmp_path, n=101)
-    srv = Server(ledger.path)
     sent: dict[str, list[str]] = {"ann": [], "bob": []}
+    headers = {name: reader(ledger, name) for name in sent}
+    srv = Server(ledger.path)
     errors: list[str] = []
 
     def annotate(name: str) -> None:
-        with httpx.Client(base_url=srv.url, headers=AUTH, timeout=30) as http:
+        with httpx.Client(base_url=srv.url, headers=headers[name], timeout=30) as http:
             for k in range(500):
                 sid = f"{name}-{k}"
-                body = {"idx": k % 100, "label": CLASSES[k % 3], "submission_id": sid,
-                        "annotator": name}
+                body = {"idx": k % 100, "label": CLASSES[k % 3], "submission_id": sid}
                 r = http.post("/api/answer", json=body)
                 if k % 50 == 0:  # a client retry of the same answer
                     r = http.post("/api/answer", json=body)
@@ -407,3 +415,217 @@ def test_kill_9_during_submissions_loses_and_duplicates_nothing(tmp_path):
         srv2.stop()
     final = ledger.answers(include_retracted=True)
     assert sorted(final["submission_id"]) == sorted(attempted)
+
+
+def test_backup_while_serving_keeps_every_acknowledged_answer(tmp_path):
+    ledger = make_campaign(tmp_path, n=61)
+    srv = Server(ledger.path)
+    acked: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def stream(w: int) -> None:
+        with httpx.Client(base_url=srv.url, headers=AUTH, timeout=10) as http:
+            k = 0
+            while not stop.is_set():
+                sid = f"w{w}-{k}"
+                r = http.post("/api/answer", json={"idx": k % 60, "label": "nv",
+                                                   "submission_id": sid})
+                if r.status_code == 200:
+                    acked.append((time.monotonic(), sid))
+                k += 1
+
+    threads = [threading.Thread(target=stream, args=(w,)) for w in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        while len(acked) < 100:
+            time.sleep(0.01)
+        started = time.monotonic()
+        out = Ledger(ledger.path).backup(tmp_path / "backup.db")
+        while len(acked) < 150:  # keep serving after the backup
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        srv.stop()
+    before = {sid for t, sid in acked if t < started}
+    copy = Ledger(out).answers(include_retracted=True)
+    assert before <= set(copy["submission_id"])
+    assert len(copy) == len(set(copy["submission_id"]))
+    assert not Path(str(out) + "-wal").exists()
+    assert len(ledger.answers(include_retracted=True)) >= len(acked)
+
+
+# --------------------------------------------------------------------- readers and roles
+
+
+def test_reader_tokens_decide_the_name_and_cannot_act_for_others(client, ledger):
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    assert answer(client, 0, "nv", headers=ann).status_code == 200
+    r = answer(client, 1, "nv", headers=ann, annotator="bob")
+    assert r.status_code == 403 and "'ann'" in r.json()["detail"]
+    r = client.post("/api/undo", headers=bob, json={"submission_id": "u", "annotator": "ann"})
+    assert r.status_code == 403
+    # bob's undo never touches ann's answer
+    r = client.post("/api/undo", headers=bob, json={"submission_id": "u2"})
+    assert r.status_code == 200 and r.json()["idx"] is None
+    assert list(ledger.answers()["annotator"]) == ["ann"]
+    # readers cannot adjudicate or create readers
+    assert client.get("/api/conflicts", headers=ann).status_code == 403
+    assert client.post("/api/readers", headers=ann, json={"name": "eve"}).status_code == 403
+    r = client.post("/api/readers", headers=AUTH, json={"name": "carol"})
+    assert r.status_code == 200
+    carol = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert answer(client, 2, "nv", headers=carol).status_code == 200
+    assert set(ledger.answers()["annotator"]) == {"ann", "carol"}
+
+
+def test_undo_only_reaches_answers_of_the_current_round(tmp_path):
+    ledger = make_campaign(tmp_path, queue=[0, 1])
+    ann = reader(ledger, "ann")
+    client = TestClient(create_app(ledger.path, token=TOKEN))
+    answer(client, 0, "nv", headers=ann)
+    n = len(ledger.items())
+    ledger.write_round(
+        1, kind="finetune", sampler="entropy", budget=1, seed=0, settings={}, metrics={},
+        probs=np.tile([0.6, 0.3, 0.1], (n, 1)), scored_items=np.arange(n),
+        clean=np.zeros(n, bool), pool_scores={}, queue=[(3, 1.0, "r")],
+    )
+    r = client.post("/api/undo", headers=ann, json={"submission_id": "u"})
+    assert r.status_code == 200 and r.json()["idx"] is None  # round-0 answer was trained on
+    assert list(ledger.answers()["item"]) == [0]
+
+
+def test_only_queued_items_can_be_answered(client, ledger):
+    with ledger.connect() as con:
+        con.execute("DELETE FROM queue WHERE item = 5")
+    r = answer(client, 5, "nv")
+    assert r.status_code == 409 and "not in the current round's queue" in r.json()["detail"]
+    assert ledger.annotation_count() == 0
+
+
+def test_two_readers_disagree_then_adjudication_decides(client, ledger):
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    chief = reader(ledger, "chief", role="adjudicator")
+    assert not answer(client, 0, "nv", headers=ann).json()["conflict"]
+    assert answer(client, 0, "bcc", headers=bob).json()["conflict"]
+    st = client.get("/api/status", headers=AUTH).json()
+    assert st["open_conflicts"] == 1
+    assert st["readers"]["ann"]["answers"] == 1 and st["readers"]["bob"]["answers"] == 1
+    conf = client.get("/api/conflicts", headers=chief).json()["conflicts"]
+    assert conf[0]["idx"] == 0
+    assert {(a["reader"], a["answer"]) for a in conf[0]["answers"]} == {
+        ("ann", "nv"), ("bob", "bcc")}
+    page = client.get("/adjudicate", headers=chief)
+    assert page.status_code == 200 and "Readers' answers" in page.text
+    assert client.get("/adjudicate", headers=ann).status_code == 403
+    r = client.post("/api/adjudicate", headers=chief,
+                    json={"idx": 0, "label": "bcc", "submission_id": "j1"})
+    assert r.status_code == 200 and r.json()["open_conflicts"] == 0
+    assert client.get("/api/status", headers=AUTH).json()["open_conflicts"] == 0
+    assert ledger.item(0)["current_label"] == CLASSES.index("bcc")
+    r = client.post("/api/adjudicate", headers=chief,
+                    json={"idx": 1, "label": "bcc", "submission_id": "j2"})
+    assert r.status_code == 422 and "no disagreement" in r.json()["detail"]
+
+
+def test_resubmitting_after_undo_is_a_clear_409(client, ledger):
+    assert answer(client, 0, "nv", sid="s1").status_code == 200
+    client.post("/api/undo", headers=AUTH, json={"submission_id": "u1"})
+    r = answer(client, 0, "nv", sid="s1")
+    assert r.status_code == 409 and "new submission id" in r.json()["detail"]
+    assert answer(client, 0, "nv", sid="s2").status_code == 200
+    assert list(ledger.answers()["submission_id"]) == ["s2"]
+
+
+def test_blind_mode_hides_the_given_label_and_the_model(client, ledger):
+    ledger.configure(blind=True)
+    view = client.get("/api/item/0", headers=AUTH).json()
+    assert view["given_label"] is None and view["top3"] == [] and view["reason"] is None
+    page = client.get("/partials/item?item=0", headers=AUTH).text
+    assert "Model top-3" not in page and "Given label" not in page and "keep given" not in page
+    assert "Blind reading" in page
+    r = client.post("/api/answer", headers=AUTH,
+                    json={"idx": 0, "keep": True, "submission_id": "k"})
+    assert r.status_code == 422 and "blind" in r.json()["detail"]
+    assert answer(client, 0, "nv").status_code == 200
+    ledger.configure(blind=False)
+    assert client.get("/api/item/0", headers=AUTH).json()["given_label"] == "akiec"
+
+
+# ----------------------------------------------------------------------- hostile input
+
+
+def test_a_class_named_keep_is_a_class(tmp_path):
+    root = tmp_path / "images"
+    root.mkdir()
+    Image.new("RGB", (4, 4)).save(root / "a.png")
+    Image.new("RGB", (4, 4)).save(root / "b.png")
+    ledger = Ledger.create(tmp_path / "c.db", image_root=root, class_names=("drop", "keep"),
+                           items=[ItemRecord("a", "a.png", 0), ItemRecord("b", "b.png", 0)])
+    n = 2
+    ledger.write_round(0, kind="phase1", sampler="entropy", budget=2, seed=0, settings={},
+                       metrics={}, probs=np.tile([0.5, 0.5], (n, 1)), scored_items=np.arange(n),
+                       clean=np.zeros(n, bool), pool_scores={}, queue=[(0, 1.0, "r"),
+                                                                       (1, 1.0, "r")])
+    client = TestClient(create_app(ledger.path, token=TOKEN))
+    assert answer(client, 0, "keep").status_code == 200  # the class 'keep', not the given label
+    r = client.post("/api/answer", headers=AUTH, json={"idx": 1, "keep": True,
+                                                       "submission_id": "k"})
+    assert r.status_code == 200
+    labels = ledger.answers().set_index("item")["label"]
+    assert (labels[0], labels[1]) == (1, 0)
+
+
+@pytest.mark.parametrize("body", [
+    {"idx": 99999999999999999999999, "label": "nv", "submission_id": "a"},
+    {"idx": -1, "label": "nv", "submission_id": "a"},
+    {"idx": 0, "label": "nv", "submission_id": "a", "seconds": float("nan")},
+    {"idx": 0, "label": "nv", "submission_id": "a", "seconds": float("inf")},
+    {"idx": 0, "label": "nv", "submission_id": "a" * 129},
+])
+def test_absurd_numbers_are_4xx_not_500(client, ledger, body):
+    import json
+
+    r = client.post("/api/answer", headers={**AUTH, "Content-Type": "application/json"},
+                    content=json.dumps(body))
+    assert 400 <= r.status_code < 500
+    assert ledger.annotation_count() == 0
+
+
+@pytest.mark.parametrize("path", ["/api/item/99999999999999999999999",
+                                  "/image/99999999999999999999",
+                                  "/partials/item?item=99999999999999999999999",
+                                  "/?item=99999999999999999999999"])
+def test_huge_indices_in_urls_are_404(client, path):
+    assert client.get(path, headers=AUTH).status_code == 404
+
+
+def test_request_bodies_are_limited(client, ledger):
+    big = b'{"idx": 0, "label": "nv", "submission_id": "' + b"x" * 10_000_000 + b'"}'
+    r = client.post("/api/answer", headers={**AUTH, "Content-Type": "application/json"},
+                    content=big)
+    assert r.status_code == 413 and len(r.content) < 1000
+
+    def chunks():  # no Content-Length: counted while streaming
+        for _ in range(200):
+            yield b"x" * 65_536
+
+    r = client.post("/api/answer", headers={**AUTH, "Content-Type": "application/json"},
+                    content=chunks())
+    assert r.status_code == 413
+    assert ledger.annotation_count() == 0
+
+
+def test_16_bit_images_are_served_as_8_bit_png(tmp_path):
+    ledger = make_campaign(tmp_path)
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 500 + 1000).astype(np.uint16)
+    Image.fromarray(ramp).save(ledger.image_root / "img000.png")
+    client = TestClient(create_app(ledger.path, token=TOKEN))
+    r = client.get("/image/0", headers=AUTH)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    import io
+
+    px = np.asarray(Image.open(io.BytesIO(r.content)).convert("L"))
+    assert px.min() == 0 and px.max() == 255  # scaled by the actual range, not clipped white

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
+from labelrefine.data.loaders import not_utf8_message
 
 PROVENANCE_COLUMNS = (
     "item",
@@ -147,7 +148,9 @@ def import_csv(
         raise CampaignError(f"answer file not found: {path}")
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError:
+        raise CampaignError(not_utf8_message(path)) from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
         raise CampaignError(f"cannot read answer CSV {path}: {err}") from None
     df.columns = [str(c).strip() for c in df.columns]
     for col in (item_column, answer_column):

@@ -1,28 +1,75 @@
-"""Campaign progress: labels bought, per-class counts, query precision and remaining noise."""
+"""Campaign progress: labels bought, readers and their agreement, open conflicts, expert time,
+the share of queried labels that were wrong per round, and whether another round is worth it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from labelrefine.campaign.ledger import UNSURE, Ledger
+from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
+
+STOP_BELOW = 0.05
+"""Default advice threshold: stop when the last 2 rounds each found fewer wrong labels."""
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """95 % Wilson score interval of a proportion ``k / n`` (None when ``n == 0``)."""
+    if n <= 0:
+        return None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fleiss_kappa(counts: np.ndarray) -> float | None:
+    """Fleiss' kappa of an ``(items, categories)`` count table (same number of ratings per item).
+
+    None when undefined (fewer than 2 ratings per item, or every rating in one category).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or len(counts) == 0:
+        return None
+    n = counts.sum(axis=1)
+    if not np.all(n == n[0]) or n[0] < 2:
+        raise ValueError("Fleiss' kappa needs the same number (>= 2) of ratings per item")
+    m = n[0]
+    p_j = counts.sum(axis=0) / (len(counts) * m)
+    p_i = (np.sum(counts * counts, axis=1) - m) / (m * (m - 1))
+    p_e = float(np.sum(p_j * p_j))
+    if p_e >= 1:
+        return None
+    return float((p_i.mean() - p_e) / (1 - p_e))
 
 
 @dataclass(frozen=True)
 class CampaignStatus:
     """A snapshot of a campaign (all counts are over ``train`` items unless said otherwise).
 
-    - ``labels_bought``: items with a current expert label (``unsure`` answers not counted).
+    - ``labels_bought``: items with a final expert label (one reader's, agreeing readers', or
+      adjudicated); ``unsure`` answers and open conflicts not counted.
     - ``query_precision``: share of expert-labeled queued items whose given label was wrong.
     - ``flip_rate``: share of all expert-labeled items whose given label was wrong.
     - ``suspects_left``: items the latest model did not trust (not in its clean set) and no
-      expert has answered yet.
-    - ``estimated_noise``: ``suspects_left / n_train * flip_rate`` -- the share of training
-      labels estimated still wrong, assuming unanswered suspects are wrong as often as the
-      answered ones were and the trusted (clean) set is clean. None before any answer.
+      expert has decided yet -- the pool the next round draws from.
+    - ``estimated_noise``: ``suspects_left / n_train * flip_rate``.
+    - ``readers``: per reader: answers (live), labels, unsure, minutes (all answers they gave).
+    - ``agreement``: items read by two or more readers with a label, the share where they agree,
+      and kappa (Cohen's with exactly two readers, Fleiss' -- over each item's first two labels --
+      with more).
+    - ``per_round``: per round its queue, the answered labels, how many given labels were wrong
+      (``wrong_share`` with a 95 % Wilson interval) and the expert minutes spent on it.
+    - ``remaining_wrong``: estimated wrong labels left in the pool, ``suspects_left`` times the
+      last round's wrong share (and its interval). The sampler queues the most suspicious items
+      first, so this tends to overestimate; it ignores errors in the trusted set.
+    - ``next_round_wrong``: expected wrong labels in a next round of the same size.
+    - ``advice``: continue, stop (the last 2 rounds each found < ``stop_below`` wrong), or the
+      pool is exhausted.
     """
 
     n_items: int
@@ -41,6 +88,17 @@ class CampaignStatus:
     per_class: pd.DataFrame
     per_round: pd.DataFrame
     annotators: dict[str, int] = field(default_factory=dict)
+    readers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agreement: dict[str, Any] = field(default_factory=dict)
+    open_conflicts: int = 0
+    adjudicated: int = 0
+    expert_minutes: float = 0.0
+    seconds_per_answer: float | None = None
+    minutes_per_class: dict[str, float] = field(default_factory=dict)
+    remaining_wrong: dict[str, float] | None = None
+    next_round_wrong: dict[str, float] | None = None
+    pool_exhausted: bool = False
+    advice: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not isinstance(v, pd.DataFrame)}
@@ -49,7 +107,7 @@ class CampaignStatus:
         return out
 
 
-def campaign_status(ledger: Ledger) -> CampaignStatus:
+def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> CampaignStatus:
     """Compute the :class:`CampaignStatus` of ``ledger``."""
     names = ledger.class_names
     c = len(names)
@@ -57,14 +115,17 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
     train = items["role"].to_numpy() == "train"
     given = items["given_label"].to_numpy()
     current_label = items["current_label"].to_numpy()
-    answers = ledger.answers()
-    labeled = answers[answers["kind"] == "label"]
+    decisions = ledger.decisions()
+    labeled = decisions[decisions["label"].notna()]
     lab_items = labeled["item"].to_numpy(dtype=np.int64)
     lab_labels = labeled["label"].to_numpy(dtype=np.int64)
     changed = lab_labels != given[lab_items]
+    final = dict(zip(lab_items.tolist(), lab_labels.tolist(), strict=True))
     rounds = ledger.rounds()
     current = ledger.current_round()
     answered_q, size_q = ledger.progress(current)
+    history = ledger.answers(include_retracted=True)
+    adjudications = ledger.adjudications()
 
     queued_ever: set[int] = set()
     per_round_rows = []
@@ -72,10 +133,14 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
         q = ledger.queue(int(r))
         q_items = q["item"].to_numpy(dtype=np.int64)
         queued_ever.update(int(i) for i in q_items)
-        ans = q[q["answer_kind"] == "label"]
-        a_items = ans["item"].to_numpy(dtype=np.int64)
-        a_labels = ans["answer_label"].to_numpy(dtype=np.int64)
+        a_items = np.array([i for i in q_items if int(i) in final], dtype=np.int64)
+        a_labels = np.array([final[int(i)] for i in a_items], dtype=np.int64)
         wrong = int(np.sum(a_labels != given[a_items])) if len(a_items) else 0
+        ci = wilson_interval(wrong, len(a_items))
+        secs = (
+            history.loc[history["round"] == r, "seconds"].sum()
+            + adjudications.loc[adjudications["round"] == r, "seconds"].sum()
+        )
         metrics = rounds.loc[rounds["round"] == r, "metrics"].iloc[0]
         per_round_rows.append(
             {
@@ -85,6 +150,9 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
                 "labeled": len(a_items),
                 "given_wrong": wrong,
                 "query_precision": wrong / len(a_items) if len(a_items) else None,
+                "wrong_low": None if ci is None else ci[0],
+                "wrong_high": None if ci is None else ci[1],
+                "minutes": float(secs) / 60,
                 "val_f1": metrics.get("val_f1"),
                 "test_f1": metrics.get("test_f1"),
                 "labels_bought_before": metrics.get("labels_bought"),
@@ -99,6 +167,9 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
             "labeled",
             "given_wrong",
             "query_precision",
+            "wrong_low",
+            "wrong_high",
+            "minutes",
             "val_f1",
             "test_f1",
             "labels_bought_before",
@@ -114,9 +185,10 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
         s = ledger.scores(current)
         suspect = np.zeros(len(items), dtype=bool)
         suspect[s["item"].to_numpy(dtype=np.int64)[~s["clean"].to_numpy()]] = True
-        answered = np.zeros(len(items), dtype=bool)
-        answered[answers["item"].to_numpy(dtype=np.int64)] = True
-        suspects_left = int(np.sum(suspect & train & ~answered))
+        decided = np.zeros(len(items), dtype=bool)
+        leaving = ledger.final_answers()["item"].to_numpy(dtype=np.int64)
+        decided[leaving] = True
+        suspects_left = int(np.sum(suspect & train & ~decided))
         if flip is not None and train.sum():
             est = suspects_left / int(train.sum()) * flip
 
@@ -130,6 +202,17 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
             "changed_from": np.bincount(given[lab_items][changed], minlength=c),
         }
     )
+    live = ledger.answers()
+    remaining, next_wrong, exhausted, advice = _advice(
+        per_round, suspects_left, stop_below=stop_below
+    )
+    timed = history["seconds"].dropna()
+    by_class = history.assign(
+        answer=[
+            UNSURE if k == UNSURE else names[int(lab)]
+            for k, lab in zip(history["kind"], history["label"], strict=True)
+        ]
+    )
     return CampaignStatus(
         n_items=len(items),
         n_train=int(train.sum()),
@@ -138,7 +221,7 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
         queue_answered=answered_q,
         queue_size=size_q,
         labels_bought=len(lab_items),
-        unsure=int(np.sum(answers["kind"] == UNSURE)),
+        unsure=int(np.sum(decisions["status"] == "unsure")),
         labels_changed=int(changed.sum()),
         query_precision=qp,
         flip_rate=flip,
@@ -146,5 +229,153 @@ def campaign_status(ledger: Ledger) -> CampaignStatus:
         estimated_noise=est,
         per_class=per_class,
         per_round=per_round,
-        annotators={str(k): int(v) for k, v in answers["annotator"].value_counts().items()},
+        annotators={str(k): int(v) for k, v in live["annotator"].value_counts().items()},
+        readers=_readers(ledger, live, history),
+        agreement=agreement(live),
+        open_conflicts=int(np.sum(decisions["status"] == "conflict")),
+        adjudicated=int(np.sum(decisions["status"] == "adjudicated")),
+        expert_minutes=float(timed.sum() + adjudications["seconds"].dropna().sum()) / 60,
+        seconds_per_answer=float(timed.mean()) if len(timed) else None,
+        minutes_per_class={
+            str(k): float(v) / 60 for k, v in by_class.groupby("answer")["seconds"].sum().items()
+        },
+        remaining_wrong=remaining,
+        next_round_wrong=next_wrong,
+        pool_exhausted=exhausted,
+        advice=advice,
     )
+
+
+def _readers(
+    ledger: Ledger, live: pd.DataFrame, history: pd.DataFrame
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    accounts = ledger.readers()
+    names = sorted(set(accounts["name"]) | set(live["annotator"]) | set(history["annotator"]))
+    for name in names:
+        mine = live[live["annotator"] == name]
+        secs = history.loc[history["annotator"] == name, "seconds"].dropna()
+        out[str(name)] = {
+            "answers": len(mine),
+            "labels": int((mine["kind"] == "label").sum()),
+            "unsure": int((mine["kind"] == UNSURE).sum()),
+            "minutes": float(secs.sum()) / 60,
+        }
+    return out
+
+
+def agreement(live: pd.DataFrame) -> dict[str, Any]:
+    """Inter-reader agreement over items that two or more readers labeled (unsure left out).
+
+    Returns ``items`` (how many), ``readers`` (who took part), ``observed`` (share of those items
+    where the first two labels agree), ``kappa`` and ``kappa_kind`` (``cohen`` for exactly two
+    readers, ``fleiss`` for more; None when undefined).
+    """
+    lab = live[live["kind"] == "label"].sort_values("id")
+    groups = [g for _, g in lab.groupby("item") if len(g) >= 2]
+    out: dict[str, Any] = {
+        "items": len(groups),
+        "readers": [],
+        "observed": None,
+        "kappa": None,
+        "kappa_kind": None,
+    }
+    if not groups:
+        return out
+    readers = sorted({str(a) for g in groups for a in g["annotator"]})
+    first = np.array([int(g["label"].iloc[0]) for g in groups])
+    second = np.array([int(g["label"].iloc[1]) for g in groups])
+    out["readers"] = readers
+    out["observed"] = float(np.mean(first == second))
+    if len(readers) == 2:
+        from sklearn.metrics import cohen_kappa_score
+
+        a, b = readers
+        x = [int(g.loc[g["annotator"] == a, "label"].iloc[0]) for g in groups]
+        y = [int(g.loc[g["annotator"] == b, "label"].iloc[0]) for g in groups]
+        if len(set(x) | set(y)) > 1:
+            k = float(cohen_kappa_score(x, y))
+            out["kappa"] = k if math.isfinite(k) else None
+        out["kappa_kind"] = "cohen"
+    else:
+        cats = np.union1d(first, second)
+        counts = np.zeros((len(groups), len(cats)))
+        for row, (p, q) in enumerate(zip(first, second, strict=True)):
+            counts[row, np.searchsorted(cats, p)] += 1
+            counts[row, np.searchsorted(cats, q)] += 1
+        out["kappa"] = fleiss_kappa(counts)
+        out["kappa_kind"] = "fleiss"
+    return out
+
+
+def _advice(
+    per_round: pd.DataFrame, suspects_left: int | None, *, stop_below: float
+) -> tuple[dict[str, float] | None, dict[str, float] | None, bool, str]:
+    """Remaining / next-round wrong-label estimates and the stopping advice."""
+    if suspects_left is None:
+        return None, None, False, "no round yet: run 'labelrefine campaign step'"
+    done = per_round[per_round["labeled"] > 0]
+    remaining = next_wrong = None
+    if len(done):
+        last = done.iloc[-1]
+        p, lo, hi = (float(last[k]) for k in ("query_precision", "wrong_low", "wrong_high"))
+        remaining = {
+            "estimate": suspects_left * p,
+            "low": suspects_left * lo,
+            "high": suspects_left * hi,
+        }
+        size = min(int(per_round.iloc[-1]["queued"]), suspects_left)
+        next_wrong = {"estimate": size * p, "low": size * lo, "high": size * hi, "queue": size}
+    if suspects_left == 0:
+        return (
+            remaining,
+            next_wrong,
+            True,
+            ("the pool is exhausted: every item the model did not trust has been read; stop"),
+        )
+    if len(done) >= 2:
+        shares = [float(x) for x in done["query_precision"].iloc[-2:]]
+        if all(s < stop_below for s in shares):
+            found = " and ".join(f"{100 * s:.1f}%" for s in shares)
+            return (
+                remaining,
+                next_wrong,
+                False,
+                (
+                    f"the last 2 rounds found {found} wrong labels (< {100 * stop_below:.0f}%): "
+                    "another round is unlikely to be worth it; stop, or switch sampler"
+                ),
+            )
+    if next_wrong is None:
+        return remaining, next_wrong, False, "answer the queue to get an estimate"
+    return (
+        remaining,
+        next_wrong,
+        False,
+        (
+            f"continue: a next round of {next_wrong['queue']} items should find about "
+            f"{next_wrong['estimate']:.0f} wrong labels (95% interval {next_wrong['low']:.0f}-"
+            f"{next_wrong['high']:.0f}); about {remaining['estimate']:.0f} "  # type: ignore[index]
+            f"({remaining['low']:.0f}-{remaining['high']:.0f}) may remain in the pool"  # type: ignore[index]
+        ),
+    )
+
+
+def items_for_minutes(ledger: Ledger, minutes: float) -> int:
+    """How many items fit in ``minutes`` of expert time, at this campaign's mean seconds per
+    answer so far. CampaignError when no answer has been timed yet."""
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise CampaignError(f"--budget-minutes must be a positive number, got {minutes}")
+    secs = ledger.answers(include_retracted=True)["seconds"].dropna()
+    secs = secs[secs > 0]
+    if secs.empty:
+        raise CampaignError(
+            "no timed answers yet, so minutes cannot be turned into items; give --budget ITEMS "
+            "for the first round"
+        )
+    n = int(minutes * 60 // float(secs.mean()))
+    if n < 1:
+        raise CampaignError(
+            f"{minutes:g} expert-minutes buy no item at {float(secs.mean()):.0f} s per answer"
+        )
+    return n

@@ -15,6 +15,33 @@ class DataError(ValueError):
     """Bad input data; the message names the offending item."""
 
 
+HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+"""PIL modes holding more than 8 bits per pixel (16-bit and 32-bit integer, 32-bit float)."""
+
+
+def to_rgb8(im: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of ``im``, for embedding and for display alike.
+
+    High-bit-depth grayscale images (16-bit or 32-bit integer, float; common in radiology and
+    pathology exports) are scaled linearly from their own minimum..maximum to 0..255 -- a plain
+    ``convert("RGB")`` would clip them (a 16-bit image becomes almost all white). Non-finite
+    pixels count as the minimum; a constant image becomes black. Other modes (palette, alpha,
+    CMYK, 8-bit gray) go through PIL's conversion.
+    """
+    if im.mode not in HIGH_BIT_MODES:
+        return im.convert("RGB")
+    arr = np.asarray(im, dtype=np.float64)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        arr = np.zeros(arr.shape)
+    else:
+        lo, hi = float(arr[finite].min()), float(arr[finite].max())
+        arr = np.where(finite, arr, lo)
+        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros(arr.shape)
+    gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return Image.fromarray(gray, mode="L").convert("RGB")
+
+
 @dataclass(frozen=True)
 class ImageDataset:
     """Labelled images: ids, integer labels, class names, and either file paths or pixel arrays.
@@ -56,8 +83,15 @@ class ImageDataset:
                 arr = np.stack([arr] * 3, axis=-1)
             return Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
         assert self.paths is not None
-        with Image.open(self.paths[i]) as im:
-            return im.convert("RGB")
+        path = Path(self.paths[i])
+        try:
+            with Image.open(path) as im:
+                return to_rgb8(im)
+        except FileNotFoundError:
+            raise DataError(
+                f"image of item {self.ids[i]!r} not found: {path} (was the image folder moved? "
+                "for a campaign: labelrefine campaign relocate CAMPAIGN --images NEW_FOLDER)"
+            ) from None
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=self.num_classes)

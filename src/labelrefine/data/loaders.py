@@ -57,13 +57,31 @@ def _read_csv(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise DataError(f"label CSV is empty: {path}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError:
+        raise DataError(not_utf8_message(path)) from None
+    except pd.errors.ParserError as err:
         raise DataError(f"cannot parse label CSV {path}: {err}") from None
     df.columns = [str(c).strip() for c in df.columns]
     df = df.apply(lambda col: col.str.strip())
     if len(df) == 0:
         raise DataError(f"label CSV has a header but no rows: {path}")
     return df
+
+
+def not_utf8_message(path: Path) -> str:
+    """Say where a CSV stops being UTF-8 (line and byte) and how to fix it."""
+    raw = Path(path).read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        byte = raw[err.start]
+        return (
+            f"{Path(path).name} line {line}: not UTF-8 text (byte 0x{byte:02x}); the file is "
+            "probably in a Windows or Latin-1 encoding -- save it as UTF-8 (e.g. 'CSV UTF-8' in "
+            "Excel, or: iconv -f cp1252 -t utf-8 in.csv > out.csv)"
+        )
+    return f"{Path(path).name}: not UTF-8 text"
 
 
 def _require_columns(df: pd.DataFrame, columns: Sequence[str], path: Path) -> None:

@@ -2,25 +2,37 @@
 
 Pages are rendered on the server (Jinja2, autoescaped); a small vanilla script adds keyboard
 shortcuts and posts answers to the JSON API, retrying with the same submission id until the
-server acknowledges it. Everything except the static assets needs the campaign's token: as
-``?token=`` once (it is then kept in an HttpOnly cookie), or as ``Authorization: Bearer <token>``
-/ ``X-Token`` header for scripts.
+server acknowledges it.
 
-JSON API (all need the token):
+Who is who: every request carries a token -- as ``?token=`` once (it is then kept in an HttpOnly
+cookie), or as ``Authorization: Bearer <token>`` / ``X-Token`` header for scripts. The token
+decides the name answers are recorded under; a request never names its own reader.
 
-- ``GET /api/next`` -> the next unanswered queued item for this annotator (or ``item: null``).
-- ``GET /api/item/{idx}`` -> one item with its model top-3 and queue reason.
-- ``POST /api/answer`` ``{item | idx, label, submission_id, seconds?, annotator?}`` where
-  ``label`` is a class name, ``keep`` (the given label) or ``unsure``.
-- ``POST /api/undo`` ``{submission_id, annotator?}`` -> retracts this annotator's last answer.
-- ``GET /api/status`` -> campaign status (labels bought, per-class counts, query precision).
+- the **admin token** (given to :func:`create_app`, printed by ``labelrefine serve``) answers as
+  the default annotator, may adjudicate, and may create reader accounts;
+- a **reader token** (``labelrefine campaign reader add NAME``, or ``POST /api/readers``) answers
+  as that reader; an ``adjudicator`` reader may also adjudicate.
+
+JSON API (all need a token):
+
+- ``GET /api/next`` -> the next queued item this reader should read (or ``item: null``).
+- ``GET /api/item/{idx}`` -> one item with its model top-3 and queue reason (hidden in blind mode).
+- ``POST /api/answer`` ``{item | idx, label, keep?, submission_id, seconds?}``: ``label`` is a class
+  name or ``unsure``; ``"keep": true`` keeps the given label. Only items of the current queue.
+- ``POST /api/undo`` ``{submission_id}`` -> retracts this reader's last answer of this round.
+- ``GET /api/conflicts`` / ``POST /api/adjudicate`` ``{idx, label, submission_id}``: adjudicators.
+- ``POST /api/readers`` ``{name, role?}`` -> a new reader's token (admin only).
+- ``GET /api/status`` -> campaign status (readers, agreement, conflicts, expert time, advice).
 """
 
 from __future__ import annotations
 
 import hmac
+import io
+import math
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -28,40 +40,87 @@ from urllib.parse import urlencode
 import jinja2
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from PIL import Image
 from pydantic import BaseModel, Field
 
-from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
+from labelrefine.campaign.ledger import (
+    UNSURE,
+    CampaignError,
+    Ledger,
+    NotAllowed,
+    SubmissionRetracted,
+)
 from labelrefine.campaign.status import campaign_status
+from labelrefine.data.dataset import HIGH_BIT_MODES, to_rgb8
 
 HERE = Path(__file__).parent
 TOKEN_COOKIE = "labelrefine_token"
-ANNOTATOR_COOKIE = "labelrefine_annotator"
 KEEP = "keep"
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body accepted (answers are a few hundred bytes)."""
+
+_BROWSER_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP"}
+_BROWSER_MODES = {"1", "L", "LA", "P", "RGB", "RGBA"}
 
 
 class AnswerIn(BaseModel):
     """One answer posted by the page or a script."""
 
-    item: str | None = Field(None, description="item id (the image id); or give idx")
-    idx: int | None = Field(None, description="item index in the campaign; or give item")
-    label: str = Field(..., description="a class name, 'keep' (the given label) or 'unsure'")
+    item: str | None = Field(None, max_length=512, description="item id; or give idx")
+    idx: int | None = Field(None, ge=0, lt=2**62, description="item index; or give item")
+    label: str | None = Field(
+        None, max_length=256, description="a class name or 'unsure' (or give keep)"
+    )
+    keep: bool = Field(False, description="true: keep the given label")
     submission_id: str = Field(..., min_length=1, max_length=128)
-    seconds: float | None = Field(None, ge=0)
-    annotator: str | None = None
+    seconds: float | None = Field(None, ge=0, lt=1e7, allow_inf_nan=False)
+    annotator: str | None = Field(
+        None, max_length=64, description="ignored unless it names the token's reader"
+    )
 
 
 class UndoIn(BaseModel):
-    """Undo this annotator's last answer."""
+    """Undo this reader's last answer of the current round."""
 
     submission_id: str = Field(..., min_length=1, max_length=128)
-    annotator: str | None = None
+    annotator: str | None = Field(None, max_length=64)
+
+
+class AdjudicateIn(BaseModel):
+    """An adjudicator's final label for a conflicting item."""
+
+    idx: int = Field(..., ge=0, lt=2**62)
+    label: str = Field(..., max_length=256)
+    submission_id: str = Field(..., min_length=1, max_length=128)
+    seconds: float | None = Field(None, ge=0, lt=1e7, allow_inf_nan=False)
+    note: str = Field("", max_length=1000)
+
+
+class ReaderIn(BaseModel):
+    """A new reader account."""
+
+    name: str = Field(..., min_length=1, max_length=64)
+    role: str = Field("reader", max_length=32)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request is: the name answers are recorded under and what they may do."""
+
+    name: str
+    role: str  # admin | adjudicator | reader
+
+    @property
+    def can_adjudicate(self) -> bool:
+        return self.role in ("admin", "adjudicator")
 
 
 class _Leases:
-    """Which annotator is looking at which item (in memory), so two people get different items."""
+    """Which reader is looking at which item (in memory), so two people get different items."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
@@ -79,18 +138,89 @@ class _Leases:
             self._held[item] = (annotator, time.monotonic() + self.seconds)
 
 
+class _BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413 (nothing echoed)."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _too_large(send, self.limit)
+                    return
+        # Read the whole (small) body first, counting; replay it to the app when within limits.
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await _too_large(send, self.limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
+
+
+def _replay(messages: list[dict], then: Any = None) -> Any:
+    """An ASGI ``receive`` that returns ``messages`` first, then defers to ``then``."""
+    queue = list(messages)
+
+    async def receive() -> dict:
+        if queue:
+            return queue.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = f'{{"detail": "request body larger than {limit} bytes"}}'.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def create_app(
     campaign: str | Path,
     *,
     token: str,
     annotator: str = "expert",
     lease_seconds: float = 300.0,
-) -> FastAPI:
-    """Build the app for one campaign file. ``token`` guards every page and API call."""
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Any:
+    """Build the app for one campaign file.
+
+    ``token`` is the admin token: it answers as ``annotator``, may adjudicate and may create
+    reader accounts. Reader tokens come from the campaign file (``campaign reader add``).
+    """
     if not token:
         raise ValueError("a non-empty token is required")
     ledger = Ledger(campaign)
-    default_annotator = annotator
+    admin = Principal(annotator, "admin")
     leases = _Leases(lease_seconds)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -113,23 +243,48 @@ def create_app(
             or request.cookies.get(TOKEN_COOKIE)
         )
 
-    def authorised(request: Request) -> bool:
+    def principal(request: Request) -> Principal | None:
         given = supplied_token(request)
-        return given is not None and hmac.compare_digest(given.encode(), token.encode())
+        if not given or len(given) > 256:
+            return None
+        if hmac.compare_digest(given.encode(), token.encode()):
+            return admin
+        reader = ledger.reader_for_token(given)
+        return None if reader is None else Principal(reader.name, reader.role)
 
-    def require(request: Request) -> None:
-        if not authorised(request):
+    def require(request: Request) -> Principal:
+        who = principal(request)
+        if who is None:
             raise HTTPException(
                 status_code=401,
                 detail="missing or wrong token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        return who
 
-    def who(request: Request, explicit: str | None = None) -> str:
-        name = (
-            explicit or request.headers.get("x-annotator") or request.cookies.get(ANNOTATOR_COOKIE)
-        )
-        return (name or default_annotator).strip() or default_annotator
+    def same_reader(who: Principal, claimed: str | None) -> None:
+        if claimed is not None and claimed.strip() and claimed.strip() != who.name:
+            raise HTTPException(
+                status_code=403,
+                detail=f"this token answers as {who.name!r}; it cannot act as {claimed.strip()!r}",
+            )
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        # Say what is wrong without echoing the input back (it may be huge or not JSON-safe).
+        problems = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in err.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(NotAllowed)
+    async def _not_allowed(_: Request, err: NotAllowed) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=403)
+
+    @app.exception_handler(SubmissionRetracted)
+    async def _retracted(_: Request, err: SubmissionRetracted) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=409)
 
     @app.exception_handler(CampaignError)
     async def _campaign_error(_: Request, err: CampaignError) -> JSONResponse:
@@ -137,123 +292,181 @@ def create_app(
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def item_view(idx: int) -> dict[str, Any]:
+    def item_view(idx: int, *, for_adjudication: bool = False) -> dict[str, Any]:
         item = ledger.item(idx)
         entry = ledger.queue_entry(idx)
+        blind = ledger.blind and not for_adjudication
         top3: list[dict[str, Any]] = []
-        if entry is not None and entry.probs is not None:
+        if entry is not None and entry.probs is not None and not blind:
             order = np.argsort(-entry.probs, kind="stable")[:3]
             top3 = [{"label": names[k], "prob": round(float(entry.probs[k]), 4)} for k in order]
         return {
             "idx": int(item["idx"]),
             "item": item["key"],
-            "given_label": names[int(item["given_label"])],
-            "current_label": names[int(item["current_label"])],
-            "source": item["source"],
-            "reason": None if entry is None else entry.reason,
+            "given_label": None if blind else names[int(item["given_label"])],
+            "current_label": None if blind else names[int(item["current_label"])],
+            "source": None if blind else item["source"],
+            "reason": None if entry is None or blind else entry.reason,
             "rank": None if entry is None else entry.rank,
             "top3": top3,
+            "blind": blind,
             "image_url": f"/image/{int(item['idx'])}",
         }
 
-    def next_for(annotator_name: str) -> int | None:
-        idx = ledger.next_item(skip=leases.others(annotator_name))
+    def next_for(name: str) -> int | None:
+        idx = ledger.next_item(skip=leases.others(name), annotator=name)
         if idx is not None:
-            leases.take(idx, annotator_name)
+            leases.take(idx, name)
         return idx
 
     def progress() -> dict[str, Any]:
         done, total = ledger.progress()
         return {"round": ledger.current_round(), "answered": done, "total": total}
 
-    def panel_context(request: Request, idx: int | None, annotator_name: str) -> dict[str, Any]:
+    def panel_context(request: Request, idx: int | None, who: Principal) -> dict[str, Any]:
         return {
             "request": request,
             "item": None if idx is None else item_view(idx),
             "classes": list(names),
             "progress": progress(),
-            "annotator": annotator_name,
+            "annotator": who.name,
+            "can_adjudicate": who.can_adjudicate,
+            "open_conflicts": len(ledger.conflicts()) if who.can_adjudicate else 0,
             "unsure": UNSURE,
         }
+
+    def parse_index(value: str | None) -> int | None:
+        if value is None or value == "":
+            return None
+        try:
+            idx = int(value)
+        except ValueError:
+            raise HTTPException(status_code=422, detail="item must be an integer") from None
+        if not 0 <= idx < 2**62:
+            raise HTTPException(status_code=404, detail=f"unknown item index {value}")
+        return idx
 
     # -- pages ---------------------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse)
-    def page(request: Request, item: int | None = None) -> Response:
-        if not authorised(request):
+    def page(request: Request, item: str | None = None) -> Response:
+        who = principal(request)
+        if who is None:
             return templates.TemplateResponse(
                 request, "unauthorised.html", {"request": request}, status_code=401
             )
         qp = request.query_params
-        if "token" in qp or "annotator" in qp:
+        if "token" in qp:
             # Keep the token in a cookie and drop it from the address bar.
             rest = {k: v for k, v in qp.items() if k not in ("token", "annotator")}
             resp = RedirectResponse("/" + ("?" + urlencode(rest) if rest else ""), 303)
-            if "token" in qp:
-                resp.set_cookie(TOKEN_COOKIE, qp["token"], httponly=True, samesite="strict")
-            if "annotator" in qp and qp["annotator"].strip():
-                resp.set_cookie(
-                    ANNOTATOR_COOKIE,
-                    qp["annotator"].strip()[:64],
-                    httponly=True,
-                    samesite="strict",
-                )
+            resp.set_cookie(TOKEN_COOKIE, qp["token"], httponly=True, samesite="strict")
             return resp
-        name = who(request)
-        idx = item if item is not None else next_for(name)
-        ctx = panel_context(request, idx, name)
+        idx = parse_index(item)
+        if idx is None:
+            idx = next_for(who.name)
+        try:
+            ctx = panel_context(request, idx, who)
+        except CampaignError:
+            raise HTTPException(status_code=404, detail=f"unknown item index {idx}") from None
         ctx["campaign"] = ledger.path.stem
         return templates.TemplateResponse(request, "label.html", ctx)
 
     @app.get("/partials/item", response_class=HTMLResponse)
-    def panel(request: Request, item: int | None = None) -> Response:
-        require(request)
-        name = who(request)
-        idx = item if item is not None else next_for(name)
-        return templates.TemplateResponse(request, "_item.html", panel_context(request, idx, name))
+    def panel(request: Request, item: str | None = None) -> Response:
+        who = require(request)
+        idx = parse_index(item)
+        if idx is None:
+            idx = next_for(who.name)
+        try:
+            ctx = panel_context(request, idx, who)
+        except CampaignError:
+            raise HTTPException(status_code=404, detail=f"unknown item index {idx}") from None
+        return templates.TemplateResponse(request, "_item.html", ctx)
+
+    @app.get("/adjudicate", response_class=HTMLResponse)
+    def adjudicate_page(request: Request) -> Response:
+        who = principal(request)
+        if who is None:
+            return templates.TemplateResponse(
+                request, "unauthorised.html", {"request": request}, status_code=401
+            )
+        if not who.can_adjudicate:
+            raise HTTPException(status_code=403, detail="only adjudicators can adjudicate")
+        rows = []
+        for c in ledger.conflicts().to_dict("records"):
+            view = item_view(int(c["item"]), for_adjudication=True)
+            view["answers"] = [
+                {"reader": a, "answer": UNSURE if lab is None else names[int(lab)]}
+                for a, lab, _ in c["answers"]
+            ]
+            rows.append(view)
+        return templates.TemplateResponse(
+            request,
+            "adjudicate.html",
+            {
+                "request": request,
+                "conflicts": rows,
+                "classes": list(names),
+                "annotator": who.name,
+                "campaign": ledger.path.stem,
+            },
+        )
 
     @app.get("/image/{idx}")
-    def image(request: Request, idx: int) -> FileResponse:
+    def image(request: Request, idx: str) -> Response:
         require(request)
         try:
-            path = ledger.resolve_image(idx)
-        except CampaignError:
+            path = ledger.resolve_image(parse_index(idx) or 0)
+        except (CampaignError, HTTPException):
             raise HTTPException(status_code=404, detail="image not found") from None
-        return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+        headers = {"Cache-Control": "private, max-age=3600"}
+        try:
+            with Image.open(path) as im:
+                browser_ready = im.format in _BROWSER_FORMATS and im.mode in _BROWSER_MODES
+                if not browser_ready or im.mode in HIGH_BIT_MODES:
+                    buf = io.BytesIO()
+                    to_rgb8(im).save(buf, format="PNG")
+                    return Response(buf.getvalue(), media_type="image/png", headers=headers)
+        except OSError:
+            raise HTTPException(status_code=404, detail="image not readable") from None
+        return FileResponse(path, headers=headers)
 
     # -- JSON API ------------------------------------------------------------------------------
 
     @app.get("/api/next")
     def api_next(request: Request, annotator: str | None = None) -> dict[str, Any]:
-        require(request)
-        idx = next_for(who(request, annotator))
+        who = require(request)
+        same_reader(who, annotator)
+        idx = next_for(who.name)
         return {"item": None if idx is None else item_view(idx), "progress": progress()}
 
     @app.get("/api/item/{idx}")
-    def api_item(request: Request, idx: int) -> dict[str, Any]:
+    def api_item(request: Request, idx: str) -> dict[str, Any]:
         require(request)
         try:
-            return item_view(idx)
+            return item_view(parse_index(idx) or 0)
         except CampaignError:
             raise HTTPException(status_code=404, detail=f"unknown item index {idx}") from None
 
     @app.post("/api/answer")
     def api_answer(request: Request, body: AnswerIn) -> dict[str, Any]:
-        require(request)
+        who = require(request)
+        same_reader(who, body.annotator)
         if (body.item is None) == (body.idx is None):
             raise HTTPException(status_code=422, detail="give exactly one of 'item' or 'idx'")
         idx = ledger.item_index(body.item) if body.item is not None else int(body.idx or 0)
         item = ledger.item(idx)
-        if body.label == KEEP:
-            label: int | None = int(item["given_label"])
-        elif body.label == UNSURE:
-            label = None
-        else:
-            label = ledger.class_index(body.label)
+        if not ledger.is_queued(idx):
+            raise HTTPException(
+                status_code=409,
+                detail=f"item {item['key']!r} is not in the current round's queue",
+            )
+        label = _answer_label(ledger, body, item)
         res = ledger.submit(
             idx,
             label,
-            annotator=who(request, body.annotator),
+            annotator=who.name,
             submission_id=body.submission_id,
             seconds=body.seconds,
             origin="web",
@@ -263,16 +476,18 @@ def create_app(
             "item": item["key"],
             "idx": idx,
             "duplicate": res.duplicate,
+            "conflict": res.conflict,
             "progress": progress(),
         }
 
     @app.post("/api/undo")
     def api_undo(request: Request, body: UndoIn) -> dict[str, Any]:
-        require(request)
-        name = who(request, body.annotator)
-        res = ledger.undo_last(name, body.submission_id)
+        who = require(request)
+        same_reader(who, body.annotator)
+        current = ledger.current_round()
+        res = ledger.undo_last(who.name, body.submission_id, round=current)
         if res.item is not None:
-            leases.take(res.item, name)
+            leases.take(res.item, who.name)
         return {
             "retracted": res.retracted_id,
             "idx": res.item,
@@ -281,12 +496,82 @@ def create_app(
             "progress": progress(),
         }
 
+    @app.get("/api/conflicts")
+    def api_conflicts(request: Request) -> dict[str, Any]:
+        who = require(request)
+        if not who.can_adjudicate:
+            raise HTTPException(status_code=403, detail="only adjudicators see conflicts")
+        out = []
+        for c in ledger.conflicts().to_dict("records"):
+            out.append(
+                {
+                    "idx": int(c["item"]),
+                    "item": c["key"],
+                    "given_label": names[int(c["given_label"])],
+                    "answers": [
+                        {"reader": a, "answer": UNSURE if lab is None else names[int(lab)]}
+                        for a, lab, _ in c["answers"]
+                    ],
+                }
+            )
+        return {"conflicts": out}
+
+    @app.post("/api/adjudicate")
+    def api_adjudicate(request: Request, body: AdjudicateIn) -> dict[str, Any]:
+        who = require(request)
+        if not who.can_adjudicate:
+            raise HTTPException(status_code=403, detail="only adjudicators can adjudicate")
+        res = ledger.adjudicate(
+            body.idx,
+            ledger.class_index(body.label),
+            adjudicator=who.name,
+            submission_id=body.submission_id,
+            seconds=body.seconds,
+            note=body.note,
+        )
+        return {
+            "adjudication_id": res.adjudication_id,
+            "idx": res.item,
+            "label": names[res.label],
+            "duplicate": res.duplicate,
+            "open_conflicts": len(ledger.conflicts()),
+        }
+
+    @app.post("/api/readers")
+    def api_readers(request: Request, body: ReaderIn) -> dict[str, Any]:
+        who = require(request)
+        if who.role != "admin":
+            raise HTTPException(status_code=403, detail="only the admin token creates readers")
+        new_token = ledger.add_reader(body.name, role=body.role)
+        return {"name": body.name.strip(), "role": body.role, "token": new_token}
+
     @app.get("/api/status")
     def api_status(request: Request) -> dict[str, Any]:
         require(request)
         return _jsonable(campaign_status(ledger).as_dict())
 
-    return app
+    return _BodyLimit(app, max_body_bytes)
+
+
+def _answer_label(ledger: Ledger, body: AnswerIn, item: dict[str, Any]) -> int | None:
+    """The class index an answer stands for (None: unsure).
+
+    ``keep: true`` keeps the given label. For old clients, ``label: "keep"`` also means that --
+    unless the campaign has a class named ``keep``, which then always wins.
+    """
+    names = ledger.class_names
+    keep = body.keep or (body.label == KEEP and KEEP not in names)
+    if keep:
+        if ledger.blind:
+            raise CampaignError("blind mode: the given label is hidden; choose a class")
+        if body.label not in (None, KEEP):
+            raise CampaignError("give either keep or a label, not both")
+        return int(item["given_label"])
+    if body.label is None:
+        raise CampaignError("give a label (a class name or 'unsure') or keep: true")
+    if body.label == UNSURE:
+        return None
+    return ledger.class_index(body.label)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -297,6 +582,6 @@ def _jsonable(obj: Any) -> Any:
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj

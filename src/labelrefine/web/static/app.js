@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   const panel = document.getElementById("panel");
+  if (!panel || panel.dataset.page === "adjudicate") return;
   const toast = document.getElementById("toast");
   let shownAt = performance.now();
   let busy = false;
@@ -59,15 +60,15 @@
     shownAt = performance.now();
   }
 
-  async function answer(label) {
+  async function answer(label, keep) {
     const item = document.getElementById("item");
     if (!item || busy) return;
     setBusy(true);
     try {
       const seconds = Math.round((performance.now() - shownAt) / 10) / 100;
-      await post("/api/answer", {
-        idx: Number(item.dataset.idx), label: label, submission_id: newId(), seconds: seconds,
-      });
+      const body = { idx: Number(item.dataset.idx), submission_id: newId(), seconds: seconds };
+      if (keep) body.keep = true; else body.label = label;
+      await post("/api/answer", body);
       await load();
       say("saved");
     } catch (e) {
@@ -96,6 +97,7 @@
     const btn = ev.target.closest("button");
     if (!btn) return;
     if (btn.dataset.action === "undo") undo();
+    else if (btn.dataset.action === "keep") answer(null, true);
     else if (btn.dataset.label) answer(btn.dataset.label);
   });
 
@@ -103,7 +105,11 @@
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const key = ev.key.toLowerCase();
     if (key === "z") { ev.preventDefault(); undo(); return; }
-    if (key === "k") { ev.preventDefault(); answer("keep"); return; }
+    if (key === "k") {
+      ev.preventDefault();
+      if (panel.querySelector("button.keep")) answer(null, true);
+      return;
+    }
     if (key === "u") { ev.preventDefault(); answer("unsure"); return; }
     if (/^[1-9]$/.test(key)) {
       const choices = panel.querySelectorAll("button.choice");
