@@ -297,3 +297,15 @@ def test_ours_plus_runs_and_finds_wrong_labels(world, plus: dict) -> None:
         assert rounds[1]["pseudo_wrong"] <= 0.1 * rounds[1]["n_pseudo"]
     again = run_pipeline(spec, _context(world))
     assert _numbers(again) == _numbers(res)
+
+
+def test_ours_plus_with_every_switch_off_is_ours(world) -> None:
+    """The ablation baseline: no re-split, no pseudo-labels, no quotas, entropy = ``ours``."""
+    from labelrefine.config import PipelineSpec
+    from labelrefine.pipelines import run_pipeline
+
+    off = {"sampler": "entropy", "class_budget": "none", "resplit": False, "unqueried": "drop"}
+    plus = run_pipeline(PipelineSpec(name="ours_plus", plus=off), _context(world))
+    ours = run_pipeline(PipelineSpec(name="ours", sampler="entropy"), _context(world))
+    assert _numbers(plus) == _numbers(ours)
+    assert plus["final_wrong_labels"] == ours["final_wrong_labels"]
