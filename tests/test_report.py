@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -12,10 +13,13 @@ from typer.testing import CliRunner
 from labelrefine.cli import app
 from labelrefine.config import ConfigError, parse_config
 from labelrefine.experiments.report import (
+    budget_shortfalls,
     curve_stats,
     labels_needed,
     markdown_table,
+    paired_differences,
     rounds_frame,
+    t_interval,
     write_report,
 )
 from labelrefine.experiments.sweep import (
@@ -107,7 +111,9 @@ def test_labels_needed_and_stats(run_dir: Path) -> None:
     stats = curve_stats(rounds_frame(runs))
     ours = stats[stats["label"] == "ours+entropy"].sort_values("round")
     assert ours["f1_mean"].round(4).tolist() == [0.605, 0.705, 0.79, 0.81]
-    assert ours["f1_std"].round(4).tolist() == [0.005, 0.005, 0.005, 0.0]
+    # sample std (ddof = 1) and the 95 % t half-width, t(0.975, 1) = 12.706
+    assert ours["f1_std"].round(4).tolist() == [0.0071, 0.0071, 0.0071, 0.0]
+    assert ours["f1_ci"].round(4).tolist() == [0.0635, 0.0635, 0.0635, 0.0]
     needed = labels_needed(stats, "symmetric0.4", 0.79)
     assert needed["ours+entropy"] == 2 * BUDGET
     assert needed["al_only+random"] is None
@@ -121,7 +127,7 @@ def test_report_files_and_rows(run_dir: Path) -> None:
     md = paths["results.md"].read_text()
     row = next(line for line in md.splitlines() if line.startswith("| ours+entropy"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "0.605 ± 0.005"  # round 0
+    assert cells[1] == "0.605 ± 0.064"  # round 0: mean ± 95 % half-width
     assert cells[-2] == str(2 * BUDGET)  # labels to reach clean - 0.01
     assert cells[-1] == "2"  # seeds
     al_row = next(line for line in md.splitlines() if line.startswith("| al_only+random"))
@@ -129,9 +135,13 @@ def test_report_files_and_rows(run_dir: Path) -> None:
     assert "| pipeline | r1 | r2 | r3 |\n" in md  # query precision header (no round 0)
     assert "| ours+entropy | 0.55 | 0.55 | 0.55 |" in md
     assert "| clean |" in md and "reference" in md
+    assert "Paired differences against `ours+entropy`" in md
+    paired = next(line for line in md.splitlines() if line.startswith("| al_only+random")
+                  and "/" in line and "not reached" not in line)
+    assert "(0/2)" in paired  # al_only is below ours for both seeds at every round
     diag = paths["diagnostics.md"].read_text()
     assert "CT_VOG m=0.2 Recall" in diag and "CE (small loss) Guess %" in diag
-    assert "0.55 ± 0.05" in diag  # per-class recall over the two seeds
+    assert "0.55 ± 0.64" in diag  # per-class recall over the two seeds (95 % half-width)
     table = pd.read_csv(paths["diagnostics.csv"])
     assert set(table["class"]) == set(CLASSES)
     assert len(table) == 2 * 2 * len(CLASSES)  # methods x seeds x classes
@@ -184,3 +194,53 @@ def test_guess_undefined_for_some_seeds_is_marked(run_dir: Path) -> None:
     diag = (write_report(run_dir)["diagnostics.md"]).read_text()
     row = next(line for line in diag.splitlines() if line.startswith("| a |"))
     assert "80.0 (1/2 seeds)" in row
+
+
+def test_t_interval_matches_scipy_and_edge_cases() -> None:
+    from scipy import stats
+
+    v = [0.31, 0.35, 0.29, 0.40, 0.33]
+    mean, std, half, n = t_interval(v)
+    lo, hi = stats.t.interval(0.95, 4, loc=np.mean(v), scale=stats.sem(v))
+    assert n == 5 and std == pytest.approx(np.std(v, ddof=1))
+    assert (mean - half, mean + half) == pytest.approx((lo, hi))
+    assert np.isnan(t_interval([0.3])[2]) and t_interval([0.3])[0] == 0.3
+    assert t_interval([])[3] == 0 and t_interval([np.nan, 0.2])[3] == 1
+
+
+def _frame(diffs: list[float], base: list[float]) -> pd.DataFrame:
+    rows = []
+    for seed, (b, d) in enumerate(zip(base, diffs, strict=True)):
+        rows.append({"noise": "n", "pipeline": "ours", "label": "ours", "seed": seed,
+                     "round": 1, "labels_bought": 10, "test_f1": b, "val_f1": b,
+                     "query_precision": 0.5})
+        rows.append({"noise": "n", "pipeline": "al_only", "label": "al", "seed": seed,
+                     "round": 1, "labels_bought": 10 if seed else 7, "test_f1": b + d,
+                     "val_f1": b, "query_precision": 0.5})
+        rows.append({"noise": "n", "pipeline": "clean", "label": "clean", "seed": seed,
+                     "round": 0, "labels_bought": 0, "test_f1": 0.9, "val_f1": 0.9,
+                     "query_precision": None})
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_use_seed_pairs() -> None:
+    # large seed-to-seed spread, small but consistent paired difference
+    base = [0.30, 0.45, 0.38, 0.52, 0.41]
+    frame = _frame([-0.02, -0.025, -0.018, -0.022, -0.021], base)
+    d = paired_differences(frame, "n", "ours").set_index("label")
+    assert d.loc["al", "diff_mean"] == pytest.approx(-0.0212)
+    assert d.loc["al", "losses"] == 5 and d.loc["al", "wins"] == 0
+    assert d.loc["al", "significant"] and d.loc["al", "hi"] < 0
+    # unpaired, the two means' intervals overlap widely: the pairing is what decides
+    assert t_interval(np.array(base))[2] > 0.05
+    # the clean reference (one record per seed) is compared at ours' rounds
+    assert d.loc["clean", "round"] == 1 and d.loc["clean", "n_pairs"] == 5
+    mixed = paired_differences(_frame([0.03, -0.02, 0.01, -0.03, 0.0], base), "n", "ours")
+    row = mixed.set_index("label").loc["al"]
+    assert not row["significant"] and (row["wins"], row["losses"]) == (2, 2)
+
+
+def test_budget_shortfalls_marked() -> None:
+    short = budget_shortfalls(_frame([0.0] * 5, [0.3] * 5), "n")
+    assert short[["label", "round", "seed", "labels_bought", "most_bought"]].values.tolist() \
+        == [["al", 1, 0, 7, 10]]

@@ -3,15 +3,19 @@
 ``write_report(run_dir)`` reads ``config.yaml`` and ``runs/*.json`` (written by the runner) and
 writes, next to them:
 
-- ``f1_vs_labels.png``: test macro-F1 vs labels bought, mean ± std band per pipeline, one panel
-  per noise setting; clean-label F1 dashed, noisy CE dotted;
-- ``results.md`` / ``results.csv``: F1 per round (mean ± std over seeds), labels bought, labels
-  needed to reach clean-label F1 − 0.01, query precision per round;
+- ``f1_vs_labels.png``: test macro-F1 vs labels bought, mean and 95 % interval band per
+  pipeline, one panel per noise setting; clean-label F1 dashed, noisy CE dotted;
+- ``results.md`` / ``results.csv``: F1 per round (mean ± half-width of the 95 % t-interval
+  over seeds), labels bought, labels needed to reach clean-label F1 − 0.01, query precision
+  per round, and paired per-seed differences of every pipeline against ``ours`` (mean
+  difference with its 95 % t-interval, wins / losses); rounds where a pipeline bought fewer
+  labels than the others (its pool ran out) are marked;
 - ``diagnostics.md`` / ``diagnostics.csv``: the paper's Table 1 for every phase-1 method that
   ran (per-class Recall and Guess % of the clean set), plus overall selection precision/recall;
 - ``report.html``: the config, all tables and the embedded plot.
 
-Std is the population std over seeds (ddof = 0), as ``numpy.std``.
+Std is the sample std over seeds (ddof = 1); intervals are Student-t 95 % intervals of the mean
+(``mean ± t(0.975, n − 1) · std / sqrt(n)``), undefined for one seed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from scipy import stats as sps
 
 from labelrefine.config import ConfigError, ExperimentConfig
 from labelrefine.experiments.sweep import (
@@ -40,6 +45,107 @@ from labelrefine.metrics import labels_to_reach
 #: Within this much of clean-label F1 counts as "reached" (DESIGN.md section 6).
 REACH_TOLERANCE = 0.01
 _REFERENCES = ("clean", "noisy_ce")
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95
+               ) -> tuple[float, float, float, int]:
+    """``(mean, std (ddof 1), half-width of the t-interval, n)`` over the non-nan values.
+
+    With one value the std and the half-width are nan; with none, everything is nan.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    n = int(v.size)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    mean = float(v.mean())
+    if n == 1:
+        return mean, float("nan"), float("nan"), 1
+    std = float(v.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
+    return mean, std, half, n
+
+
+def paired_differences(frame: pd.DataFrame, noise: str, reference: str) -> pd.DataFrame:
+    """Per (label, round): per-seed differences ``label − reference`` of test macro-F1.
+
+    Seeds are paired (same seed: same split, noise and phase 1 where shared). A reference
+    pipeline with a single record (``clean``, ``noisy_ce``) is compared with that record at
+    every round. Columns: ``label``, ``pipeline``, ``round``, ``diff_mean``, ``diff_half``
+    (95 % t half-width), ``lo``, ``hi``, ``wins`` / ``losses`` (seeds where ``label`` is
+    above / below the reference), ``n_pairs``, ``significant`` (interval excludes 0).
+    """
+    cols = ["label", "pipeline", "round", "diff_mean", "diff_half", "lo", "hi", "wins",
+            "losses", "n_pairs", "significant"]
+    sub = frame[frame["noise"] == noise]
+    ref = sub[sub["label"] == reference].set_index(["seed", "round"])["test_f1"]
+    if ref.empty:
+        return pd.DataFrame(columns=cols)
+    ref_rounds = sorted(ref.index.get_level_values("round").unique())
+    rows = []
+    for label, g in sub[sub["label"] != reference].groupby("label", sort=False):
+        single = g["round"].nunique() == 1 and g["pipeline"].iloc[0] in _REFERENCES
+        rounds = ref_rounds if single else sorted(g["round"].unique())
+        for r in rounds:
+            hit = g if single else g[g["round"] == r]
+            diffs = []
+            for seed, val in zip(hit["seed"], hit["test_f1"], strict=True):
+                if (seed, r) in ref.index:
+                    diffs.append(float(val) - float(ref.loc[(seed, r)]))
+            if not diffs:
+                continue
+            d = np.asarray(diffs)
+            mean, _, half, n = t_interval(d)
+            lo, hi = mean - half, mean + half
+            rows.append({"label": label, "pipeline": g["pipeline"].iloc[0], "round": int(r),
+                         "diff_mean": mean, "diff_half": half, "lo": lo, "hi": hi,
+                         "wins": int(np.sum(d > 0)), "losses": int(np.sum(d < 0)),
+                         "n_pairs": n, "significant": bool(n > 1 and (lo > 0 or hi < 0))})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def reference_label(frame: pd.DataFrame, noise: str) -> str | None:
+    """The ``ours`` run paired differences are taken against: the first ``ours`` label."""
+    sub = frame[(frame["noise"] == noise) & (frame["pipeline"] == "ours")]
+    return None if sub.empty else str(sub["label"].iloc[0])
+
+
+def paired_table(diffs: pd.DataFrame) -> pd.DataFrame:
+    """Rows: pipelines; columns: rounds; cells ``Δ ± half (wins/losses)``, ``*`` when the
+    interval excludes 0."""
+    if diffs.empty:
+        return pd.DataFrame()
+    rounds = sorted(diffs["round"].unique())
+    rows = []
+    for label, g in diffs.groupby("label", sort=False):
+        row: dict[str, Any] = {"pipeline − ours": label}
+        for r in rounds:
+            hit = g[g["round"] == r]
+            if hit.empty:
+                row[f"r{r}"] = "—"
+                continue
+            h = hit.iloc[0]
+            half = "" if math.isnan(h["diff_half"]) else f" ± {h['diff_half']:.3f}"
+            star = "*" if h["significant"] else ""
+            row[f"r{r}"] = (f"{h['diff_mean']:+.3f}{half}{star} "
+                            f"({int(h['wins'])}/{int(h['losses'])})")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def budget_shortfalls(frame: pd.DataFrame, noise: str) -> pd.DataFrame:
+    """(label, round, seed, labels_bought, most_bought) where a run bought fewer labels by a
+    round than the most any run bought by that round (its pool ran out)."""
+    sub = frame[(frame["noise"] == noise) & ~frame["pipeline"].isin(_REFERENCES)]
+    if sub.empty:
+        return pd.DataFrame(columns=["label", "round", "seed", "labels_bought", "most_bought"])
+    most = sub.groupby("round")["labels_bought"].transform("max")
+    short = sub[sub["labels_bought"] < most].assign(most_bought=most)
+    return short[["label", "round", "seed", "labels_bought", "most_bought"]].reset_index(
+        drop=True)
 
 
 # ----------------------------------------------------------------------------- frames
@@ -74,14 +180,16 @@ def curve_stats(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean / std / count over seeds per (noise, label, round)."""
     if frame.empty:
         return pd.DataFrame(columns=["noise", "label", "pipeline", "round", "labels_bought",
-                                     "f1_mean", "f1_std", "n_seeds", "qp_mean"])
+                                     "labels_bought_min", "f1_mean", "f1_std", "f1_ci",
+                                     "n_seeds", "qp_mean"])
     g = frame.groupby(["noise", "label", "round"], sort=False)
     out = g.agg(
         pipeline=("pipeline", "first"),
         labels_bought=("labels_bought", "mean"),
+        labels_bought_min=("labels_bought", "min"),
         f1_mean=("test_f1", "mean"),
-        f1_std=("test_f1", lambda s: float(np.std(s.dropna(), ddof=0)) if s.notna().any()
-                else float("nan")),
+        f1_std=("test_f1", lambda s: t_interval(s)[1]),
+        f1_ci=("test_f1", lambda s: t_interval(s)[2]),
         n_seeds=("test_f1", "count"),
         qp_mean=("query_precision", "mean"),
     ).reset_index()
@@ -129,8 +237,11 @@ def f1_table(stats: pd.DataFrame, noise: str, target: float | None) -> pd.DataFr
         for r in rounds:
             hit = g[g["round"] == r]
             row[col[r]] = ("—" if hit.empty else
-                           _pm(hit["f1_mean"].iloc[0], hit["f1_std"].iloc[0],
+                           _pm(hit["f1_mean"].iloc[0], hit["f1_ci"].iloc[0],
                                int(hit["n_seeds"].iloc[0])))
+            if (not hit.empty and pipe not in _REFERENCES and r in bought
+                    and hit["labels_bought_min"].iloc[0] < bought[r]):
+                row[col[r]] += f" †{int(hit['labels_bought_min'].iloc[0])}"
         if pipe in _REFERENCES:
             row["labels to reach clean − 0.01"] = "reference"
         elif target is None:
@@ -205,8 +316,8 @@ def _seed_cell(values: pd.Series, digits: int) -> str:
     """Mean ± std over the seeds where the value is defined; says so when some are not
     (Guess % is undefined for a seed whose clean set holds no item given that class)."""
     ok = values.dropna()
-    cell = _pm(float(ok.mean()) if len(ok) else float("nan"), float(np.std(ok)) if len(ok)
-               else float("nan"), len(ok), digits)
+    mean, _, half, n = t_interval(ok)
+    cell = _pm(mean, half, n, digits)
     if 0 < len(ok) < len(values):
         cell += f" ({len(ok)}/{len(values)} seeds)"
     return cell
@@ -229,16 +340,16 @@ def diagnostics_tables(diag: pd.DataFrame, noise: str) -> tuple[pd.DataFrame, pd
     for m in methods:
         g = sub[sub["lnl"] == m].drop_duplicates("seed")
         n = len(g)
+        def cell(col: str, digits: int = 3, g: pd.DataFrame = g) -> str:
+            mean, _, half, k = t_interval(g[col].astype(float))
+            return _pm(mean, half, k, digits)
+
         overall.append({
             "LNL": m,
-            "clean set size": _pm(float(g["clean_size"].mean()), float(np.std(g["clean_size"])),
-                                  n, 0),
-            "selection precision": _pm(float(g["selection_precision"].mean()),
-                                       float(np.std(g["selection_precision"])), n),
-            "selection recall": _pm(float(g["selection_recall"].mean()),
-                                    float(np.std(g["selection_recall"])), n),
-            "phase-1 test F1": _pm(float(g["phase1_test_f1"].mean()),
-                                   float(np.std(g["phase1_test_f1"])), n),
+            "clean set size": cell("clean_size", 0),
+            "selection precision": cell("selection_precision"),
+            "selection recall": cell("selection_recall"),
+            "phase-1 test F1": cell("phase1_test_f1"),
             "seeds": n,
         })
     return pd.DataFrame(per_class), pd.DataFrame(overall)
@@ -279,7 +390,7 @@ def plot_curves(stats: pd.DataFrame, noises: Sequence[str]) -> bytes:
             if g.empty:
                 continue
             x, y = g["labels_bought"].to_numpy(), g["f1_mean"].to_numpy()
-            s = np.nan_to_num(g["f1_std"].to_numpy())
+            s = np.nan_to_num(g["f1_ci"].to_numpy())
             style = "-" if g["pipeline"].iloc[0] == "ours" else "--"
             ax.plot(x, y, style, marker="o", ms=3.5, color=colors[lab], label=lab, lw=1.6)
             ax.fill_between(x, y - s, y + s, color=colors[lab], alpha=0.15, lw=0)
@@ -328,10 +439,13 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
     diag = diagnostics_frame(runs)
 
     md = [f"# Results: {cfg.name}\n",
-          f"{len(runs)} finished runs ({len(missing)} planned runs missing). Test macro-F1 at the "
-          "epoch with the best validation macro-F1, mean ± std over seeds (ddof = 0). Column "
-          "`rN (L)`: round N, L labels bought so far. `clean` trains on true labels (upper "
-          "bound), `noisy_ce` on the noisy labels (no cleaning).\n"]
+          f"{len(runs)} finished runs ({len(missing)} planned runs missing). Test macro-F1 of "
+          "the selected model, mean ± half-width of the 95 % t-interval over seeds (std with "
+          "ddof = 1). Column `rN (L)`: round N, L labels bought so far; `†K`: some seed of this "
+          "pipeline had bought only K labels by then (its pool ran out). `clean` trains on "
+          "true labels (upper bound), `noisy_ce` on the noisy labels (no cleaning). Paired "
+          "differences: per seed, pipeline minus `ours` at the same round; mean ± 95 % "
+          "half-width, `*` when the interval excludes 0, (wins/losses) of the pipeline.\n"]
     html_parts = []
     csv_rows = []
     for noise in noises:
@@ -345,12 +459,26 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
                    f" Clean-label F1 {clean:.3f}; target {target:.3f}.") + "\n")
         t_f1 = f1_table(stats, noise, target)
         t_qp = query_precision_table(stats, noise)
+        ref = reference_label(frame, noise)
+        diffs = paired_differences(frame, noise, ref) if ref is not None else pd.DataFrame()
+        t_pd = paired_table(diffs)
+        short = budget_shortfalls(frame, noise)
         md += [head, "### Test macro-F1 per round\n", markdown_table(t_f1),
                "### Query precision per round (share of bought labels that were wrong)\n",
                markdown_table(t_qp)]
         html_parts += [f"<h2>{html.escape(noise)}</h2><p>{html.escape(head.split(chr(10), 2)[2])}"
                        "</p>", "<h3>Test macro-F1 per round</h3>", _df_html(t_f1),
                        "<h3>Query precision per round</h3>", _df_html(t_qp)]
+        if ref is not None and not t_pd.empty:
+            title = f"Paired differences against `{ref}` (test macro-F1, per seed)"
+            md += [f"### {title}\n", markdown_table(t_pd)]
+            html_parts += [f"<h3>{html.escape(title)}</h3>", _df_html(t_pd)]
+        if not short.empty:
+            note = ("Budgets differ: " + "; ".join(
+                f"{r.label} seed {r.seed} bought {r.labels_bought} of {r.most_bought} labels by "
+                f"round {r.round}" for r in short.itertuples()) + " (pool exhausted).\n")
+            md.append(note)
+            html_parts.append(f"<p>{html.escape(note)}</p>")
         sub = stats[stats["noise"] == noise]
         csv_rows.append(sub)
     if missing:
@@ -391,8 +519,8 @@ def _html_page(cfg: ExperimentConfig, runs: Sequence[dict[str, Any]], missing: S
     body = [
         f"<h1>labelrefine report: {html.escape(cfg.name)}</h1>",
         f"<p>{len(runs)} finished runs, {len(missing)} missing; summed run time "
-        f"{total / 60:.1f} min. Test macro-F1 at the best-validation epoch, mean ± std over "
-        "seeds (ddof = 0).</p>",
+        f"{total / 60:.1f} min. Test macro-F1 of the selected model, mean ± half-width of the "
+        "95 % t-interval over seeds (std with ddof = 1).</p>",
         f'<img alt="test macro-F1 vs labels bought" src="data:image/png;base64,{img}">',
         *parts,
         "<h2>Phase-1 diagnostics (Table 1)</h2>" if diag else "",
