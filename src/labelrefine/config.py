@@ -52,6 +52,10 @@ class SplitConfig(_Strict):
     val: float = Field(0.1, gt=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+    # vary_seed: the split seed is ``seed + run seed`` (results then include split variance).
+    # keep_dataset: use the dataset's own train/val/test (MedMNIST files) instead.
+    vary_seed: bool = False
+    keep_dataset: bool = False
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitConfig:
