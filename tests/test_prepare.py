@@ -144,3 +144,32 @@ def test_summary_reports_counts_and_realised_noise() -> None:
     assert set(s["noise_rate_per_class"]) == set(ds.class_names)
     clean = prepare_data(ds, SPLIT, NoiseConfig(kind="none"), None, seed=0).summary()
     assert clean["noise_rate"] == 0.0 and clean["noisy_train"] == 0
+
+
+def test_vary_seed_gives_each_run_seed_its_own_split() -> None:
+    ds = _toy()
+    vary = SplitConfig(seed=0, vary_seed=True)
+    a = prepare_data(ds, vary, SYM40, None, seed=1)
+    b = prepare_data(ds, vary, SYM40, None, seed=1)
+    c = prepare_data(ds, vary, SYM40, None, seed=2)
+    np.testing.assert_array_equal(a.train_idx, b.train_idx)
+    assert not np.array_equal(a.train_idx, c.train_idx)
+    # split seed = split.seed + run seed
+    fixed = prepare_data(ds, SplitConfig(seed=2), SYM40, None, seed=2)
+    np.testing.assert_array_equal(c.test_idx, fixed.test_idx)
+    _check_invariants(c, ds)
+
+
+def test_keep_dataset_split_from_medmnist_ids() -> None:
+    labels = np.tile(np.arange(3), 20).astype(np.int64)
+    ids = tuple(f"{s}_{i}" for s, n in (("train", 40), ("val", 8), ("test", 12))
+                for i in range(n))
+    ds = ImageDataset(ids=ids, labels=labels, class_names=("a", "b", "c"),
+                      images=np.zeros((60, 2, 2), dtype=np.uint8))
+    p = prepare_data(ds, SplitConfig(keep_dataset=True), SYM40, None, seed=0)
+    np.testing.assert_array_equal(p.train_idx, np.arange(40))
+    np.testing.assert_array_equal(p.val_idx, np.arange(40, 48))
+    np.testing.assert_array_equal(p.test_idx, np.arange(48, 60))
+    _check_invariants(p, ds)
+    with pytest.raises(DataError, match="item 'x0' names no split"):
+        prepare_data(_toy(), SplitConfig(keep_dataset=True), SYM40, None, seed=0)

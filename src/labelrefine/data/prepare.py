@@ -11,7 +11,7 @@ from labelrefine.config import LongTailConfig, NoiseConfig, SplitConfig
 from labelrefine.data.dataset import DataError, ImageDataset
 from labelrefine.data.longtail import longtail_indices
 from labelrefine.data.noise import inject_noise
-from labelrefine.data.splits import stratified_split
+from labelrefine.data.splits import dataset_split, stratified_split
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ def prepare_data(
     """Split, optionally long-tail the training split, and inject noise into it.
 
     - The stratified train/val/test split depends on ``split.seed`` only, so it is the same for
-      every run seed.
+      every run seed; with ``split.vary_seed`` its seed is ``split.seed + seed`` (each run seed
+      gets its own split). With ``split.keep_dataset`` the dataset's own split is used
+      (:func:`labelrefine.data.splits.dataset_split`; MedMNIST files carry one).
     - The long-tail subsample (training split only) and the noise (training split only) are drawn
       with ``seed``: different run seeds give different noise. The noise on the training items
       equals ``inject_noise(true_labels[train_idx], C, noise.kind, noise.rate, seed,
@@ -89,7 +91,15 @@ def prepare_data(
     c = dataset.num_classes
     if len(true) == 0:
         raise DataError(f"dataset {dataset.name!r} has no items")
-    train, val, test = stratified_split(true, (split.train, split.val, split.test), split.seed)
+    if split.keep_dataset:
+        try:
+            train, val, test = dataset_split(dataset.ids)
+        except ValueError as err:
+            raise DataError(f"dataset {dataset.name!r}: {err}") from None
+    else:
+        split_seed = split.seed + seed if split.vary_seed else split.seed
+        train, val, test = stratified_split(true, (split.train, split.val, split.test),
+                                            split_seed)
     if longtail is not None:
         train = train[longtail_indices(true[train], longtail.ratio, seed, num_classes=c)]
     if len(train) == 0:

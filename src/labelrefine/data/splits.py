@@ -74,3 +74,29 @@ def stratified_split(
         np.sort(np.concatenate(p)).astype(np.int64) if p else np.empty(0, dtype=np.int64)
         for p in parts
     )
+
+
+#: Item id prefixes that name a dataset's own split (MedMNIST ids are ``<split>_<index>``).
+SPLIT_PREFIXES = ("train", "val", "test")
+
+
+def dataset_split(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dataset's own train/val/test indices, read from id prefixes ``train_`` / ``val_`` /
+    ``test_`` (as :func:`labelrefine.data.loaders.load_medmnist` names its items).
+
+    Raises:
+        ValueError: an id without such a prefix (named), or no training item.
+    """
+    parts: dict[str, list[int]] = {p: [] for p in SPLIT_PREFIXES}
+    for i, item in enumerate(ids):
+        prefix = str(item).split("_", 1)[0]
+        if prefix not in parts or "_" not in str(item):
+            raise ValueError(
+                f"item {item!r} names no split; keeping the dataset's own split needs ids "
+                f"prefixed train_, val_ or test_ (MedMNIST files)"
+            )
+        parts[prefix].append(i)
+    if not parts["train"]:
+        raise ValueError("the dataset's own split has no training item")
+    train, val, test = (np.asarray(parts[p], dtype=np.int64) for p in SPLIT_PREFIXES)
+    return train, val, test
