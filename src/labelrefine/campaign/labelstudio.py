@@ -1,33 +1,57 @@
-"""Label Studio interchange: export tasks with pre-annotations, import its JSON export back.
+"""Label Studio interchange: export tasks with pre-annotations, import its exports back.
 
-Export (a folder):
+Export (a folder, :func:`export_labelstudio`):
 
 - ``tasks.json``: a list of tasks in Label Studio's JSON import format. Each task has ``data``
   (``image``: the image URL, ``item``: the campaign item id, ``given_label``, ``model_top3`` and
-  ``reason`` for display), ``predictions`` (one per task: the model's top class as a ``choices``
-  result with its probability as ``score``, so Label Studio shows it as a pre-annotation) and,
-  for items that already have an expert answer, ``annotations`` in the same result format.
-- ``labeling_config.xml``: the matching labeling configuration -- an ``<Image name="image">`` and
-  a single-choice ``<Choices name="label" toName="image">`` with one ``<Choice>`` per class plus
-  ``unsure``.
+  ``reason`` for display, ``labelrefine``: the campaign's own record of the answers the task
+  carries), ``predictions`` (one per task) and, for answered items, one ``annotations`` entry
+  per reader.
+- ``labeling_config.xml``: the matching labeling configuration -- an ``<Image name="image">``, the
+  given label, the model's top-3 and the queue reason as text, and a single-choice
+  ``<Choices name="label" toName="image">`` with one ``<Choice>`` per class plus ``unsure``.
 
-Image URLs are ``<image_url_prefix><path relative to the image root>``; the default prefix
-``/data/local-files/?d=`` is Label Studio's local-files route (serve the campaign's image folder
-as local storage with that folder, or its parent, as the document root and adjust the prefix).
+Pre-annotations pre-select the **given** label (the prediction's score is the model's
+probability of it), so a reader who submits a task unchanged keeps the given label -- as the
+``k`` key does in the web app. The model's top-3 is shown as text, never pre-selected, so the
+reader is not nudged towards the model's guess.
 
-Import reads Label Studio's JSON export (a list of tasks with ``annotations[].result[]``); each
-non-cancelled annotation whose result holds ``value.choices`` for the ``label`` control becomes
-one expert answer. The annotator is taken from ``completed_by`` (an e-mail/username, or a user
-id), else from the task's ``meta.labelrefine_annotators`` written by our export, else the default.
+Image URLs follow Label Studio's Local Files layout: the document root is the *parent* of the
+campaign's image folder (Label Studio refuses the storage folder itself as document root), a
+Local Files storage points at the image folder, and each URL is
+``/data/local-files/?d=<image folder name>/<path inside it>`` (:func:`local_files_layout`).
+
+Import (:func:`import_labelstudio`) reads Label Studio's JSON, JSON-MIN and CSV exports
+(detected from the content, :func:`detect_format`). Every answer goes through
+:meth:`Ledger.import_answers`, the path every import takes, so two readers' different answers
+become a conflict for adjudication and nothing is overwritten. Identity, so that importing any
+export any number of times changes nothing:
+
+- an annotation that came from a labelrefine export (matched by its ``import_id`` or, in
+  JSON-MIN / CSV, by its answer among the answers listed in ``data.labelrefine``) keeps the
+  campaign's submission id, reader and time -- Label Studio rewrites ``completed_by`` and
+  ``created_at`` when it imports annotations, so those are not trusted for such answers;
+- any other annotation is identified by item + Label Studio annotation id + ``updated_at``
+  (submission id) and item + annotation id + reader (external id); an edit in Label Studio is a
+  new answer of the same reader that replaces the earlier one, with the edit time.
+
+Label Studio names readers by numeric user id; ids are resolved to names (e-mail) through the
+``/api/users`` listing (``users`` argument), which is saved in the campaign for later imports.
+Cancelled (skipped) annotations are not answers and are counted apart; answers on held-out items
+or without a choice are skipped and reported (or refused with ``strict``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -37,7 +61,18 @@ from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
 
 FROM_NAME = "label"
 TO_NAME = "image"
-DEFAULT_IMAGE_PREFIX = "/data/local-files/?d="
+LOCAL_FILES_ROUTE = "/data/local-files/?d="
+CARRY_KEY = "labelrefine"
+"""``data`` key of the campaign's own record of a task's answers (kept by Label Studio)."""
+USERS_META_KEY = "labelstudio_users"
+"""Campaign meta key holding the saved Label Studio user id -> name mapping."""
+FORMATS = ("json", "json-min", "csv")
+_MISSING = object()
+
+
+# ----------------------------------------------------------------------------------------------
+# export
+# ----------------------------------------------------------------------------------------------
 
 
 def labeling_config(class_names: tuple[str, ...] | list[str]) -> str:
@@ -56,6 +91,55 @@ def labeling_config(class_names: tuple[str, ...] | list[str]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class LocalFilesLayout:
+    """How Label Studio serves the campaign's images from local files.
+
+    ``document_root``: the value of ``LOCAL_FILES_DOCUMENT_ROOT`` (the image folder's parent);
+    ``storage_path``: the absolute path of the Local Files storage to add to the project (the
+    image folder); ``prefix``: what each task's image URL starts with.
+    """
+
+    document_root: Path
+    storage_path: Path
+    prefix: str
+
+    def instructions(self) -> list[str]:
+        """The settings to make, one line each."""
+        return [
+            "start Label Studio with LOCAL_FILES_SERVING_ENABLED=true "
+            f"LOCAL_FILES_DOCUMENT_ROOT={self.document_root}",
+            f"in the project, add a Local Files source storage with absolute path "
+            f"{self.storage_path} (no need to sync it: the tasks come from tasks.json)",
+        ]
+
+
+def local_files_layout(image_root: str | Path) -> LocalFilesLayout:
+    """The Local Files layout for an image folder (see the module docstring)."""
+    root = Path(image_root).resolve()
+    if root.parent == root:
+        raise CampaignError(
+            f"image folder {root} has no parent folder to serve as Label Studio's document root; "
+            "pass --image-url-prefix"
+        )
+    return LocalFilesLayout(
+        document_root=root.parent,
+        storage_path=root,
+        prefix=LOCAL_FILES_ROUTE + quote(root.name, safe="") + "/",
+    )
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_labelstudio` wrote: ``tasks`` tasks carrying ``answers`` answers;
+    ``layout`` is set when the image URLs use the default Local Files layout."""
+
+    tasks: int
+    answers: int
+    image_url_prefix: str
+    layout: LocalFilesLayout | None
+
+
 def _choice_result(choice: str) -> dict[str, Any]:
     return {
         "from_name": FROM_NAME,
@@ -69,77 +153,98 @@ def export_labelstudio(
     ledger: Ledger,
     out_dir: str | Path,
     *,
-    image_url_prefix: str = DEFAULT_IMAGE_PREFIX,
+    image_url_prefix: str | None = None,
     scope: str = "queue",
-) -> int:
-    """Write ``tasks.json`` and ``labeling_config.xml`` into ``out_dir``; returns the task count.
+) -> ExportResult:
+    """Write ``tasks.json`` and ``labeling_config.xml`` into ``out_dir``.
 
     ``scope``: ``queue`` (the current round's queue, the default), ``answered`` (every item with
-    an expert answer) or ``train`` (every relabelable item). Files are written atomically.
+    a live answer) or ``train`` (every relabelable item). ``image_url_prefix`` defaults to the
+    Local Files layout of the campaign's image folder (:func:`local_files_layout`). Each reader's
+    live answer on an item becomes one annotation, recorded in ``data.labelrefine`` too so a
+    later import recognises it. Files are written atomically.
     """
     if scope not in ("queue", "answered", "train"):
         raise CampaignError(f"unknown scope {scope!r} (use queue, answered or train)")
+    layout = None
+    if image_url_prefix is None:
+        layout = local_files_layout(ledger.image_root)
+        image_url_prefix = layout.prefix
     names = ledger.class_names
     items = ledger.items()
     current = ledger.current_round()
     answers = ledger.answers()
+    reasons: dict[int, str] = {}
+    if current is not None:
+        q = ledger.queue(current)
+        reasons = {int(i): str(r) for i, r in zip(q["item"], q["reason"], strict=True)}
     if scope == "queue":
         if current is None:
             raise CampaignError("the campaign has no queue yet; run 'labelrefine campaign step'")
-        q = ledger.queue(current)
-        chosen = [int(i) for i in q["item"]]
-        reasons = dict(zip(chosen, q["reason"], strict=True))
+        chosen = [int(i) for i in ledger.queue(current)["item"]]
+    elif scope == "answered":
+        chosen = sorted({int(i) for i in answers["item"]})
     else:
-        reasons = {}
-        if current is not None:
-            q = ledger.queue(current)
-            reasons = dict(zip((int(i) for i in q["item"]), q["reason"], strict=True))
-        if scope == "answered":
-            chosen = sorted(int(i) for i in answers["item"])
-        else:
-            chosen = [int(i) for i in items.loc[items["role"] == "train", "idx"]]
+        chosen = [int(i) for i in items.loc[items["role"] == "train", "idx"]]
     probs_by_item: dict[int, np.ndarray] = {}
     if current is not None:
         s = ledger.scores(current)
         probs_by_item = dict(zip((int(i) for i in s["item"]), s["probs"], strict=True))
-    by_item = answers.set_index("item")
+    by_item: dict[int, list[dict[str, Any]]] = {}
+    for a in answers.to_dict("records"):
+        by_item.setdefault(int(a["item"]), []).append(a)
     tasks = []
+    n_answers = 0
     for idx in chosen:
         row = items.iloc[idx]
+        given = names[int(row["given_label"])]
         data: dict[str, Any] = {
-            "image": image_url_prefix + str(row["path"]),
+            "image": image_url_prefix + quote(str(row["path"]), safe="/"),
             "item": str(row["key"]),
-            "given_label": names[int(row["given_label"])],
+            "given_label": given,
             "model_top3": "",
-            "reason": str(reasons.get(idx, "")),
+            "reason": reasons.get(idx, ""),
         }
         task: dict[str, Any] = {"data": data}
+        prediction: dict[str, Any] = {
+            "model_version": "labelrefine-given-label",
+            "result": [_choice_result(given)],
+        }
         probs = probs_by_item.get(idx)
         if probs is not None:
             top = np.argsort(-probs, kind="stable")[:3]
             data["model_top3"] = ", ".join(f"{names[k]} {probs[k]:.2f}" for k in top)
-            task["predictions"] = [
-                {
-                    "model_version": f"labelrefine-round-{current}",
-                    "score": float(probs[top[0]]),
-                    "result": [
-                        _choice_result(names[int(top[0])]) | {"score": float(probs[top[0]])}
-                    ],
-                }
-            ]
-        if idx in by_item.index:
-            a = by_item.loc[idx]
+            prediction["score"] = float(probs[int(row["given_label"])])
+        task["predictions"] = [prediction]
+        carried = []
+        annotations = []
+        for a in by_item.get(idx, []):
             choice = UNSURE if a["kind"] == UNSURE else names[int(a["label"])]
+            seconds = None if _isnan(a["seconds"]) else float(a["seconds"])
             ann: dict[str, Any] = {
+                "id": int(a["id"]),  # kept by Label Studio as the annotation's import_id
                 "result": [_choice_result(choice)],
                 "was_cancelled": False,
                 "ground_truth": False,
                 "created_at": a["answered_at"],
             }
-            if a["seconds"] is not None and not _isnan(a["seconds"]):
-                ann["lead_time"] = float(a["seconds"])
-            task["annotations"] = [ann]
-            task["meta"] = {"labelrefine_annotators": [str(a["annotator"])]}
+            if seconds is not None:
+                ann["lead_time"] = seconds
+            annotations.append(ann)
+            carried.append(
+                {
+                    "annotation": int(a["id"]),
+                    "submission_id": str(a["submission_id"]),
+                    "annotator": str(a["annotator"]),
+                    "label": choice,
+                    "answered_at": a["answered_at"],
+                    "seconds": seconds,
+                }
+            )
+        if annotations:
+            task["annotations"] = annotations
+            data[CARRY_KEY] = {"answers": carried}
+            n_answers += len(annotations)
         tasks.append(task)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,53 +253,237 @@ def export_labelstudio(
     with atomic_writer(out_dir / "tasks.json") as fh:
         json.dump(tasks, fh, indent=1)
     ledger.log_event(
-        "export", {"format": "labelstudio", "folder": out_dir.name, "tasks": len(tasks)}
+        "export",
+        {"format": "labelstudio", "folder": out_dir.name, "tasks": len(tasks),
+         "answers": n_answers},
     )
-    return len(tasks)
+    return ExportResult(len(tasks), n_answers, image_url_prefix, layout)
 
 
 def _isnan(x: Any) -> bool:
+    if x is None:
+        return True
     try:
         return bool(np.isnan(float(x)))
     except (TypeError, ValueError):
-        return False
+        return True
 
 
-def _annotator(ann: dict[str, Any], task: dict[str, Any], k: int, default: str) -> str:
-    who = ann.get("completed_by")
-    if isinstance(who, dict):
-        for key in ("email", "username"):
-            if who.get(key):
-                return str(who[key])
-        if who.get("id") is not None:
-            return f"labelstudio-user-{who['id']}"
-    elif isinstance(who, str) and who.strip():
-        return who.strip()
-    elif isinstance(who, int) and not isinstance(who, bool):
-        return f"labelstudio-user-{who}"
-    meta = task.get("meta") or {}
-    names = meta.get("labelrefine_annotators") if isinstance(meta, dict) else None
-    if isinstance(names, list) and k < len(names) and str(names[k]).strip():
-        return str(names[k]).strip()
-    return default
+# ----------------------------------------------------------------------------------------------
+# reading exports
+# ----------------------------------------------------------------------------------------------
 
 
-def _task_item(task: dict[str, Any], lookup: dict[str, str], n: int) -> str:
+@dataclass
+class Annotation:
+    """One Label Studio annotation, whatever format it came in."""
+
+    where: str
+    """Where it is in the file, for messages (``task #3``, ``row 7``)."""
+    task: str
+    """The task's identity within the file (its Label Studio id, else its position)."""
+    key: str
+    choice: str | None
+    annotation_id: int | None
+    user: Any
+    updated_at: str | None
+    lead_time: float | None
+    cancelled: bool
+    import_id: Any
+    """The annotation's import_id (JSON only; ``_MISSING`` in formats that lack it)."""
+    carried: list[dict[str, Any]]
+
+
+def detect_format(path: str | Path) -> str:
+    """``json``, ``json-min`` or ``csv`` for a Label Studio export (``.json`` files by their
+    content; CSV files by Label Studio's ``annotation_id`` column); ``campaign-csv`` for any other
+    CSV file (the campaign's own answer CSV). A clear CampaignError for unreadable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CampaignError(f"file not found: {path}")
+    if path.suffix.lower() == ".json":
+        return _json_kind(_load_json(path), path.name)
+    header = _csv_header(path)
+    return "csv" if "annotation_id" in header else "campaign-csv"
+
+
+def _csv_header(path: Path) -> list[str]:
+    # Only the header decides the format; the reader of the chosen format reports bad bytes.
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        return [c.strip() for c in next(csv.reader(fh), [])]
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CampaignError(f"{path.name} is not valid JSON: {err}") from None
+
+
+def _json_kind(doc: Any, name: str) -> str:
+    if isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list) or not all(isinstance(t, dict) for t in doc):
+        raise CampaignError(f"{name}: expected a list of Label Studio tasks (JSON or JSON-MIN)")
+    if not doc or any("data" in t or "annotations" in t for t in doc):
+        return "json"
+    if all("annotation_id" in t or FROM_NAME in t or "item" in t or "image" in t for t in doc):
+        return "json-min"
+    raise CampaignError(
+        f"{name}: not a Label Studio export: a JSON export holds tasks with 'data' and "
+        "'annotations', a JSON-MIN export rows with 'annotation_id' and the 'label' answer"
+    )
+
+
+def read_export(path: str | Path, lookup: Mapping[str, str]) -> tuple[str, list[Annotation]]:
+    """Parse a Label Studio export into annotations (format detected); ``lookup`` maps image
+    paths / file names to item ids for tasks without ``data.item``."""
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "campaign-csv":
+        raise CampaignError(
+            f"{path.name}: not a Label Studio CSV export (no 'annotation_id' column)"
+        )
+    if fmt == "csv":
+        return fmt, _read_flat(_csv_rows(path), lookup, path.name, row_base=2, kind="line")
+    doc = _load_json(path)
+    doc = [doc] if isinstance(doc, dict) else doc
+    if fmt == "json-min":
+        return fmt, _read_flat(doc, lookup, path.name, row_base=0, kind="row")
+    return fmt, _read_json(doc, lookup, path.name)
+
+
+def _csv_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise CampaignError(f"cannot read {path.name}: {err}") from None
+    return [{k.strip(): (v if v != "" else None) for k, v in r.items() if k} for r in rows]
+
+
+def _read_json(tasks: list[Any], lookup: Mapping[str, str], name: str) -> list[Annotation]:
+    out = []
+    for n, task in enumerate(tasks):
+        where = f"{name}: task #{n}" + (f" (id {task['id']})" if "id" in task else "")
+        data = task.get("data")
+        if not isinstance(data, dict):
+            raise CampaignError(
+                f"{where}: no 'data' object (a JSON export's tasks all have one; is this a "
+                "JSON-MIN export mixed with JSON?)"
+            )
+        key = _task_item(data, lookup, where)
+        carried = _carried(data.get(CARRY_KEY), where)
+        anns = task.get("annotations") or []
+        if not isinstance(anns, list):
+            raise CampaignError(f"{where}: 'annotations' is not a list")
+        for k, ann in enumerate(anns):
+            if not isinstance(ann, dict):
+                raise CampaignError(f"{where}: annotation #{k} is not an object")
+            ann_id = _int_or_none(ann.get("id"))
+            w = f"{where}, annotation {ann_id if ann_id is not None else '#' + str(k)}"
+            cancelled = bool(ann.get("was_cancelled"))
+            out.append(
+                Annotation(
+                    where=w,
+                    task=str(task.get("id", n)),
+                    key=key,
+                    choice=None if cancelled else _choice_of_result(ann.get("result"), w),
+                    annotation_id=ann_id,
+                    user=ann.get("completed_by"),
+                    updated_at=ann.get("updated_at") or ann.get("created_at"),
+                    lead_time=_lead_time(ann.get("lead_time")),
+                    cancelled=cancelled,
+                    import_id=_int_or_none(ann.get("import_id")),
+                    carried=carried,
+                )
+            )
+    return out
+
+
+def _read_flat(
+    rows: list[Any], lookup: Mapping[str, str], name: str, *, row_base: int, kind: str
+) -> list[Annotation]:
+    """JSON-MIN / CSV: one row per annotation with the task's data fields flattened in."""
+    out = []
+    for n, row in enumerate(rows):
+        where = f"{name} {kind} {n + row_base}"
+        if not isinstance(row, dict):
+            raise CampaignError(f"{where}: not an object")
+        key = _task_item(row, lookup, where)
+        if row.get("annotation_id") is None and row.get(FROM_NAME) is None:
+            continue  # a task nobody answered
+        out.append(
+            Annotation(
+                where=where,
+                task=str(row.get("id", f"{kind}{n}")),
+                key=key,
+                choice=_choice_of_value(row.get(FROM_NAME), where),
+                annotation_id=_int_or_none(row.get("annotation_id")),
+                user=row.get("annotator"),
+                updated_at=row.get("updated_at") or row.get("created_at"),
+                lead_time=_lead_time(row.get("lead_time")),
+                cancelled=False,  # these formats leave cancelled annotations out
+                import_id=_MISSING,
+                carried=_carried(row.get(CARRY_KEY), where),
+            )
+        )
+    return out
+
+
+def _int_or_none(x: Any) -> int | None:
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        return int(str(x).strip())
+    except ValueError:
+        return None
+
+
+def _lead_time(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) and v >= 0 else None
+
+
+def _carried(value: Any, where: str) -> list[dict[str, Any]]:
+    """The answers a labelrefine export recorded in ``data.labelrefine`` (JSON or its text)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise CampaignError(f"{where}: '{CARRY_KEY}' is not valid JSON") from None
+    answers = value.get("answers") if isinstance(value, dict) else None
+    if not isinstance(answers, list) or not all(
+        isinstance(a, dict) and a.get("submission_id") and a.get("annotator") and "label" in a
+        for a in answers
+    ):
+        raise CampaignError(
+            f"{where}: '{CARRY_KEY}' is damaged (expected answers with submission_id, annotator "
+            "and label)"
+        )
+    return answers
+
+
+def _task_item(data: Mapping[str, Any], lookup: Mapping[str, str], where: str) -> str:
     """The campaign item id of one task: ``data.item``, else matched by the image file."""
-    data = task.get("data")
-    if not isinstance(data, dict):
-        raise CampaignError(f"task #{n}: no 'data' object")
-    if "item" in data:
+    if data.get("item") not in (None, ""):
         return str(data["item"])
-    image = unquote(str(data.get("image", "")))
+    image = unquote(str(data.get("image") or ""))
     rel = image.split("?d=", 1)[-1]
-    base = rel.rsplit("/", 1)[-1]
+    parts = rel.split("/")
+    base = parts[-1]
     # Label Studio prefixes uploaded files with 8 hex characters and a dash.
     stripped = base[9:] if re.fullmatch(r"[0-9a-f]{8}-.+", base) else base
-    for cand in (rel, base, stripped):
-        if cand in lookup:
+    # "<image folder>/<path>" (the Local Files layout) or the path itself.
+    for cand in (rel, "/".join(parts[1:]), base, stripped):
+        if cand and cand in lookup:
             return lookup[cand]
-    raise CampaignError(f"task #{n}: cannot tell which item it is (no data.item; image {image!r})")
+    raise CampaignError(f"{where}: cannot tell which item it is (no data.item; image {image!r})")
 
 
 def _path_lookup(keys: list[str], paths: list[str]) -> dict[str, str]:
@@ -210,79 +499,10 @@ def _path_lookup(keys: list[str], paths: list[str]) -> dict[str, str]:
     return lookup
 
 
-def import_labelstudio(
-    ledger: Ledger, path: str | Path, *, annotator: str = "labelstudio"
-) -> tuple[int, int]:
-    """Import Label Studio's JSON export of annotated tasks; returns ``(imported, skipped)``.
-
-    Validates everything first (unknown items or classes are errors naming the item) and then
-    stores all answers in one transaction. Cancelled (skipped) annotations are ignored;
-    re-importing the same export adds nothing.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CampaignError(f"Label Studio export not found: {path}")
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CampaignError(f"{path.name} is not valid JSON: {err}") from None
-    if isinstance(tasks, dict):
-        tasks = [tasks]
-    if not isinstance(tasks, list):
-        raise CampaignError(f"{path.name}: expected a list of tasks")
-    items = ledger.items()
-    keys = {str(k): int(i) for k, i in zip(items["key"], items["idx"], strict=True)}
-    lookup = _path_lookup([str(k) for k in items["key"]], [str(p) for p in items["path"]])
-    known = ", ".join(ledger.class_names)
-    answers = []
-    for n, task in enumerate(tasks):
-        if not isinstance(task, dict):
-            raise CampaignError(f"{path.name}: task #{n} is not an object")
-        key = _task_item(task, lookup, n)
-        if key not in keys:
-            raise CampaignError(
-                f"{path.name}: task #{n}: unknown item {key!r}: not in this campaign"
-            )
-        for k, ann in enumerate(task.get("annotations") or []):
-            if not isinstance(ann, dict) or ann.get("was_cancelled"):
-                continue
-            choice = _choice(ann, key, path.name)
-            if choice is None:
-                continue
-            if choice.lower() == UNSURE:
-                label = None
-            elif choice in ledger.class_names:
-                label = ledger.class_names.index(choice)
-            else:
-                raise CampaignError(
-                    f"{path.name}: item {key!r} has unknown class {choice!r} "
-                    f"(known: {known}, or {UNSURE})"
-                )
-            who = _annotator(ann, task, k, annotator)
-            when = ann.get("created_at") or ann.get("updated_at")
-            lead = ann.get("lead_time")
-            seconds = float(lead) if isinstance(lead, int | float) and lead >= 0 else None
-            sid_parts = ["labelstudio", key, choice, who, str(when or "")]
-            if ann.get("id") is not None:
-                sid_parts.append(str(ann["id"]))
-            answers.append(
-                {
-                    "item": keys[key],
-                    "label": label,
-                    "annotator": who,
-                    "answered_at": None if when is None else str(when),
-                    "seconds": seconds,
-                    "submission_id": content_id(*sid_parts),
-                }
-            )
-    answers.sort(key=lambda a: a["answered_at"] or "")
-    return ledger.import_answers(answers, origin="labelstudio", source_name=path.name)
-
-
-def _choice(ann: dict[str, Any], key: str, where: str) -> str | None:
-    """The chosen class of one annotation (None when it has no choices result)."""
+def _choice_of_result(result: Any, where: str) -> str | None:
+    """The chosen class of one JSON annotation (None when it has no ``label`` choice)."""
     picked = []
-    for res in ann.get("result") or []:
+    for res in result or []:
         if not isinstance(res, dict):
             continue
         value = res.get("value") or {}
@@ -290,12 +510,297 @@ def _choice(ann: dict[str, Any], key: str, where: str) -> str | None:
             continue
         if res.get("from_name", FROM_NAME) != FROM_NAME:
             continue
-        choices = value["choices"]
-        if not isinstance(choices, list) or len(choices) != 1:
-            raise CampaignError(
-                f"{where}: item {key!r}: expected exactly one choice, got {choices!r}"
-            )
-        picked.append(str(choices[0]))
+        picked.append(_single(value["choices"], where))
     if len(picked) > 1:
-        raise CampaignError(f"{where}: item {key!r}: one annotation holds {len(picked)} choices")
+        raise CampaignError(f"{where}: one annotation holds {len(picked)} choices")
     return picked[0] if picked else None
+
+
+def _choice_of_value(value: Any, where: str) -> str | None:
+    """JSON-MIN / CSV cell of the ``label`` control: a string, ``{"choices": [...]}`` or a list
+    (CSV writes the last two as JSON text)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    if isinstance(value, dict):
+        value = value.get("choices")
+    if isinstance(value, list):
+        return _single(value, where)
+    return str(value)
+
+
+def _single(choices: Any, where: str) -> str:
+    if not isinstance(choices, list) or len(choices) != 1:
+        raise CampaignError(f"{where}: expected exactly one choice, got {choices!r}")
+    return str(choices[0])
+
+
+# ----------------------------------------------------------------------------------------------
+# users
+# ----------------------------------------------------------------------------------------------
+
+
+def read_users(path: str | Path) -> dict[str, str]:
+    """Label Studio user id -> name from the ``/api/users`` listing (a list of users with
+    ``id`` and ``email`` / ``username`` / names) or a plain ``{"id": "name"}`` object. The name
+    is the e-mail address, else the username, else first and last name."""
+    path = Path(path)
+    if not path.is_file():
+        raise CampaignError(f"users file not found: {path}")
+    doc = _load_json(path)
+    if isinstance(doc, dict) and isinstance(doc.get("results"), list):
+        doc = doc["results"]  # paginated listing
+    out: dict[str, str] = {}
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if _int_or_none(k) is None or not isinstance(v, str) or not v.strip():
+                raise CampaignError(f"{path.name}: entry {k!r}: expected user id -> name")
+            out[str(int(k))] = v.strip()
+        return out
+    if not isinstance(doc, list):
+        raise CampaignError(f"{path.name}: expected Label Studio's /api/users listing")
+    for n, user in enumerate(doc):
+        uid = _int_or_none(user.get("id")) if isinstance(user, dict) else None
+        if uid is None:
+            raise CampaignError(f"{path.name}: user #{n} has no numeric 'id'")
+        name = _user_name(user)
+        if name is None:
+            raise CampaignError(f"{path.name}: user {uid} has no e-mail, username or name")
+        out[str(uid)] = name
+    return out
+
+
+def _user_name(user: Mapping[str, Any]) -> str | None:
+    for key in ("email", "username"):
+        if str(user.get(key) or "").strip():
+            return str(user[key]).strip()
+    full = f"{user.get('first_name') or ''} {user.get('last_name') or ''}".strip()
+    return full or None
+
+
+def saved_users(ledger: Ledger) -> dict[str, str]:
+    """The user mapping saved by an earlier ``import --users`` (empty when none)."""
+    text = ledger.meta().get(USERS_META_KEY)
+    return {} if not text else {str(k): str(v) for k, v in json.loads(text).items()}
+
+
+def _resolve_user(user: Any, users: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(name, unknown id) of a ``completed_by`` / ``annotator`` value."""
+    if isinstance(user, dict):
+        name = _user_name(user)
+        if name is not None:
+            return name, None
+        user = user.get("id")
+    uid = _int_or_none(user)
+    if uid is not None:
+        name = users.get(str(uid))
+        return (name, None) if name else (None, str(uid))
+    if isinstance(user, str) and user.strip():
+        return user.strip(), None
+    return None, None
+
+
+# ----------------------------------------------------------------------------------------------
+# import
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    """Outcome of an import: ``new`` answers stored, ``present`` already held, ``conflicts``
+    items that now have readers disagreeing (``conflict_items``: their ids), ``skipped``
+    ``(where, reason)`` pairs, ``cancelled`` annotations cancelled in Label Studio."""
+
+    format: str
+    new: int = 0
+    present: int = 0
+    conflicts: int = 0
+    conflict_items: tuple[str, ...] = ()
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: int = 0
+
+    def __iter__(self):  # ``done, present = report`` like Ledger.import_answers
+        return iter((self.new, self.present))
+
+    def summary(self) -> str:
+        """``N new, M already present, K conflicts, J skipped (reasons)``."""
+        text = (
+            f"{self.new} new, {self.present} already present, {self.conflicts} conflicts, "
+            f"{len(self.skipped)} skipped"
+        )
+        if self.skipped:
+            text += f" ({_reasons(self.skipped)})"
+        if self.cancelled:
+            text += f"; {self.cancelled} cancelled in Label Studio (not answers)"
+        return text
+
+
+def _reasons(skipped: Sequence[tuple[str, str]], show: int = 3) -> str:
+    groups: dict[str, list[str]] = {}
+    for where, why in skipped:
+        groups.setdefault(why, []).append(where)
+    parts = []
+    for why, wheres in groups.items():
+        shown = ", ".join(wheres[:show]) + (f", +{len(wheres) - show} more" if
+                                           len(wheres) > show else "")
+        parts.append(f"{len(wheres)} {why}: {shown}")
+    return "; ".join(parts)
+
+
+def _normalise_time(value: Any) -> str | None:
+    """ISO time in the ledger's form (UTC, microseconds); other text is kept as given."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def import_labelstudio(
+    ledger: Ledger,
+    path: str | Path,
+    *,
+    users: str | Path | Mapping[str, str] | None = None,
+    strict: bool = False,
+    annotator: str | None = None,
+) -> ImportReport:
+    """Import a Label Studio export (JSON, JSON-MIN or CSV; detected) into the campaign.
+
+    ``users``: the ``/api/users`` listing (a file or an id -> name mapping) to name readers; it
+    is saved in the campaign and used by later imports without one. ``annotator``: the name
+    used when an annotation names no user at all (files written by hand). Unknown items or
+    classes and unknown user ids are errors naming them; answers on held-out items, answers
+    without a choice and answers undone in the campaign are skipped and reported -- with
+    ``strict`` they are errors. Everything is validated first and stored in one transaction,
+    so nothing is written on error.
+    """
+    path = Path(path)
+    items = ledger.items()
+    keys = {str(k): int(i) for k, i in zip(items["key"], items["idx"], strict=True)}
+    lookup = _path_lookup([str(k) for k in items["key"]], [str(p) for p in items["path"]])
+    fmt, anns = read_export(path, lookup)
+    given_users = dict(users) if isinstance(users, Mapping) else (
+        read_users(users) if users is not None else None
+    )
+    user_map = given_users if given_users is not None else saved_users(ledger)
+    report = ImportReport(format=fmt)
+    known = ", ".join(ledger.class_names)
+    retracted = _retracted_ids(ledger)
+    rows: list[dict[str, Any]] = []
+    unknown_users: dict[str, str] = {}
+    used: dict[str, set[int]] = {}
+    for a in sorted(anns, key=lambda a: (a.task, a.annotation_id or 0)):
+        if a.cancelled:
+            report.cancelled += 1
+            continue
+        if a.key not in keys:
+            raise CampaignError(f"{a.where}: unknown item {a.key!r}: not in this campaign")
+        if a.choice is None:
+            report.skipped.append((a.key, "without a 'label' choice"))
+            continue
+        if a.choice.lower() == UNSURE:
+            label = None
+        elif a.choice in ledger.class_names:
+            label = ledger.class_names.index(a.choice)
+        else:
+            raise CampaignError(
+                f"{a.where}: item {a.key!r} has unknown class {a.choice!r} "
+                f"(known: {known}, or {UNSURE})"
+            )
+        idx = keys[a.key]
+        why = ledger.answerable(idx)
+        if why is not None:
+            report.skipped.append((a.key, "on held-out items" if "held out" in why else why))
+            continue
+        entry = _match_carried(a, used.setdefault(a.task, set()))
+        if entry is not None:
+            row = {
+                "item": idx,
+                "label": label,
+                "annotator": str(entry["annotator"]),
+                "submission_id": str(entry["submission_id"]),
+                "answered_at": entry.get("answered_at"),
+                "seconds": _lead_time(entry.get("seconds")),
+            }
+        else:
+            who, unknown = _resolve_user(a.user, user_map)
+            if unknown is not None:
+                unknown_users.setdefault(unknown, a.where)
+                continue
+            who = who or annotator
+            if who is None:
+                raise CampaignError(f"{a.where}: the annotation names no annotator")
+            when = _normalise_time(a.updated_at)
+            ext = None if a.annotation_id is None else str(a.annotation_id)
+            if ext is None:
+                sid = content_id("labelstudio", a.key, a.choice, who, when or "")
+            else:
+                sid = content_id("labelstudio", a.key, ext, when or "", a.choice)
+            row = {
+                "item": idx,
+                "label": label,
+                "annotator": who,
+                "submission_id": sid,
+                "answered_at": when,
+                "seconds": a.lead_time,
+                "external_id": ext,
+            }
+        if row["submission_id"] in retracted:
+            report.skipped.append((a.key, "undone in the campaign"))
+            continue
+        rows.append(row)
+    if unknown_users:
+        listed = ", ".join(f"{u} ({w})" for u, w in list(unknown_users.items())[:5])
+        raise CampaignError(
+            f"{path.name}: Label Studio user id(s) without a name: {listed}; pass --users with "
+            "Label Studio's user listing (GET /api/users saved as JSON)"
+        )
+    if strict and report.skipped:
+        raise CampaignError(
+            f"{path.name}: --strict: {len(report.skipped)} answer(s) would be skipped "
+            f"({_reasons(report.skipped)}); nothing was imported"
+        )
+    rows.sort(key=lambda r: r["answered_at"] or "")
+    res = ledger.import_answers(rows, origin="labelstudio", source_name=path.name)
+    report.new, report.present, report.conflicts = (
+        res.imported, res.already_present, res.conflicts
+    )
+    inverse = {v: k for k, v in keys.items()}
+    report.conflict_items = tuple(inverse[i] for i in res.conflict_items)
+    if given_users is not None and given_users != saved_users(ledger):
+        ledger.set_meta(USERS_META_KEY, given_users)
+    return report
+
+
+def _match_carried(a: Annotation, used: set[int]) -> dict[str, Any] | None:
+    """The campaign answer (from ``data.labelrefine``) this annotation is an unchanged copy of.
+
+    JSON exports keep the id our export gave the annotation as its ``import_id``; JSON-MIN and
+    CSV lack it, so there the first unused carried answer with the same choice is taken.
+    """
+    for k, entry in enumerate(a.carried):
+        if k in used or str(entry["label"]) != a.choice:
+            continue
+        if a.import_id is not _MISSING and _int_or_none(entry.get("annotation")) != a.import_id:
+            continue
+        used.add(k)
+        return entry
+    return None
+
+
+def _retracted_ids(ledger: Ledger) -> set[str]:
+    every = ledger.answers(include_retracted=True)
+    if not len(every):
+        return set()
+    undone = every[every["retracted"]]
+    return {str(s) for s in undone["submission_id"]}
+

@@ -227,9 +227,11 @@ def export(
     scope: Scope = typer.Option(
         Scope.queue, help="labelstudio: the current queue, all answered items, or all items."
     ),
-    image_url_prefix: str = typer.Option(
-        "/data/local-files/?d=",
-        help="labelstudio: prefix put before each image path (relative to the image folder).",
+    image_url_prefix: str | None = typer.Option(
+        None,
+        help="labelstudio: prefix put before each image path (relative to the image folder). "
+        "Default: Label Studio's Local Files URL '/data/local-files/?d=<image folder name>/'; "
+        "the command prints the two settings it needs.",
     ),
 ) -> None:
     """Export cleaned labels with provenance (CSV) or Label Studio tasks with pre-annotations."""
@@ -245,20 +247,41 @@ def export(
             console.print(f"[green]wrote[/] {target}: {n} items with provenance")
         else:
             target = out or campaign.with_name(campaign.stem + "-labelstudio")
-            n = export_labelstudio(
+            res = export_labelstudio(
                 ledger, target, image_url_prefix=image_url_prefix, scope=scope.value
             )
             console.print(
-                f"[green]wrote[/] {target}/tasks.json ({n} tasks) and {target}/labeling_config.xml"
+                f"[green]wrote[/] {target}/tasks.json ({res.tasks} tasks, {res.answers} answers) "
+                f"and {target}/labeling_config.xml"
             )
+            if res.layout is not None:
+                console.print("images load in Label Studio once you:", highlight=False)
+                for line in res.layout.instructions():
+                    console.print(f"  - {line}", highlight=False, soft_wrap=True)
 
 
 @campaign_app.command("import")
 def import_(
     campaign: Path = CAMPAIGN_ARG,
-    file: Path = typer.Argument(..., help="Label Studio JSON export, or CSV of expert answers."),
+    file: Path = typer.Argument(
+        ...,
+        help="Label Studio export (JSON, JSON-MIN or CSV; detected from the content), or a CSV "
+        "of expert answers (e.g. the campaign's CSV export).",
+    ),
     annotator: str = typer.Option(
         "import", help="Annotator recorded when the file does not name one."
+    ),
+    users: Path | None = typer.Option(
+        None,
+        "--users",
+        help="Label Studio: its user listing (GET /api/users saved as JSON) to turn user ids "
+        "into names; saved in the campaign for later imports.",
+    ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Label Studio: refuse the whole file when any answer would be skipped (held-out "
+        "item, no choice, undone in the campaign) instead of skipping and reporting it.",
     ),
     item_column: str = typer.Option("item", help="CSV: column with the item id."),
     answer_column: str = typer.Option(
@@ -267,13 +290,17 @@ def import_(
 ) -> None:
     """Import expert answers (all or nothing; unknown items or classes are rejected by name)."""
     from labelrefine.campaign.exchange import import_csv
-    from labelrefine.campaign.labelstudio import import_labelstudio
+    from labelrefine.campaign.labelstudio import detect_format, import_labelstudio
     from labelrefine.campaign.ledger import Ledger
 
     with friendly_errors():
         ledger = Ledger(campaign)
-        if file.suffix.lower() == ".json":
-            done, skipped = import_labelstudio(ledger, file, annotator=annotator)
+        if detect_format(file) != "campaign-csv":
+            report = import_labelstudio(
+                ledger, file, users=users, strict=strict, annotator=annotator
+            )
+            console.print(f"[green]imported[/] {file.name} ({report.format}): {report.summary()}")
+            return
         else:
             done, skipped = import_csv(
                 ledger,
