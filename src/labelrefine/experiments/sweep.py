@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,11 @@ from labelrefine.config import (
     NoiseConfig,
     PipelineSpec,
 )
+
+# write_json / atomic_write_* are re-exported for the modules that import them from here
+from labelrefine.io import atomic_write_bytes as atomic_write_bytes
+from labelrefine.io import atomic_write_text as atomic_write_text
+from labelrefine.io import write_json as write_json
 
 RESULT_FORMAT = 1
 _SAFE = re.compile(r"[^A-Za-z0-9._+=-]+")
@@ -170,49 +173,6 @@ def sweep_dir(cfg: ExperimentConfig) -> Path:
 
 def run_path(run_dir: Path, key: RunKey) -> Path:
     return Path(run_dir) / "runs" / f"{key.name}.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Binary twin of :func:`atomic_write_text`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically write strict JSON (NaN and infinities become null)."""
-    atomic_write_text(path, json.dumps(_strict(obj), indent=1, sort_keys=False) + "\n")
-
-
-def _strict(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {str(k): _strict(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_strict(v) for v in obj]
-    return obj
 
 
 def read_run(path: Path) -> dict[str, Any] | None:
