@@ -17,6 +17,7 @@ from labelrefine.active.oracle import SimulatedOracle
 from labelrefine.config import ActiveConfig, ExperimentConfig, NoiseConfig, PipelineSpec
 from labelrefine.data.prepare import PreparedData
 from labelrefine.experiments.sweep import effective_active, effective_tau
+from labelrefine.io import to_jsonable
 from labelrefine.lnl.trainer import LNLResult, run_lnl
 from labelrefine.metrics import selection_precision_recall
 from labelrefine.models.heads import Classifier, build_model
@@ -124,25 +125,12 @@ def phase1_record(ctx: PipelineContext, res: LNLResult, method: str, mix: float,
         "diagnostics": _records(diag) if isinstance(diag, pd.DataFrame) else None,
         "seconds": seconds,
         "shared": shared,
-        "history": [_plain(h) for h in res.fit.history],
+        "history": [to_jsonable(h, nan="keep") for h in res.fit.history],
     }
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_plain(r) for r in df.to_dict(orient="records")]
-
-
-def _plain(obj: Any) -> Any:
-    """Numpy scalars and arrays to Python values, recursively."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+    return [to_jsonable(r, nan="keep") for r in df.to_dict(orient="records")]
 
 
 def make_result(ctx: PipelineContext, spec: PipelineSpec, rounds: list[dict[str, Any]], *,
@@ -167,7 +155,7 @@ def make_result(ctx: PipelineContext, spec: PipelineSpec, rounds: list[dict[str,
         "n_test": int(d.test_idx.size),
         "n_noisy": int(np.sum(d.is_noisy[d.train_idx])),
         "class_names": list(d.class_names),
-        "rounds": [_plain(r) for r in rounds],
+        "rounds": [to_jsonable(r, nan="keep") for r in rounds],
         "phase1": phase1,
         "timings": {k: float(v) for k, v in (seconds or {}).items()},
         **(extra or {}),
