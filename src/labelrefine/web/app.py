@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hmac
 import io
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from labelrefine.campaign.ledger import (
 )
 from labelrefine.campaign.status import campaign_status
 from labelrefine.data.dataset import HIGH_BIT_MODES, to_rgb8
+from labelrefine.io import to_jsonable as _jsonable  # also used by the CLI's status --json
 
 HERE = Path(__file__).parent
 TOKEN_COOKIE = "labelrefine_token"
@@ -572,16 +572,3 @@ def _answer_label(ledger: Ledger, body: AnswerIn, item: dict[str, Any]) -> int |
     if body.label == UNSURE:
         return None
     return ledger.class_index(body.label)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Replace numpy scalars and NaN by plain JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
