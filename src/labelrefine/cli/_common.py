@@ -14,11 +14,22 @@ console = Console(stderr=True)
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Print known user errors (bad data, bad config) as one red line and exit with code 2."""
+    from pydantic import ValidationError
+
     from labelrefine.config import ConfigError
     from labelrefine.data.dataset import DataError
 
     try:
         yield
     except (ConfigError, DataError, FileNotFoundError) as err:
-        console.print(f"[bold red]error:[/] {err}")
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    except ValidationError as err:
+        first = err.errors()[0] if err.errors() else {"loc": (), "msg": str(err)}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        console.print(
+            f"[bold red]error:[/] {where + ': ' if where else ''}{first.get('msg', '')}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(code=2) from None

@@ -123,12 +123,39 @@ def step(
     force: bool = typer.Option(
         False, help="Step even though the current round's queue is not fully answered."
     ),
+    budget_minutes: float | None = typer.Option(
+        None,
+        "--budget-minutes",
+        help="Budget in expert-minutes instead of items: turned into items at the mean seconds "
+        "per answer recorded so far (needs timed answers from an earlier round).",
+    ),
 ) -> None:
     """Train, rank the unanswered suspects and write the next round's queue (one round per call).
 
     The first call embeds the images and runs phase 1 (CT_VOG); later calls fine-tune the model on
-    the trusted set plus the expert answers gathered so far.
+    the trusted set plus the expert answers gathered so far. Items whose readers disagree are not
+    trained on until adjudicated; items answered only "unsure" return to the pool.
     """
+    from labelrefine.campaign.ledger import CampaignError, Ledger
+    from labelrefine.campaign.status import items_for_minutes
+
+    with friendly_errors():
+        for flag, value, low in (
+            ("--budget", budget, 1),
+            ("--views", views, 1),
+            ("--epochs", epochs, 1),
+        ):
+            if value is not None and value < low:
+                raise CampaignError(f"{flag} must be at least {low}, got {value}")
+        if budget_minutes is not None:
+            if budget is not None:
+                raise CampaignError("give --budget or --budget-minutes, not both")
+            ledger = Ledger(campaign)
+            budget = items_for_minutes(ledger, budget_minutes)
+            console.print(
+                f"{budget_minutes:g} expert-minutes at this campaign's pace: {budget} items"
+            )
+        Ledger(campaign).check_images()
     from labelrefine.campaign.step import StepOptions, run_step
 
     with friendly_errors():
@@ -161,14 +188,20 @@ def step(
 def status(
     campaign: Path = CAMPAIGN_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    stop_below: float = typer.Option(
+        0.05,
+        help="Advise stopping when the last 2 rounds each found a smaller share of wrong labels.",
+    ),
 ) -> None:
-    """Labels bought, per-class counts, query precision and estimated remaining noise."""
+    """Labels bought, readers and their agreement (Cohen's / Fleiss' kappa), open conflicts,
+    expert minutes, the share of queried labels that were wrong per round (95% interval), the
+    estimated wrong labels left, and whether another round is worth it."""
     from labelrefine.campaign.ledger import Ledger
     from labelrefine.campaign.status import campaign_status
     from labelrefine.web.app import _jsonable
 
     with friendly_errors():
-        st = campaign_status(Ledger(campaign))
+        st = campaign_status(Ledger(campaign), stop_below=stop_below)
     if as_json:
         typer.echo(json.dumps(_jsonable(st.as_dict()), indent=1))
         return
@@ -198,6 +231,8 @@ def status(
         short = {
             "given_wrong": "wrong",
             "query_precision": "QP",
+            "wrong_low": "QP low",
+            "wrong_high": "QP high",
             "val_f1": "val F1",
             "test_f1": "test F1",
             "labels_bought_before": "bought before",
@@ -209,10 +244,39 @@ def status(
                 *("–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
             )
         console.print(r)
-    if st.annotators:
+    if st.readers:
+        t = Table(title="readers (live answers; minutes over every answer given)")
+        for col in ("reader", "answers", "labels", "unsure", "minutes"):
+            t.add_column(col, justify="left" if col == "reader" else "right")
+        for name, r in st.readers.items():
+            t.add_row(
+                name, str(r["answers"]), str(r["labels"]), str(r["unsure"]), f"{r['minutes']:.1f}"
+            )
+        console.print(t)
+    ag = st.agreement
+    if ag.get("items"):
+        kappa = "–" if ag["kappa"] is None else f"{ag['kappa']:.2f}"
         console.print(
-            "answers by annotator: " + ", ".join(f"{k} {v}" for k, v in st.annotators.items())
+            f"agreement over {ag['items']} double-read items: {100 * ag['observed']:.0f}% "
+            f"identical, {ag['kappa_kind']} kappa {kappa}"
         )
+    console.print(
+        f"open conflicts {st.open_conflicts} (adjudicated {st.adjudicated}); expert time "
+        f"{st.expert_minutes:.1f} min"
+        + (f", {st.seconds_per_answer:.1f} s per answer" if st.seconds_per_answer else "")
+    )
+    if st.minutes_per_class:
+        console.print(
+            "minutes per answer class: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in st.minutes_per_class.items())
+        )
+    if st.remaining_wrong is not None:
+        rw = st.remaining_wrong
+        console.print(
+            f"estimated wrong labels left in the pool: {rw['estimate']:.0f} "
+            f"(95% interval {rw['low']:.0f}-{rw['high']:.0f})"
+        )
+    console.print(f"[bold]advice:[/] {st.advice}")
 
 
 @campaign_app.command("export")
@@ -322,10 +386,14 @@ def serve(
         envvar="LABELREFINE_TOKEN",
     ),
     annotator: str = typer.Option(
-        "expert", help="Annotator name recorded when the browser does not give one."
+        "expert", help="Name recorded for answers given with the admin token."
     ),
 ) -> None:
-    """Serve the relabeling page for a campaign; prints the URL with its token."""
+    """Serve the relabeling page for a campaign; prints the admin URL with its token.
+
+    Readers use their own links (``campaign reader add NAME`` prints one); the admin token
+    answers as --annotator, adjudicates and may create readers.
+    """
     import uvicorn
 
     from labelrefine.web.app import create_app
@@ -335,5 +403,149 @@ def serve(
         app = create_app(campaign, token=tok, annotator=annotator)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"labelrefine: relabel {campaign} at http://{shown}:{port}/?token={tok}", err=True)
-    typer.echo(f"  (add &annotator=NAME to record who answers; default {annotator!r})", err=True)
+    typer.echo(
+        f"  (this admin link answers as {annotator!r}; give each reader their own link: "
+        f"labelrefine campaign reader add {campaign} NAME)",
+        err=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+# ----------------------------------------------------------------------------------------------
+# readers, settings, safe operations
+# ----------------------------------------------------------------------------------------------
+
+reader_app = typer.Typer(
+    help="Reader accounts: each reader gets a token; answers are recorded under its name.",
+    no_args_is_help=True,
+)
+campaign_app.add_typer(reader_app, name="reader")
+
+
+@reader_app.command("add")
+def reader_add(
+    campaign: Path = CAMPAIGN_ARG,
+    name: str = typer.Argument(..., help="Reader name (recorded with every answer)."),
+    adjudicator: bool = typer.Option(
+        False, "--adjudicator", help="May also decide items where readers disagree."
+    ),
+    url: str = typer.Option(
+        "http://127.0.0.1:8000", help="Server address used in the printed link."
+    ),
+) -> None:
+    """Create a reader account and print its token and link (shown once)."""
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        tok = Ledger(campaign).add_reader(name, role="adjudicator" if adjudicator else "reader")
+    console.print(f"[green]reader[/] {name} ({'adjudicator' if adjudicator else 'reader'})")
+    typer.echo(f"{url.rstrip('/')}/?token={tok}")
+
+
+@reader_app.command("list")
+def reader_list(campaign: Path = CAMPAIGN_ARG) -> None:
+    """List reader accounts (tokens are never shown again)."""
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        df = Ledger(campaign).readers()
+    t = Table(title="readers")
+    for col in df.columns:
+        t.add_column(col)
+    for row in df.itertuples(index=False):
+        t.add_row(*(str(v) for v in row))
+    console.print(t)
+
+
+@reader_app.command("token")
+def reader_token(
+    campaign: Path = CAMPAIGN_ARG,
+    name: str = typer.Argument(..., help="Reader whose token is replaced."),
+    url: str = typer.Option("http://127.0.0.1:8000", help="Server address in the link."),
+) -> None:
+    """Give a reader a new token (the old one stops working)."""
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        tok = Ledger(campaign).new_token(name)
+    typer.echo(f"{url.rstrip('/')}/?token={tok}")
+
+
+@reader_app.command("remove")
+def reader_remove(
+    campaign: Path = CAMPAIGN_ARG,
+    name: str = typer.Argument(..., help="Reader to deactivate (their answers stay)."),
+) -> None:
+    """Deactivate a reader: their token stops working; their answers stay."""
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        Ledger(campaign).remove_reader(name)
+    console.print(f"removed reader {name}")
+
+
+@campaign_app.command("configure")
+def configure(
+    campaign: Path = CAMPAIGN_ARG,
+    double_read: float | None = typer.Option(
+        None,
+        "--double-read",
+        help="Share of queued items (0-1, chosen by a stable hash of their id) read by a second "
+        "reader. Items answered 'unsure' go to a second reader whenever there are 2+ readers.",
+    ),
+    blind: bool | None = typer.Option(
+        None,
+        "--blind/--no-blind",
+        help="Blind mode: hide the given label and the model's top-3 on the page.",
+    ),
+) -> None:
+    """Change how items are read (double reading, blind mode); effective at the next page."""
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        ledger = Ledger(campaign)
+        ledger.configure(double_read_share=double_read, blind=blind)
+    console.print(
+        f"double reading {100 * ledger.double_read_share:.0f}% of queued items; "
+        f"blind mode {'on' if ledger.blind else 'off'}"
+    )
+
+
+@campaign_app.command("backup")
+def backup(
+    campaign: Path = CAMPAIGN_ARG,
+    out: Path = typer.Argument(..., help="Backup file to write (must not exist)."),
+) -> None:
+    """Copy the campaign into one consistent file, safe while 'serve' is running.
+
+    Uses SQLite's online backup: answers still in the write-ahead log are included. A plain file
+    copy of the .db is NOT safe while the campaign is in use.
+    """
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        path = Ledger(campaign).backup(out)
+    console.print(f"[green]backed up[/] {campaign} to {path}")
+
+
+@campaign_app.command("relocate")
+def relocate(
+    campaign: Path = CAMPAIGN_ARG,
+    images: Path = typer.Option(..., "--images", help="The image folder's new location."),
+) -> None:
+    """Point the campaign at a moved image folder after checking every file's content hash.
+
+    Nothing changes unless every image is found with the same content.
+    """
+    from rich.progress import Progress
+
+    from labelrefine.campaign.ledger import Ledger
+
+    with friendly_errors():
+        ledger = Ledger(campaign)
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("checking images", total=None)
+            n = ledger.relocate(
+                images, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    console.print(f"[green]relocated[/] {campaign}: {n} images checked, now read from {images}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -21,8 +21,9 @@ from rich.table import Table
 
 from labelrefine.cli._common import console, friendly_errors
 from labelrefine.config import ConfigError, DatasetConfig, load_config, parse_config
-from labelrefine.data.dataset import ImageDataset
-from labelrefine.data.loaders import load_dataset
+
+if TYPE_CHECKING:  # pandas (via the loaders) is imported only when a command runs
+    from labelrefine.data.dataset import ImageDataset
 
 data_app = typer.Typer(
     help="Inspect datasets: class counts and imbalance for any supported layout.",
@@ -127,6 +128,8 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Print class counts, class shares and the imbalance ratio of a dataset."""
+    from labelrefine.data.loaders import load_dataset
+
     with friendly_errors():
         cfg = _dataset_config(
             config, fmt, images, labels, npz, npz_split, id_column, label_column, classes, suffix

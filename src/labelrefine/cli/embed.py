@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import get_args
 
 import typer
 from rich.console import Console
 
 from labelrefine.cli._common import friendly_errors
 from labelrefine.config import ConfigError, EncoderConfig, load_config
-from labelrefine.models.encoders import ENCODER_NAMES
-from labelrefine.runtime import resolve_device
+
+# The config's encoder choices (importing the encoders would import torch for --help).
+ENCODER_NAMES: tuple[str, ...] = get_args(EncoderConfig.model_fields["name"].annotation)
 
 _FLAGS = {
     "views": "--views",
@@ -104,6 +106,8 @@ def embed_command(
             raise ConfigError(f"--workers: must be >= 0, got {workers}")
         if threads is not None and threads < 1:
             raise ConfigError(f"--threads: must be >= 1, got {threads}")
+        from labelrefine.runtime import resolve_device
+
         try:
             dev = resolve_device(device or cfg.device)
         except (ValueError, RuntimeError) as err:

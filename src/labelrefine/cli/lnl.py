@@ -13,19 +13,21 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from labelrefine.cli._common import console, friendly_errors
 from labelrefine.config import ConfigError, ExperimentConfig, LNLConfig, NoiseConfig, load_config
-from labelrefine.data.dataset import ImageDataset
-from labelrefine.data.prepare import PreparedData
-from labelrefine.lnl.trainer import EvalSet, LNLResult, ProgressFn, run_lnl
-from labelrefine.metrics import selection_precision_recall
+
+if TYPE_CHECKING:  # torch and pandas are imported only by the commands that need them
+    import pandas as pd
+
+    from labelrefine.data.dataset import ImageDataset
+    from labelrefine.data.prepare import PreparedData
+    from labelrefine.lnl.trainer import LNLResult, ProgressFn
 
 
 class Method(StrEnum):
@@ -86,6 +88,8 @@ def run_phase1(lnl: LNLConfig, inputs: Phase1Inputs, *, seed: int, tau: float,
 
     VOG is tracked by default even when the selection does not use it (for the histograms).
     """
+    from labelrefine.lnl.trainer import EvalSet, run_lnl
+
     check_lnl_config(lnl)
     d = inputs.data
     val = EvalSet(d.val_idx, d.true_labels[d.val_idx])
@@ -124,6 +128,8 @@ def _json_ready(obj: Any) -> Any:
 
 def partition_frame(res: LNLResult, inputs: Phase1Inputs) -> pd.DataFrame:
     """One row per training item: id, given/true label, clean or suspect, loss, VOG."""
+    import pandas as pd
+
     d = inputs.data
     idx = d.train_idx
     names = np.asarray(d.class_names, dtype=object)
@@ -144,6 +150,8 @@ def partition_frame(res: LNLResult, inputs: Phase1Inputs) -> pd.DataFrame:
 def phase1_summary(res: LNLResult, inputs: Phase1Inputs, info: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready run summary: settings in ``info`` plus partition sizes and scores."""
     d = inputs.data
+    from labelrefine.metrics import selection_precision_recall
+
     prec, rec = selection_precision_recall(res.clean_idx, d.train_idx, d.given_labels,
                                            d.true_labels)
     return _json_ready({
@@ -169,6 +177,8 @@ def write_phase1(out_dir: Path, res: LNLResult, inputs: Phase1Inputs,
 
     Every file is written to a temporary name and renamed into place.
     """
+    import pandas as pd
+
     from labelrefine.lnl.plots import plot_loss_vog
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -261,6 +271,8 @@ def lnl_command(
         }
         write_phase1(run_dir, res, inputs, info)
         d = inputs.data
+        from labelrefine.metrics import selection_precision_recall
+
         prec, rec = selection_precision_recall(res.clean_idx, d.train_idx, d.given_labels,
                                                d.true_labels)
         console.print(
