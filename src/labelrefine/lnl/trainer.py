@@ -626,6 +626,8 @@ def train_lnl(
                     outs.append((h, logits))
                     losses.append(F.cross_entropy(logits.float(), y, reduction="none"))
                 loss_np = [v.detach().cpu().numpy().astype(np.float64) for v in losses]
+                if not all(np.isfinite(v).all() for v in loss_np):
+                    raise _non_finite(f"phase 1 ({method.name})", "the training loss", epoch)
                 vog = [s[pos] for s in scores] if vog_on else None
                 step = method.step(BatchLosses(losses, loss_np, vog, rate))
                 if len(step.updates) != len(nets) or len(step.sizes) != len(nets):
@@ -690,12 +692,16 @@ def train_lnl(
     if scores_f is not None:
         last_vog = np.full(n_items, np.nan)
         last_vog[train_idx] = scores_f
+    fit = best.result(history)
+    # the guard (and calibration) judge the network phase 2 continues from
+    fit.temperature, fit.guard = finish_fit(nets[0], source, train_idx, labels, data.val,
+                                            device=dev, amp=cfg.amp)
     return LNLResult(
         model=nets[0],
         peer=nets[1] if len(nets) > 1 else None,
         clean_idx=clean_idx.astype(np.int64),
         suspect_idx=suspect_idx.astype(np.int64),
-        fit=best.result(history),
+        fit=fit,
         diagnostics=diagnostics,
         last_loss=last_loss,
         last_vog=last_vog,
