@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
 
-from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
+from labelrefine.campaign.ledger import UNSURE, CampaignError, ImportResult, Ledger
 from labelrefine.data.loaders import not_utf8_message
+from labelrefine.io import atomic_open
 
 PROVENANCE_COLUMNS = (
     "item",
@@ -31,10 +29,24 @@ PROVENANCE_COLUMNS = (
     "answered_at",
     "seconds",
     "answer_round",
+    "decision",
+    "reader_answers",
+    "adjudicator",
     "cleaned_label",
     "source",
 )
-"""Columns of the CSV export, one row per item."""
+"""Columns of the CSV export, one row per item.
+
+``expert_answer`` is the final expert answer (a class, ``unsure``, or empty while readers
+disagree); ``annotator`` who gave it (several agreeing readers joined by ``; ``, or the
+adjudicator); ``decision`` how it was reached (``single``, ``agreed``, ``adjudicated``,
+``conflict``, ``unsure`` or ``given``); ``reader_answers`` every reader's live answer
+(``name: answer; ...``).
+"""
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""Cell starts that spreadsheets treat as a formula; exported text cells starting so get a
+leading apostrophe (removed again on import)."""
 
 
 def provenance(ledger: Ledger) -> pd.DataFrame:
@@ -72,24 +84,49 @@ def provenance(ledger: Ledger) -> pd.DataFrame:
             reason[idx] = why
     df["queued_round"] = queued_round
     df["reason"] = reason
-    answers = ledger.answers().set_index("item")
     expert: list[Any] = [None] * n
     who: list[Any] = [None] * n
     when: list[Any] = [None] * n
     secs: list[Any] = [None] * n
     around: list[Any] = [None] * n
-    for idx, row in answers.iterrows():
-        i = int(idx)
-        expert[i] = UNSURE if row["kind"] == UNSURE else names[int(row["label"])]
-        who[i] = row["annotator"]
-        when[i] = row["answered_at"]
-        secs[i] = None if pd.isna(row["seconds"]) else float(row["seconds"])
-        around[i] = None if pd.isna(row["round"]) else int(row["round"])
+    readers: list[Any] = [None] * n
+    adjudicator: list[Any] = [None] * n
+    decision = list(items["decision"])
+    answers = ledger.answers()
+    for i, group in answers.groupby("item"):
+        i = int(i)
+        shown = [
+            UNSURE if k == UNSURE else names[int(lab)]
+            for k, lab in zip(group["kind"], group["label"], strict=True)
+        ]
+        readers[i] = "; ".join(f"{a}: {x}" for a, x in zip(group["annotator"], shown, strict=True))
+        last = group.iloc[-1]
+        when[i] = last["answered_at"]
+        around[i] = None if pd.isna(last["round"]) else int(last["round"])
+        s = group["seconds"].dropna()
+        secs[i] = float(s.sum()) if len(s) else None
+        labeled = [a for a, k in zip(group["annotator"], group["kind"], strict=True) if k != UNSURE]
+        if decision[i] in ("single", "agreed"):
+            expert[i] = names[int(items.at[i, "current_label"])]
+            who[i] = "; ".join(labeled)
+        elif decision[i] == "unsure":
+            expert[i] = UNSURE
+            who[i] = "; ".join(group["annotator"])
+    for row in ledger.adjudications().itertuples():
+        i = int(row.item)
+        adjudicator[i] = row.adjudicator
+        if decision[i] == "adjudicated":
+            expert[i] = names[int(items.at[i, "current_label"])]
+            who[i] = row.adjudicator
+            when[i] = row.created_at
     df["expert_answer"] = expert
     df["annotator"] = who
     df["answered_at"] = when
     df["seconds"] = secs
     df["answer_round"] = around
+    df["decision"] = decision
+    df["reader_answers"] = readers
+    df["adjudicator"] = adjudicator
     df["cleaned_label"] = [names[i] for i in items["current_label"]]
     df["source"] = items["source"]
     return df[list(PROVENANCE_COLUMNS)]
@@ -100,28 +137,17 @@ def _queue_items(ledger: Ledger, round: int) -> tuple[list[int], list[str]]:
     return [int(i) for i in q["item"]], [str(r) for r in q["reason"]]
 
 
-@contextmanager
-def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[TextIO]:
-    """Open a temp file next to ``path``; rename it over ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding="utf-8", newline="") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_writer(path: str | Path) -> AbstractContextManager[TextIO]:
+    """Open a text file next to ``path`` (UTF-8, newlines as written) that replaces ``path``
+    only if the block succeeds (:func:`labelrefine.io.atomic_open`)."""
+    return atomic_open(path, "w", newline="")
 
 
 def export_csv(ledger: Ledger, out: str | Path) -> int:
     """Write the provenance table to ``out`` (atomically); returns the number of rows."""
     table = provenance(ledger)
     with atomic_writer(out) as fh:
-        table.to_csv(fh, index=False)
+        neutralise_formulas(table).to_csv(fh, index=False)
     ledger.log_event("export", {"format": "csv", "file": Path(out).name, "rows": len(table)})
     return len(table)
 
@@ -133,15 +159,18 @@ def import_csv(
     item_column: str = "item",
     answer_column: str = "expert_answer",
     annotator: str = "import",
-) -> tuple[int, int]:
+) -> ImportResult:
     """Import expert answers from a CSV (e.g. this module's export, edited or filled by hand).
 
     Needs ``item_column`` and ``answer_column``; optional ``annotator``, ``answered_at``,
     ``seconds``, ``answer_round`` columns. Rows with an empty answer are skipped. An answer is a
     class name or ``unsure``. Every row is validated first -- an unknown item or class is an
     error naming the item and line -- and then all answers are stored in one transaction, so
-    nothing is imported on error. Re-importing the same file adds nothing (each row's submission
-    id is a hash of its content). Returns ``(imported, already_present)``.
+    nothing is imported on error. Re-importing the same file -- or the campaign's own export --
+    adds nothing: a row whose answer is already the item's final answer, or already that
+    reader's answer, is counted as present. Cells quoted against formula injection by the export
+    are read back as they were. Returns an :class:`ImportResult` (unpacks as
+    ``(imported, already_present)``).
     """
     path = Path(path)
     if not path.is_file():
@@ -159,18 +188,30 @@ def import_csv(
                 f"{path.name}: missing column {col!r}; columns present: "
                 f"{', '.join(map(repr, df.columns))}"
             )
-    keys = {k: i for i, k in enumerate(ledger.items()["key"])}
+    items = ledger.items()
+    keys = {k: i for i, k in enumerate(items["key"])}
+    finals = {
+        int(i): (UNSURE if d == "unsure" else ledger.class_names[int(lab)])
+        for i, d, lab in zip(items["idx"], items["decision"], items["current_label"], strict=True)
+        if d in ("single", "agreed", "adjudicated", "unsure")
+    }
     answers = []
+    present = 0
     for row_no, row in enumerate(df.to_dict("records")):
         where = f"{path.name} line {row_no + 2}"
-        answer = str(row[answer_column]).strip()
+        answer = _unquote(str(row[answer_column]).strip())
         if not answer:
             continue
-        key = str(row[item_column]).strip()
+        key = _unquote(str(row[item_column]).strip())
         if key not in keys:
             raise CampaignError(f"{where}: unknown item {key!r}: not in this campaign")
         label = _parse_answer(ledger, answer, key, where)
-        who = str(row.get("annotator") or "").strip() or annotator
+        if finals.get(keys[key]) == answer:
+            present += 1  # the campaign already holds this final answer (e.g. its own export)
+            continue
+        who = _unquote(str(row.get("annotator") or "").strip())
+        if not who or ";" in who:  # several readers (an export of agreeing readers)
+            who = annotator
         when = str(row.get("answered_at") or "").strip() or None
         seconds = _optional_float(row.get("seconds"), key, where, "seconds")
         rnd = _optional_float(row.get("answer_round"), key, where, "answer_round")
@@ -185,7 +226,30 @@ def import_csv(
                 "submission_id": content_id("csv", key, answer, who, when or ""),
             }
         )
-    return ledger.import_answers(answers, origin="csv", source_name=path.name)
+    res = ledger.import_answers(answers, origin="csv", source_name=path.name)
+    return ImportResult(
+        res.imported, res.already_present + present, res.conflicts, res.conflict_items
+    )
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells cannot run as spreadsheet formulas: a cell starting with
+    ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading apostrophe."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = [
+                "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+                for v in out[col]
+            ]
+    return out
+
+
+def _unquote(text: str) -> str:
+    """Undo :func:`neutralise_formulas` for one cell."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text
 
 
 def content_id(*parts: str) -> str:
