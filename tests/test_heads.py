@@ -139,3 +139,16 @@ def test_calibration_in_fit_lowers_validation_nll():
     p_cal = predict(cal_model, source, VA)[0]
     p_raw = predict(raw_model, source, VA)[0]
     assert np.array_equal(p_cal.argmax(1), p_raw.argmax(1))
+
+
+def test_phase1_non_finite_is_named_and_guard_reported():
+    from labelrefine.lnl.trainer import run_lnl
+
+    views, plain, y = _lowres()
+    cfg = LNLConfig(method="coteaching", epochs=4, warmup=2, batch_size=64, hidden=32, lr=0.05)
+    kw = dict(num_classes=C, val=EvalSet(VA, y[VA]), test=None, seed=0, tau=0.2)
+    with pytest.raises(NonFiniteError, match=r"phase 1 \(coteaching\).*non-finite"):
+        run_lnl(cfg, FeatureSource(views, plain), TR, y, **kw)
+    res = run_lnl(cfg, FeatureSource(views, plain, standardize="train_views", fit_idx=TR), TR,
+                  y, **kw)
+    assert res.fit.guard is not None and res.fit.guard.ok
