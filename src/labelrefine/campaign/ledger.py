@@ -46,10 +46,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -62,11 +60,13 @@ import numpy as np
 import pandas as pd
 
 from labelrefine.data.dataset import DataError
+from labelrefine.io import atomic_path, to_jsonable
 
 SCHEMA_VERSION = 2
 """Version of the table layout this code writes and reads."""
 
 APPLICATION_ID = 0x4C524350  # "LRCP": marks the SQLite file as a labelrefine campaign
+_SQLITE_SIDECARS = ("-wal", "-shm", "-journal")  # removed with a failed temp file
 
 UNSURE = "unsure"
 """The answer an expert gives when they cannot decide; never a class name."""
@@ -390,11 +390,7 @@ class Ledger:
             raise CampaignError(f"{path} already exists; choose another --out or remove it")
         _validate_classes(class_names)
         _validate_items(items, len(class_names))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_path(path, perms=None, sidecars=_SQLITE_SIDECARS) as tmp:
             con = sqlite3.connect(tmp, isolation_level=None)
             try:
                 con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -446,11 +442,6 @@ class Ledger:
                 con.execute("PRAGMA journal_mode = WAL")
             finally:
                 con.close()
-            os.replace(tmp, path)
-        except BaseException:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(str(tmp) + suffix).unlink(missing_ok=True)
-            raise
         return cls(path)
 
     @contextmanager
@@ -818,8 +809,8 @@ class Ledger:
                     sampler,
                     int(budget),
                     int(seed),
-                    json.dumps(dict(settings), default=_json_default),
-                    json.dumps(dict(metrics), default=_json_default),
+                    _json(settings),
+                    _json(metrics),
                 ),
             )
             preds = probs.argmax(axis=1)
@@ -1469,11 +1460,7 @@ class Ledger:
         out = Path(out)
         if out.exists():
             raise CampaignError(f"{out} already exists; choose another backup file")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_path(out, perms=None, sidecars=_SQLITE_SIDECARS) as tmp:
             dst = sqlite3.connect(tmp, isolation_level=None)
             try:
                 with self.connect() as con:
@@ -1484,13 +1471,6 @@ class Ledger:
                     raise CampaignError(f"backup failed its integrity check: {ok}")
             finally:
                 dst.close()
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, out)
-        except BaseException:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(str(tmp) + suffix).unlink(missing_ok=True)
-            raise
         self.log_event("backup", {"file": out.name})
         return out
 
@@ -1577,14 +1557,9 @@ def round_prob(p: float) -> float:
     return round(float(p), 6)
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def _json(obj: Mapping[str, Any]) -> str:
+    """JSON text of an event payload or round record (numpy values and paths converted)."""
+    return json.dumps(to_jsonable(dict(obj), nan="keep"))
 
 
 def _insert_event(
@@ -1592,7 +1567,7 @@ def _insert_event(
 ) -> None:
     con.execute(
         "INSERT INTO events(ts, kind, payload) VALUES (?, ?, ?)",
-        (ts or utc_now(), kind, json.dumps(dict(payload), default=_json_default)),
+        (ts or utc_now(), kind, _json(payload)),
     )
 
 
