@@ -75,7 +75,10 @@ def phase1_inputs(cfg: ExperimentConfig, noise: NoiseConfig, seed: int, *,
         from labelrefine.models.cache import embed_dataset
 
         fs = embed_dataset(dataset, cfg.encoder, device=device, progress=progress)
-        return Phase1Inputs(dataset, data, FeatureSource.from_features(fs), fs.key)
+        from labelrefine.lnl.sources import for_training
+
+        source = for_training(FeatureSource.from_features(fs), data.train_idx, cfg.lnl)
+        return Phase1Inputs(dataset, data, source, fs.key)
     workers = min(8, os.cpu_count() or 1) if device == "cuda" else 0
     source = ImageSource(dataset, cfg.lnl.image_size, cfg.lnl.resize, num_workers=workers)
     return Phase1Inputs(dataset, data, source)

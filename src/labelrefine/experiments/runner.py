@@ -119,8 +119,11 @@ def _context(state: _State, key: RunKey) -> Any:
     if key.context_id not in state.contexts:
         data = prepare_data(state.dataset, state.cfg.split, key.noise, state.cfg.longtail,
                             key.seed)
+        from labelrefine.lnl.sources import for_training
+
+        source = for_training(state.source, data.train_idx, state.cfg.lnl)
         state.contexts[key.context_id] = PipelineContext(
-            cfg=state.cfg, data=data, source=state.source, noise=key.noise, seed=key.seed,
+            cfg=state.cfg, data=data, source=source, noise=key.noise, seed=key.seed,
             device=state.device,
         )
     return state.contexts[key.context_id]

@@ -170,6 +170,17 @@ class FeatureSource:
             yield idx, self._prep(self._plain[torch.from_numpy(idx)])
 
 
+def for_training(source: Any, train_idx: np.ndarray, cfg: Any) -> Any:
+    """``source`` standardised for a run whose training items are ``train_idx``, as the
+    :class:`labelrefine.config.LNLConfig` ``cfg`` asks (``standardize``, ``std_floor``).
+
+    Image sources, and the ``plain`` setting, are returned unchanged.
+    """
+    if not isinstance(source, FeatureSource) or cfg.standardize == "plain":
+        return source
+    return source.for_split(train_idx, cfg.standardize, cfg.std_floor)
+
+
 class _Images(Dataset):
     """Items of an ImageDataset through a transform; augmentation seeded per (epoch, item)."""
 
