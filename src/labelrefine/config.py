@@ -146,6 +146,9 @@ class LNLConfig(_Strict):
     calibrate: bool = False  # temperature scaling fitted on the validation split
     selection: Literal["best_val", "smoothed", "average_last"] = "best_val"
     select_window: int = Field(3, ge=1)  # epochs smoothed / averaged by 'selection'
+    # auto_schedule: epochs, warmup, batch_size, lr (and active.epochs_per_round / lr) from
+    # the training-set size where the config does not set them (labelrefine.lnl.adaptive)
+    auto_schedule: bool = False
 
 
 class ActiveConfig(_Strict):

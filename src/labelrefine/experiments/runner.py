@@ -119,11 +119,13 @@ def _context(state: _State, key: RunKey) -> Any:
     if key.context_id not in state.contexts:
         data = prepare_data(state.dataset, state.cfg.split, key.noise, state.cfg.longtail,
                             key.seed)
+        from labelrefine.lnl.adaptive import apply_adaptive
         from labelrefine.lnl.sources import for_training
 
-        source = for_training(state.source, data.train_idx, state.cfg.lnl)
+        cfg = apply_adaptive(state.cfg, int(data.train_idx.size))
+        source = for_training(state.source, data.train_idx, cfg.lnl)
         state.contexts[key.context_id] = PipelineContext(
-            cfg=state.cfg, data=data, source=source, noise=key.noise, seed=key.seed,
+            cfg=cfg, data=data, source=source, noise=key.noise, seed=key.seed,
             device=state.device,
         )
     return state.contexts[key.context_id]
