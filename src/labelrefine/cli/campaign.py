@@ -198,12 +198,12 @@ def status(
     estimated wrong labels left, and whether another round is worth it."""
     from labelrefine.campaign.ledger import Ledger
     from labelrefine.campaign.status import campaign_status
-    from labelrefine.web.app import _jsonable
+    from labelrefine.io import to_jsonable
 
     with friendly_errors():
         st = campaign_status(Ledger(campaign), stop_below=stop_below)
     if as_json:
-        typer.echo(json.dumps(_jsonable(st.as_dict()), indent=1))
+        typer.echo(json.dumps(to_jsonable(st.as_dict()), indent=1))
         return
 
     def pct(x: float | None) -> str:

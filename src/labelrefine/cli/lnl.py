@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from labelrefine.cli._common import console, friendly_errors
 from labelrefine.config import ConfigError, ExperimentConfig, LNLConfig, NoiseConfig, load_config
+from labelrefine.io import atomic_write_text, to_jsonable
 
 if TYPE_CHECKING:  # torch and pandas are imported only by the commands that need them
     import pandas as pd
@@ -103,32 +103,6 @@ def run_phase1(lnl: LNLConfig, inputs: Phase1Inputs, *, seed: int, tau: float,
                    track_vog=track_vog, epochs=epochs)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; run outputs are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _json_ready(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_ready(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_ready(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
 def partition_frame(res: LNLResult, inputs: Phase1Inputs) -> pd.DataFrame:
     """One row per training item: id, given/true label, clean or suspect, loss, VOG."""
     import pandas as pd
@@ -157,7 +131,7 @@ def phase1_summary(res: LNLResult, inputs: Phase1Inputs, info: dict[str, Any]) -
 
     prec, rec = selection_precision_recall(res.clean_idx, d.train_idx, d.given_labels,
                                            d.true_labels)
-    return _json_ready({
+    return to_jsonable({
         **info,
         "train_items": int(d.train_idx.size),
         "noisy_train": int(np.sum(d.is_noisy[d.train_idx])),
@@ -190,12 +164,12 @@ def write_phase1(out_dir: Path, res: LNLResult, inputs: Phase1Inputs,
     paths = {name: out_dir / name for name in (
         "partition.csv", "diagnostics.csv", "history.json", "history.csv", "summary.json",
         "loss_vog.png")}
-    _atomic_write(paths["partition.csv"], part.to_csv(index=False))
+    atomic_write_text(paths["partition.csv"], part.to_csv(index=False))
     diag = res.diagnostics if res.diagnostics is not None else pd.DataFrame()
-    _atomic_write(paths["diagnostics.csv"], diag.to_csv(index=False))
-    _atomic_write(paths["history.json"], json.dumps(_json_ready(res.fit.history), indent=1))
-    _atomic_write(paths["history.csv"], hist.to_csv(index=False))
-    _atomic_write(paths["summary.json"],
+    atomic_write_text(paths["diagnostics.csv"], diag.to_csv(index=False))
+    atomic_write_text(paths["history.json"], json.dumps(to_jsonable(res.fit.history), indent=1))
+    atomic_write_text(paths["history.csv"], hist.to_csv(index=False))
+    atomic_write_text(paths["summary.json"],
                   json.dumps(phase1_summary(res, inputs, info), indent=1))
     plot_loss_vog(paths["loss_vog.png"], part["loss"].to_numpy(),
                   part["vog"].to_numpy() if res.last_vog is not None else None,

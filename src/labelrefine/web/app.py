@@ -55,7 +55,7 @@ from labelrefine.campaign.ledger import (
 )
 from labelrefine.campaign.status import campaign_status
 from labelrefine.data.dataset import HIGH_BIT_MODES, to_rgb8
-from labelrefine.io import to_jsonable as _jsonable  # also used by the CLI's status --json
+from labelrefine.io import to_jsonable
 
 HERE = Path(__file__).parent
 TOKEN_COOKIE = "labelrefine_token"
@@ -548,7 +548,7 @@ def create_app(
     @app.get("/api/status")
     def api_status(request: Request) -> dict[str, Any]:
         require(request)
-        return _jsonable(campaign_status(ledger).as_dict())
+        return to_jsonable(campaign_status(ledger).as_dict())
 
     return _BodyLimit(app, max_body_bytes)
 
