@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from labelrefine.active import samplers
+from labelrefine.active import coreset, samplers
 from labelrefine.active.samplers import (
     SAMPLERS,
     class_quota_select,
@@ -152,7 +152,7 @@ def test_coreset_equals_brute_force(case: int) -> None:
 @pytest.mark.parametrize("case", range(12))
 def test_coreset_candidate_pruning_is_exact(case: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # tiny candidate sets force every path: accepted at once, widened, widened to all rows
-    monkeypatch.setattr(samplers, "CORESET_CANDIDATES", 1)
+    monkeypatch.setattr(coreset, "CORESET_CANDIDATES", 1)
     rng = np.random.default_rng(200 + case)
     n, d = int(rng.integers(20, 50)), int(rng.integers(1, 4))
     pool = rng.standard_normal((n, d)) * np.where(rng.random((n, 1)) < 0.1, 5.0, 1.0)
@@ -168,8 +168,8 @@ def test_greedy_torch_path_matches_numpy_path() -> None:
     x_sq = (x * x).sum(1)
     start = rng.random(80) * 10
     xt = torch.from_numpy(x)
-    a = samplers._greedy_cpu(xt, x_sq.copy(), start.copy(), 15)
-    b = samplers._greedy_torch(xt, torch.from_numpy(x_sq), torch.from_numpy(start.copy()), 15)
+    a = coreset._greedy_cpu(xt, x_sq.copy(), start.copy(), 15)
+    b = coreset._greedy_torch(xt, torch.from_numpy(x_sq), torch.from_numpy(start.copy()), 15)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1])
 

@@ -1,11 +1,13 @@
-"""Phase 2: rounds of active label cleaning (DESIGN.md section 4).
+"""Phase 2, simulated: rounds of active label cleaning (docs/design.md, "A round").
 
 Round 0 evaluates the model phase 2 starts from. Each round 1..M ranks the pool (items not yet
-relabeled) with a sampler, sends the top ``budget`` to the oracle, replaces their labels by the
-answers, moves them into the clean set and fine-tunes the model (fresh optimiser, ``fit_ce``)
-on the clean set; then it evaluates. The clean set keeps its *given* labels: only queried items
-get the oracle's answer. ``oracle_leak=True`` reproduces the official code's leak (the clean
-set's labels replaced by ground truth) and is an upper bound, not a method.
+relabeled) with a sampler (:func:`labelrefine.active.round.propose`), sends the top ``budget``
+to the oracle, replaces their labels by the answers, moves them into the clean set
+(:func:`~labelrefine.active.round.apply_answers`) and fine-tunes the model
+(:func:`~labelrefine.active.round.refit`) on the clean set; then it evaluates. The clean set
+keeps its *given* labels: only queried items get the oracle's answer. ``oracle_leak=True``
+reproduces the official code's leak (the clean set's labels replaced by ground truth) and is
+an upper bound, not a method.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from labelrefine.active.oracle import UNSURE, SyncOracle
-from labelrefine.active.samplers import select
+from labelrefine import seeding
+from labelrefine.active.oracle import SyncOracle
+from labelrefine.active.round import apply_answers, propose, refit
 from labelrefine.config import ActiveConfig, LNLConfig
 from labelrefine.data.prepare import PreparedData
-from labelrefine.lnl.trainer import EvalSet, FitResult, fit_ce, predict
+from labelrefine.lnl.trainer import EvalSet, FitResult, predict
 from labelrefine.metrics import macro_f1, per_class_recall, query_precision
 from labelrefine.models.heads import Classifier
 
@@ -84,32 +87,10 @@ def ce_round_trainer(source: Any, data: PreparedData, *, cfg: ActiveConfig, lnl:
     val, test = eval_sets(data)
 
     def train(model: Classifier, clean_idx: np.ndarray, labels: np.ndarray, rnd: int) -> FitResult:
-        return fit_ce(
-            model, source, clean_idx, labels,
-            epochs=epochs if epochs is not None else cfg.epochs_per_round,
-            lr=cfg.lr, batch_size=lnl.batch_size, val=val, test=test,
-            seed=seed * 1009 + rnd, momentum=lnl.momentum, weight_decay=lnl.weight_decay,
-            device=device,
-        )
+        return refit(model, source, clean_idx, labels, active=cfg, lnl=lnl, val=val, test=test,
+                     seed=seed, rnd=rnd, device=device, epochs=epochs)
 
     return train
-
-
-def _sampler_inputs(model: Classifier, source: Any, pool: np.ndarray, clean: np.ndarray,
-                    labels: np.ndarray, sampler: str, device: str) -> dict[str, Any]:
-    """Model outputs a sampler needs: pool probabilities, given labels, embeddings."""
-    if sampler == "random":
-        return {}
-    probs, emb = predict(model, source, pool, device=device)
-    inputs: dict[str, Any] = {"probs": probs, "given_labels": labels[pool]}
-    if sampler == "coreset":
-        if clean.size:
-            _, centers = predict(model, source, clean, device=device)
-        else:
-            centers = np.zeros((0, emb.shape[1]), dtype=emb.dtype)
-        inputs["pool_features"] = emb
-        inputs["center_features"] = centers
-    return inputs
 
 
 def active_loop(
@@ -189,23 +170,18 @@ def active_loop(
             break
         t0 = time.perf_counter()
         k = min(budget, int(pool.size))
-        name = sampler if model is not None else "random"
-        inputs = {} if model is None else _sampler_inputs(model, source, pool, clean, labels,
-                                                          name, device)
-        picked = np.asarray(select(name, k, pool=pool, seed=seed * 7919 + rnd, **inputs),
-                            dtype=np.int64)
+        picked = propose(model, source, pool=pool, trusted=clean, labels=labels,
+                         sampler=sampler, k=k, seed=seed, rnd=rnd, device=device).items
         answers = np.asarray(oracle.query(picked), dtype=np.int64)
-        sure = answers != UNSURE  # an unsure item leaves the pool but keeps its label
-        n_changed = int(np.sum(answers[sure] != labels[picked[sure]]))
-        labels[picked[sure]] = answers[sure]
-        pool = np.setdiff1d(pool, picked, assume_unique=True)
-        clean = np.union1d(clean, picked[sure])
+        step = apply_answers(labels, pool, clean, picked, answers)
+        sure, n_changed = step.sure, step.n_changed
+        labels, pool, clean = step.labels, step.pool, step.trusted
         bought += int(picked.size)
         queried.append(picked)
 
         if model is None:
             assert model_factory is not None
-            torch.manual_seed(seed * 1009 + rnd)
+            torch.manual_seed(seeding.round_seed(seed, rnd))
             model = model_factory()
             fit = ce_round_trainer(source, data, cfg=cfg, lnl=lnl, seed=seed, device=device,
                                    epochs=first_fit_epochs)(model, clean, labels, rnd)

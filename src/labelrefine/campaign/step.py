@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from labelrefine.active.samplers import ranked
+from labelrefine import seeding
+from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
+from labelrefine.active.round import propose, refit
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
     ActiveConfig,
@@ -47,11 +49,12 @@ from labelrefine.config import (
     load_config,
 )
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.lnl.trainer import EvalSet, FitResult, fit_ce, predict, run_lnl
+from labelrefine.lnl.trainer import EvalSet, FitResult, predict, run_lnl
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
 
-SAMPLERS = ("entropy", "margin", "random", "coreset", "joint")
+#: Samplers ``campaign step`` accepts: every registered one.
+SAMPLERS = SAMPLER_NAMES
 
 
 @dataclass
@@ -246,10 +249,10 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int, int
     if not enabled:
         yield lambda _d, _t: lambda _i, _n, _r: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from labelrefine.cli._common import console
-
+    console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -277,8 +280,10 @@ def run_step(
 ) -> StepResult:
     """Run the campaign's next round (see the module docstring) and return what it did."""
     opts = opts or StepOptions()
-    if opts.sampler not in SAMPLERS:
-        raise CampaignError(f"unknown sampler {opts.sampler!r}; choose one of {SAMPLERS}")
+    try:
+        get_sampler(opts.sampler)
+    except ValueError as err:
+        raise CampaignError(str(err)) from None
     ledger = Ledger(campaign)
     rounds = ledger.rounds()
     rnd = len(rounds)
@@ -341,20 +346,19 @@ def run_step(
             epochs = (
                 int(opts.epochs) if opts.epochs is not None else settings.active.epochs_per_round
             )
-            fit = fit_ce(
+            fit = refit(
                 model,
                 source,
                 trusted,
                 st.labels,
-                epochs=epochs,
-                lr=settings.active.lr,
-                batch_size=settings.lnl.batch_size,
+                active=settings.active,
+                lnl=settings.lnl,
                 val=st.val,
                 test=st.test,
-                seed=seed * 1009 + rnd,
-                momentum=settings.lnl.momentum,
-                weight_decay=settings.lnl.weight_decay,
+                seed=seed,
+                rnd=rnd,
                 device=device,
+                epochs=epochs,
                 progress=task(f"round {rnd}: fine-tune", epochs),
             )
             metrics = _summary(fit)
@@ -367,25 +371,21 @@ def run_step(
     k = min(budget, int(pool.size))
     queue: list[tuple[int, float | None, str]] = []
     if k > 0:
-        # Sampler inputs are computed on exactly the arrays the simulated loop uses (the pool,
-        # the trusted set), so rankings agree bit for bit.
-        probs_pool, emb_pool = predict(model, source, pool, device=device)
-        extra: dict[str, Any] = {}
-        if opts.sampler == "coreset":
-            if trusted.size:
-                _, centers = predict(model, source, trusted, device=device)
-            else:
-                centers = np.zeros((0, emb_pool.shape[1]), dtype=emb_pool.dtype)
-            extra = {"pool_features": emb_pool, "center_features": centers}
-        ranking = ranked(
-            opts.sampler,
-            k,
+        # The simulated loop's round, on the same arrays (the pool, the trusted set) and with
+        # the same sampler seed (this step draws the queue of round rnd + 1).
+        ranking = propose(
+            model,
+            source,
             pool=pool,
-            probs=probs_pool,
-            given_labels=st.labels[pool],
-            seed=seed * 7919 + rnd + 1,
+            trusted=trusted,
+            labels=st.labels,
+            sampler=opts.sampler,
+            k=k,
+            seed=seed,
+            rnd=seeding.queue_round(rnd),
+            device=device,
             class_names=names,
-            **extra,
+            with_reasons=True,
         )
         queue = [
             (int(i), float(s), str(r))
