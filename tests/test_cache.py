@@ -16,6 +16,7 @@ from labelrefine.cli import app
 from labelrefine.config import EncoderConfig
 from labelrefine.data.dataset import ImageDataset
 from labelrefine.models import cache as cache_mod
+from labelrefine.models import encoders as encoders_mod
 from labelrefine.models.augment import eval_transform
 from labelrefine.models.cache import (
     FeatureSet,
@@ -129,20 +130,20 @@ def test_second_call_is_a_cache_hit_without_the_encoder(
 ) -> None:
     cfg = _cfg(tmp_path, views=1)
     calls = {"n": 0}
-    real_build = cache_mod.build_encoder
+    real_build = cache_mod.build_runtime_encoder
 
     def counting_build(*args: object, **kwargs: object):  # noqa: ANN202
         calls["n"] += 1
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(cache_mod, "build_encoder", counting_build)
+    monkeypatch.setattr(cache_mod, "build_runtime_encoder", counting_build)
     miss = embed_dataset(tiny, cfg, progress=False, num_workers=0)
     assert calls["n"] == 1 and not miss.hit
 
     def no_encoder(*args: object, **kwargs: object) -> None:
         raise AssertionError("encoder built on a cache hit")
 
-    monkeypatch.setattr(cache_mod, "build_encoder", no_encoder)
+    monkeypatch.setattr(cache_mod, "build_runtime_encoder", no_encoder)
     hit = embed_dataset(tiny, cfg, progress=True, num_workers=0)
     assert hit.hit and hit.key == miss.key and hit.path == miss.path
     np.testing.assert_array_equal(hit.views, miss.views)
@@ -181,7 +182,7 @@ def test_changing_one_label_is_a_cache_hit(
     def no_encoder(*args: object, **kwargs: object) -> None:
         raise AssertionError("encoder built although only a label changed")
 
-    monkeypatch.setattr(cache_mod, "build_encoder", no_encoder)
+    monkeypatch.setattr(cache_mod, "build_runtime_encoder", no_encoder)
     assert first.path is not None
     cfg = _cfg(first.path.parent.parent)
     hit = embed_dataset(relabeled, cfg, progress=False, num_workers=0)
@@ -274,11 +275,14 @@ def test_failed_write_leaves_no_file_behind(
     monkeypatch.setattr(cache_mod.np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
         embed_dataset(tiny, cfg, progress=False, num_workers=0)
-    assert list(Path(cfg.cache_dir).iterdir()) == []
+    def files() -> list[str]:  # the feature files (an exported encoder lives in models/)
+        return [p.name for p in Path(cfg.cache_dir).iterdir() if p.is_file()]
+
+    assert files() == []
     monkeypatch.setattr(cache_mod.np, "savez", real_savez)
     fs = embed_dataset(tiny, cfg, progress=False, num_workers=0)
     assert fs.views.shape == (0, 6, 1280)
-    assert [p.name for p in Path(cfg.cache_dir).iterdir()] == [f"{fs.key}.npz"]
+    assert files() == [f"{fs.key}.npz"]
 
 
 def test_corrupt_cache_file_is_recomputed(tiny: ImageDataset, tmp_path: Path) -> None:
@@ -358,3 +362,25 @@ def test_cli_embed_miss_then_hit(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--views" in bad.output
     missing = runner.invoke(app, [*args, "--encoder", "resnet18"])
     assert missing.exit_code == 2 and "weights" in missing.output
+
+
+@pytest.mark.parametrize(
+    "runtime", [r for r in ("onnxruntime", "openvino") if encoders_mod.runtime_available(r)]
+)
+def test_runtime_changes_neither_key_nor_features(
+    runtime: str, tiny: ImageDataset, tmp_path: Path
+) -> None:
+    ref = embed_dataset(tiny, _cfg(tmp_path / "a"), progress=False, num_workers=0,
+                        runtime="torch")
+    other = embed_dataset(tiny, _cfg(tmp_path / "b"), progress=False, num_workers=2,
+                          runtime=runtime)
+    assert (ref.meta["runtime"], other.meta["runtime"]) == ("torch", runtime)
+    assert other.key == ref.key and not other.hit
+    for a, b in ((ref.plain, other.plain), *zip(ref.views, other.views, strict=True)):
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+        cos = (a32 * b32).sum(1) / (np.linalg.norm(a32, axis=1) * np.linalg.norm(b32, axis=1))
+        assert cos.min() >= 0.999
+        assert np.abs(a32 - b32).max() < 1e-2  # float16 storage
+    # a cache written by one runtime is a hit for another
+    hit = embed_dataset(tiny, _cfg(tmp_path / "a"), progress=False, runtime=runtime)
+    assert hit.hit and hit.key == ref.key

@@ -1,18 +1,28 @@
-"""Frozen encoders: shapes, frozen/eval state, pretrained weights really loaded, no network."""
+"""Frozen encoders: shapes, frozen/eval state, pretrained weights really loaded, no network;
+exported CPU runtimes (ONNX Runtime, OpenVINO) match torch, fallback when not installed."""
 
 from __future__ import annotations
 
+import pickle
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
 
+import labelrefine.models.encoders as encoders_mod
 from labelrefine.models.encoders import (
+    CPU_RUNTIME_ORDER,
     EncoderWeightsError,
+    FrozenEncoder,
+    RuntimeEncoder,
     build_encoder,
+    build_runtime_encoder,
     packaged_efficientnet_lite0_weights,
+    resolve_runtime,
+    runtime_available,
     weights_identity,
 )
 
@@ -164,3 +174,69 @@ def test_weights_identity_is_a_content_hash(tmp_path: Path) -> None:
     torch.save({"w": torch.ones(2)}, b)
     assert weights_identity(a) != weights_identity(b)
     assert weights_identity(None) == "random"
+
+
+# ----------------------------------------------------------------------------- CPU runtimes
+
+EXPORTED = [r for r in ("onnxruntime", "openvino") if runtime_available(r)]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.mark.parametrize("runtime", EXPORTED)
+def test_exported_runtime_matches_torch(
+    runtime: str, lite0: torch.nn.Module, tmp_path: Path
+) -> None:
+    encoder, dim, used = build_runtime_encoder(
+        "efficientnet_lite0", image_size=32, export_dir=tmp_path, runtime=runtime, threads=1
+    )
+    assert used == runtime and dim == 1280 and isinstance(encoder, RuntimeEncoder)
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 32, 32)
+    ref = lite0(x).numpy()
+    out = encoder(x).numpy()
+    assert out.shape == (5, 1280) and out.dtype == np.float32
+    assert _cosine(out, ref).min() >= 0.999
+    assert np.abs(out - ref).max() < 1e-3
+    # the export is written once and reused (same file for the other runtime too)
+    files = list(tmp_path.glob("*.onnx"))
+    assert len(files) == 1 and files[0].name.startswith("efficientnet_lite0-32px-")
+    again, _, _ = build_runtime_encoder(
+        "efficientnet_lite0", image_size=32, export_dir=tmp_path, runtime=runtime
+    )
+    assert again.model_path == files[0]
+    # picklable without its session (for spawned workers); other sizes are a clear error
+    clone = pickle.loads(pickle.dumps(encoder))
+    np.testing.assert_allclose(clone(x).numpy(), out, atol=1e-5)
+    with pytest.raises(ValueError, match="32 px"):
+        encoder(torch.randn(1, 3, 48, 48))
+
+
+def test_runtime_choice_and_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cpu = torch.device("cpu")
+    assert resolve_runtime("torch", cpu) == "torch"
+    expected = next(r for r in CPU_RUNTIME_ORDER if runtime_available(r))
+    assert resolve_runtime("auto", cpu) == expected
+    assert resolve_runtime("auto", torch.device("cuda")) == "torch"  # CUDA keeps torch
+    with pytest.raises(ValueError, match="CPU only"):
+        resolve_runtime("onnxruntime", torch.device("cuda"))
+    with pytest.raises(ValueError, match="unknown runtime 'tvm'"):
+        resolve_runtime("tvm", cpu)
+    # without the optional packages: auto falls back to torch, an explicit choice says what
+    # to install
+    real = encoders_mod.importlib.util.find_spec
+    hidden = {"onnxruntime", "openvino"}
+    monkeypatch.setattr(
+        encoders_mod.importlib.util, "find_spec",
+        lambda name, *a: None if name in hidden else real(name, *a),
+    )
+    assert resolve_runtime("auto", cpu) == "torch"
+    with pytest.raises(ValueError, match="pip install onnxruntime"):
+        resolve_runtime("onnxruntime", cpu)
+    encoder, _, used = build_runtime_encoder(
+        "efficientnet_lite0", image_size=32, export_dir=tmp_path, runtime="auto"
+    )
+    assert used == "torch" and isinstance(encoder, FrozenEncoder)
+    assert not list(tmp_path.iterdir())  # nothing exported for torch

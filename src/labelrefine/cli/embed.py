@@ -83,6 +83,13 @@ def embed_command(
         help="Torch threads per encoding process on CPU (default: 1 with workers, all cores "
         "without).",
     ),
+    runtime: str | None = typer.Option(
+        None,
+        "--runtime",
+        help="What runs the encoder on CPU: auto (fastest installed: ONNX Runtime, then "
+        "OpenVINO, then torch), torch, onnxruntime or openvino (default: $LABELREFINE_RUNTIME "
+        "or auto). Features agree across runtimes (cosine >= 0.999), so the cache is shared.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Compute (or load from the cache) the features of every image: V augmented views plus
@@ -123,6 +130,7 @@ def embed_command(
                 progress=progress,
                 num_workers=workers,
                 num_threads=threads,
+                runtime=runtime,
             )
         except ValueError as err:
             raise ConfigError(str(err)) from None
@@ -130,6 +138,8 @@ def embed_command(
     n, v = len(fs), fs.num_views
     status = "hit" if fs.hit else "miss (computed)"
     out.print(f"cache: {status}")
+    if not fs.hit:
+        out.print(f"runtime: {fs.meta.get('runtime')}")
     out.print(f"path: {fs.path}")
     out.print(f"key: {fs.key}")
     out.print(f"features: views {tuple(fs.views.shape)}, plain {tuple(fs.plain.shape)} float16")

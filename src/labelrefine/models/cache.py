@@ -49,7 +49,8 @@ from labelrefine.data.dataset import ImageDataset
 from labelrefine.models.augment import eval_transform, train_transform
 from labelrefine.models.encoders import (
     FrozenEncoder,
-    build_encoder,
+    RuntimeEncoder,
+    build_runtime_encoder,
     resolve_weights,
     weights_identity,
 )
@@ -60,6 +61,8 @@ FORMAT_VERSION = 1
 
 #: environment variable that overrides the default cache folder
 CACHE_DIR_ENV = "LABELREFINE_CACHE_DIR"
+#: environment variable that sets the default CPU runtime (auto, torch, onnxruntime, openvino)
+RUNTIME_ENV = "LABELREFINE_RUNTIME"
 
 
 def default_cache_dir() -> Path:
@@ -210,7 +213,8 @@ class _EncodedBatches(Dataset):
     Read by CPU worker processes, each with its own (fork-shared) copy of the frozen encoder.
     """
 
-    def __init__(self, views: _ViewDataset, encoder: FrozenEncoder, batches: list[np.ndarray]):
+    def __init__(self, views: _ViewDataset, encoder: FrozenEncoder | RuntimeEncoder,
+                 batches: list[np.ndarray]) -> None:
         self.views = views
         self.encoder = encoder
         self.batches = batches
@@ -230,7 +234,11 @@ def _set_worker_threads(threads: int, _: int) -> None:
 
 
 def _cpu_batches(
-    views: _ViewDataset, encoder: FrozenEncoder, images_per_batch: int, workers: int, threads: int
+    views: _ViewDataset,
+    encoder: FrozenEncoder | RuntimeEncoder,
+    images_per_batch: int,
+    workers: int,
+    threads: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Encoded batches on CPU: in ``workers`` processes, or in this one when ``workers == 0``."""
     n = len(views)
@@ -310,6 +318,7 @@ def embed_dataset(
     progress: bool = True,
     num_workers: int | None = None,
     num_threads: int | None = None,
+    runtime: str | None = None,
 ) -> FeatureSet:
     """Features of ``cfg.views`` augmented views plus the plain view of every item, cached.
 
@@ -319,6 +328,9 @@ def embed_dataset(
     ``num_workers``: processes that read, augment and (on CPU) encode images (default
     :func:`default_num_workers`; 0 = all in this process). ``num_threads``: torch threads of
     each process that runs the encoder on CPU (default 1 with workers, all cores without).
+    ``runtime``: what executes the encoder on CPU, ``auto`` (default, or ``$LABELREFINE_RUNTIME``;
+    the fastest installed), ``torch``, ``onnxruntime`` or ``openvino``; CUDA uses torch. The
+    runtime does not change the cache key: every runtime meets the parity bound with torch.
     """
     if len(dataset) == 0:
         raise ValueError("cannot embed an empty dataset")
@@ -332,14 +344,23 @@ def embed_dataset(
 
     start = time.perf_counter()
     dev = resolve_device(device)
-    encoder, dim = build_encoder(cfg.name, weights=cfg.weights, device=dev)
-    n, v = len(dataset), cfg.views
     workers = default_num_workers(dev) if num_workers is None else num_workers
     if workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {workers}")
     threads = (1 if workers else torch.get_num_threads()) if num_threads is None else num_threads
     if threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {threads}")
+    encoder, dim, used_runtime = build_runtime_encoder(
+        cfg.name,
+        image_size=cfg.image_size,
+        export_dir=resolve_cache_dir(cfg) / "models",
+        runtime=runtime or os.environ.get(RUNTIME_ENV) or "auto",  # type: ignore[arg-type]
+        weights=cfg.weights,
+        device=dev,
+    )
+    n, v = len(dataset), cfg.views
+    if isinstance(encoder, RuntimeEncoder):
+        encoder.threads = threads  # each encoding process opens its session with these
     images_per_batch = max(1, cfg.batch_size // (v + 1))
     plain = np.empty((n, dim), dtype=np.float16)
     views = np.empty((v, n, dim), dtype=np.float16)
@@ -374,6 +395,7 @@ def embed_dataset(
         "dataset": dataset.name,
         "device": str(dev),
         "precision": encoder.precision,
+        "runtime": used_runtime,
         "seconds": round(seconds, 2),
     }
     _atomic_save_npz(

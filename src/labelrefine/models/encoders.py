@@ -10,16 +10,27 @@ to float rounding; the network is frozen, so this changes nothing but speed). On
 under float16 autocast (cosine similarity to the float32 CPU features >= 0.9998).
 ``precision="bf16"`` is available on CPUs with native bfloat16 support (about 2x faster
 again, but up to 5 % relative feature error); it is not the default.
+
+Runtimes. On CPU the same frozen network (BatchNorm folded) can also run exported to ONNX, in
+ONNX Runtime or OpenVINO (:func:`build_runtime_encoder`); their features agree with eager
+torch to cosine >= 0.999 on every bundled image (``benchmarks/bench_embed.py`` measures speed
+and parity in one run). ``runtime="auto"`` picks the fastest installed one in the measured
+order :data:`CPU_RUNTIME_ORDER`, and eager torch when none is installed; CUDA always uses torch.
+The runtime is not part of the feature cache key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
+import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -295,3 +306,187 @@ def build_encoder(
     body = body.to(dev, memory_format=fmt)
     dim = FEATURE_DIMS[name]
     return FrozenEncoder(body, dim, name, dev, prec, channels_last), dim
+
+
+# ----------------------------------------------------------------------------- CPU runtimes
+
+Runtime = Literal["auto", "torch", "onnxruntime", "openvino"]
+RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
+#: ``runtime="auto"`` on CPU: the first installed one, fastest first (benchmarks/bench_embed.py)
+CPU_RUNTIME_ORDER: tuple[str, ...] = ("onnxruntime", "openvino", "torch")
+#: Python packages each runtime needs (ONNX export needs ``onnx``)
+RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
+    "torch": (),
+    "onnxruntime": ("onnx", "onnxruntime"),
+    "openvino": ("onnx", "openvino"),
+}
+#: bump when the export changes (opset, graph): exported files are cached under this tag
+EXPORT_VERSION = 1
+ONNX_OPSET = 17
+
+
+def runtime_available(runtime: str) -> bool:
+    """True when the packages ``runtime`` needs are importable."""
+    return all(importlib.util.find_spec(pkg) is not None for pkg in RUNTIME_PACKAGES[runtime])
+
+
+def resolve_runtime(runtime: str, device: torch.device) -> str:
+    """``auto`` -> the first installed of :data:`CPU_RUNTIME_ORDER` on CPU, torch on CUDA.
+
+    An explicit runtime whose package is missing, or a non-torch runtime on CUDA, is a
+    ``ValueError`` naming what to install or change.
+    """
+    if runtime not in ("auto", *RUNTIMES):
+        raise ValueError(f"unknown runtime {runtime!r} (use auto, {', '.join(RUNTIMES)})")
+    if device.type != "cpu":
+        if runtime not in ("auto", "torch"):
+            raise ValueError(f"runtime {runtime!r} runs on CPU only; use 'torch' on {device}")
+        return "torch"
+    if runtime == "auto":
+        return next(r for r in CPU_RUNTIME_ORDER if runtime_available(r))
+    if not runtime_available(runtime):
+        missing = [p for p in RUNTIME_PACKAGES[runtime] if importlib.util.find_spec(p) is None]
+        raise ValueError(
+            f"runtime {runtime!r} needs the package(s) {', '.join(missing)}: "
+            f"pip install {' '.join(missing)}"
+        )
+    return runtime
+
+
+def exported_model_name(name: str, image_size: int, weights: str | Path | None) -> str:
+    """File name of the ONNX export of encoder ``name`` at ``image_size`` with ``weights``."""
+    ident = weights_identity(resolve_weights(name, weights))[:12]
+    return f"{name}-{image_size}px-{ident}-onnx{ONNX_OPSET}-e{EXPORT_VERSION}.onnx"
+
+
+def export_onnx(encoder: FrozenEncoder, image_size: int, path: str | Path) -> Path:
+    """Export a CPU :class:`FrozenEncoder` (float32) to ONNX at ``image_size``, atomically.
+
+    The batch dimension is dynamic; height and width are fixed (the TF-"same" padding of
+    EfficientNet is computed from the input size when traced).
+    """
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = encoder.body.to(memory_format=torch.contiguous_format)
+    x = torch.zeros(1, 3, image_size, image_size)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                body, (x,), tmp, dynamo=False, opset_version=ONNX_OPSET,
+                input_names=["images"], output_names=["features"],
+                dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        fmt = torch.channels_last if encoder.channels_last else torch.contiguous_format
+        encoder.body.to(memory_format=fmt)
+    return path
+
+
+class RuntimeEncoder:
+    """An exported encoder run by ONNX Runtime or OpenVINO on CPU, called like
+    :class:`FrozenEncoder`: ``(B, 3, S, S)`` normalised images -> ``(B, D)`` float32 tensor.
+
+    The inference session is created lazily in each process that calls it (so a forked
+    DataLoader worker gets its own, with ``threads`` threads) and is not pickled.
+    """
+
+    def __init__(self, model_path: Path, dim: int, name: str, runtime: str, image_size: int,
+                 threads: int = 1) -> None:
+        self.model_path = Path(model_path)
+        self.dim = dim
+        self.name = name
+        self.runtime = runtime
+        self.image_size = image_size
+        self.threads = threads
+        self.device = torch.device("cpu")
+        self.precision = "fp32"
+        self._run: Callable[[np.ndarray], np.ndarray] | None = None
+        self._pid: int | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_run": None, "_pid": None}
+
+    def _session(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self._run is None or self._pid != os.getpid():
+            self._run = (_ort_session if self.runtime == "onnxruntime" else _openvino_session)(
+                self.model_path, max(1, int(self.threads))
+            )
+            self._pid = os.getpid()
+        return self._run
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a (B, 3, H, W) image batch, got shape {tuple(x.shape)}")
+        if x.shape[2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"this {self.runtime} encoder was exported for {self.image_size} px images, "
+                f"got {tuple(x.shape[2:])}"
+            )
+        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(np.asarray(self._session()(arr), dtype=np.float32))
+
+
+def _ort_session(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # no busy-waiting threads: the cores are often shared with other work
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return lambda arr: sess.run(None, {"images": arr})[0]
+
+
+def _openvino_session(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(
+        core.read_model(str(path)), "CPU",
+        {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+         "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+    )
+    request = compiled.create_infer_request()
+    return lambda arr: request.infer({0: arr})[0].copy()
+
+
+def build_runtime_encoder(
+    name: str,
+    *,
+    image_size: int,
+    export_dir: str | Path,
+    runtime: Runtime = "auto",
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    threads: int = 1,
+) -> tuple[FrozenEncoder | RuntimeEncoder, int, str]:
+    """The encoder ``name`` in the chosen runtime: ``(encoder, dim, runtime)``.
+
+    ``torch`` (and any CUDA device) returns :func:`build_encoder`'s eager encoder. ONNX Runtime
+    and OpenVINO run an ONNX export of that same network, written once to ``export_dir`` (a file
+    per encoder, image size and weights content) and reused afterwards.
+    """
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    chosen = resolve_runtime(runtime, dev)
+    if chosen == "torch":
+        encoder, dim = build_encoder(name, weights=weights, device=dev)
+        return encoder, dim, chosen
+    path = Path(export_dir) / exported_model_name(name, image_size, weights)
+    if not path.is_file():
+        encoder, _ = build_encoder(name, weights=weights, device="cpu", precision="fp32")
+        export_onnx(encoder, image_size, path)
+    dim = FEATURE_DIMS[name]
+    return RuntimeEncoder(path, dim, name, chosen, image_size, threads), dim, chosen
