@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelrefine.campaign.ledger import ROLES, CampaignError, ItemRecord, Ledger
+from labelrefine.campaign.ledger import ROLES, CampaignError, ItemRecord, Ledger, file_sha256
 from labelrefine.data.dataset import ImageDataset
 from labelrefine.data.loaders import load_csv_folder
 from labelrefine.data.splits import stratified_split
@@ -62,7 +62,13 @@ def init_campaign(
         dataset.ids, dataset.paths or (), dataset.labels, roles, strict=True
     ):
         records.append(
-            ItemRecord(key=key, path=_relative(path, root, key), given_label=int(label), role=role)
+            ItemRecord(
+                key=key,
+                path=_relative(path, root, key),
+                given_label=int(label),
+                role=role,
+                sha256=file_sha256(path),  # lets 'campaign relocate' check a moved folder
+            )
         )
     meta = {
         "labels_csv": labels_csv.name,

@@ -237,7 +237,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading apostrophe."""
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object:
+        if not pd.api.types.is_numeric_dtype(out[col]):
             out[col] = [
                 "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
                 for v in out[col]

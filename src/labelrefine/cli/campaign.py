@@ -525,7 +525,7 @@ def backup(
 
     with friendly_errors():
         path = Ledger(campaign).backup(out)
-    console.print(f"[green]backed up[/] {campaign} to {path}")
+    console.print(f"[green]backed up[/] {campaign} to {path}", soft_wrap=True)
 
 
 @campaign_app.command("relocate")
@@ -548,4 +548,7 @@ def relocate(
             n = ledger.relocate(
                 images, progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
-    console.print(f"[green]relocated[/] {campaign}: {n} images checked, now read from {images}")
+    console.print(
+        f"[green]relocated[/] {campaign}: {n} images checked, now read from {images}",
+        soft_wrap=True,
+    )
