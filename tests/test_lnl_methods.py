@@ -215,7 +215,7 @@ def test_lnl_data_names_the_bad_item():
     small = _Small()
     bad = small.given.copy()
     bad[7] = 3
-    with pytest.raises(ValueError, match="label 3 of item 7"):
+    with pytest.raises(ValueError, match=r"labels\[7\] = 3: label 3 outside 0..2"):
         LNLData(small.train, bad, 3, small.val)
     with pytest.raises(ValueError, match="true_labels has 5 items"):
         LNLData(small.train, small.given, 3, small.val, true_labels=np.zeros(5, int))

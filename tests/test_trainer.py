@@ -129,7 +129,7 @@ def test_fit_ce_bad_labels(blobs):
     model = build_model(_cfg(), blobs.c, blobs.source.in_dim, seed=0)
     bad = blobs.y.copy()
     bad[blobs.train[0]] = 9
-    with pytest.raises(ValueError, match=f"label 9 of item {blobs.train[0]}"):
+    with pytest.raises(ValueError, match=rf"labels\[{blobs.train[0]}\] = 9: label 9 outside"):
         fit_ce(model, blobs.source, blobs.train, bad, epochs=1, lr=0.1, batch_size=8,
                val=blobs.val_set, test=None, seed=0)
     with pytest.raises(ValueError, match="empty"):

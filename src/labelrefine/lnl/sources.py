@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from labelrefine.data.dataset import ImageDataset
 from labelrefine.models.augment import eval_transform, train_transform
+from labelrefine.validation import check_indices
 
 Batch = tuple[np.ndarray, torch.Tensor]
 
@@ -31,14 +32,6 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     k = -(-n // batch_size)
     bounds = np.linspace(0, n, k + 1).round().astype(int)
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-def _as_indices(indices: np.ndarray, n: int) -> np.ndarray:
-    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        bad = int(idx[(idx < 0) | (idx >= n)][0])
-        raise IndexError(f"item index {bad} out of range for {n} items")
-    return idx
 
 
 def standardization_stats(
@@ -61,7 +54,7 @@ def standardization_stats(
         raise ValueError("standardize 'train_views' needs fit_idx (the training items)")
     if not 0 < std_floor <= 1:
         raise ValueError(f"std_floor must be in (0, 1], got {std_floor}")
-    idx = _as_indices(fit_idx, plain.shape[0])
+    idx = check_indices(fit_idx, plain.shape[0], name="fit_idx")
     if idx.size == 0:
         raise ValueError("fit_idx is empty")
     total, total_sq, count = np.zeros(d), np.zeros(d), 0
@@ -153,7 +146,7 @@ class FeatureSource:
         self, indices: np.ndarray, batch_size: int, rng: np.random.Generator
     ) -> Iterator[Batch]:
         """Shuffled batches, each item as one random augmented view (drawn from ``rng``)."""
-        order = rng.permutation(_as_indices(indices, self.num_items))
+        order = rng.permutation(check_indices(indices, self.num_items))
         if self.num_views > 0:
             view = torch.from_numpy(rng.integers(0, self.num_views, size=order.size))
         for s in batch_slices(order.size, batch_size):
@@ -164,7 +157,7 @@ class FeatureSource:
 
     def eval_batches(self, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
         """Plain view, in the given order."""
-        idx_all = _as_indices(indices, self.num_items)
+        idx_all = check_indices(indices, self.num_items)
         for start in range(0, idx_all.size, batch_size):
             idx = idx_all[start : start + batch_size]
             yield idx, self._prep(self._plain[torch.from_numpy(idx)])
@@ -232,7 +225,7 @@ class ImageSource:
         self, indices: np.ndarray, batch_size: int, rng: np.random.Generator
     ) -> Iterator[Batch]:
         """Shuffled batches of augmented images."""
-        order = rng.permutation(_as_indices(indices, self.num_items))
+        order = rng.permutation(check_indices(indices, self.num_items))
         batches = [order[s].tolist() for s in batch_slices(order.size, batch_size)]
         ds = _Images(self.dataset, self.train_transform, int(rng.integers(2**62)))
         for x, idx in self._loader(ds, batches):
@@ -240,7 +233,7 @@ class ImageSource:
 
     def eval_batches(self, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
         """Plain (resized, centre-cropped) images, in the given order."""
-        idx_all = _as_indices(indices, self.num_items)
+        idx_all = check_indices(indices, self.num_items)
         batches = [idx_all[i : i + batch_size].tolist() for i in range(0, idx_all.size,
                                                                        batch_size)]
         ds = _Images(self.dataset, self.eval_transform, None)

@@ -32,6 +32,7 @@ from labelrefine.metrics import (
 from labelrefine.models.calibration import fit_temperature
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
+from labelrefine.validation import check_indices, check_labels
 
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
 """Called after every epoch with ``(epochs_done, epochs_total, history_row)``."""
@@ -157,29 +158,6 @@ def _input(x: torch.Tensor, dev: torch.device) -> torch.Tensor:
     if dev.type == "cuda" and x.dim() == 4:
         return x.to(dev, non_blocking=True, memory_format=torch.channels_last)
     return x.to(dev, non_blocking=True)
-
-
-def _check_labels(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise ValueError(f"labels must be a 1-D (N,) array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
-    if num_classes is not None and arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-        bad = int(np.flatnonzero((arr < 0) | (arr >= num_classes))[0])
-        raise ValueError(f"label {int(arr[bad])} of item {bad} outside [0, {num_classes})")
-    return arr.astype(np.int64)
-
-
-def _check_train_idx(train_idx: np.ndarray, n: int) -> np.ndarray:
-    idx = np.asarray(train_idx, dtype=np.int64).reshape(-1)
-    if idx.size == 0:
-        raise ValueError("train_idx is empty")
-    if idx.min() < 0 or idx.max() >= n:
-        raise ValueError(f"train_idx holds an index outside [0, {n})")
-    if np.unique(idx).size != idx.size:
-        raise ValueError("train_idx holds duplicate indices")
-    return idx
 
 
 def _state_copy(model: Classifier) -> dict[str, torch.Tensor]:
@@ -426,8 +404,9 @@ def fit_ce(
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     dev = _device(device)
-    labels = _check_labels(labels, model.num_classes)
-    train_idx = _check_train_idx(train_idx, labels.shape[0])
+    labels = check_labels(labels, model.num_classes)
+    train_idx = check_indices(train_idx, labels.shape[0], name="train_idx",
+                              allow_empty=False, unique=True)
     _to_device(model, dev)
     use_amp = _use_amp(model, dev, amp)
     rng = np.random.default_rng(_set_seed_streams(seed, 1)[0])
@@ -503,11 +482,13 @@ class LNLData:
     class_names: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
-        self.labels = _check_labels(self.labels, self.num_classes)
+        self.labels = check_labels(self.labels, self.num_classes)
         n_items = self.labels.shape[0]
-        self.train_idx = _check_train_idx(self.train_idx, n_items)
+        self.train_idx = check_indices(self.train_idx, n_items, name="train_idx",
+                                       allow_empty=False, unique=True)
         if self.true_labels is not None:
-            self.true_labels = _check_labels(self.true_labels, self.num_classes)
+            self.true_labels = check_labels(self.true_labels, self.num_classes,
+                                            name="true_labels")
             if self.true_labels.shape != self.labels.shape:
                 raise ValueError(
                     f"true_labels has {self.true_labels.shape[0]} items, labels {n_items}"
