@@ -18,6 +18,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from labelrefine.validation import check_labels
+
 #: Sentinel in :meth:`SimulatedOracle.query` output for an "unsure" answer.
 UNSURE = -1
 
@@ -74,18 +76,9 @@ class SimulatedOracle:
 
     def __init__(self, true_labels: np.ndarray, num_classes: int, error_rate: float = 0.0,
                  seed: int = 0, *, unsure_rate: float = 0.0) -> None:
-        labels = np.asarray(true_labels)
-        if labels.ndim != 1:
-            raise ValueError(f"true_labels must be 1-D, got shape {labels.shape}")
-        if labels.size and not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"true_labels must hold integer classes, got dtype {labels.dtype}")
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        labels = labels.astype(np.int64)
-        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-            bad = int(np.flatnonzero((labels < 0) | (labels >= num_classes))[0])
-            raise ValueError(f"true_labels[{bad}] = {int(labels[bad])} is not a class in "
-                             f"[0, {num_classes})")
+        labels = check_labels(true_labels, num_classes, name="true_labels").copy()
         if not 0.0 <= error_rate < 1.0:
             raise ValueError(f"error_rate must be in [0, 1), got {error_rate}")
         if error_rate > 0 and num_classes < 2:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from labelrefine.validation import check_labels
+
 
 def longtail_counts(counts: np.ndarray | Sequence[int], ratio: float) -> np.ndarray:
     """Target class sizes for an imbalance ``ratio`` (largest / smallest).
@@ -46,14 +48,10 @@ def longtail_indices(
     Class sizes follow :func:`longtail_counts` over ``num_classes`` classes (default: largest
     label + 1); each class keeps a uniformly drawn subset, using ``np.random.default_rng(seed)``.
     """
-    y = np.asarray(labels)
-    if y.ndim != 1 or (y.size and not np.issubdtype(y.dtype, np.integer)):
-        raise ValueError(f"labels must be a 1-D integer array, got {y.dtype} {y.shape}")
-    if y.size and y.min() < 0:
-        raise ValueError(f"labels must be non-negative, got {int(y.min())}")
+    y = check_labels(labels)
     c = num_classes if num_classes is not None else (int(y.max()) + 1 if y.size else 0)
-    if y.size and y.max() >= c:
-        raise ValueError(f"label {int(y.max())} outside 0..{c - 1}")
+    if y.size:
+        check_labels(y, c)
     target = longtail_counts(np.bincount(y, minlength=c), ratio)
     rng = np.random.default_rng(seed)
     keep = [rng.choice(np.flatnonzero(y == k), size=int(target[k]), replace=False)

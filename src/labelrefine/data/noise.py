@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from labelrefine.validation import check_labels
+
 NoiseKind = Literal["none", "symmetric", "asymmetric", "matrix", "clinical"]
 NOISE_KINDS: tuple[str, ...] = ("none", "symmetric", "asymmetric", "matrix", "clinical")
 
@@ -36,18 +38,11 @@ CLINICAL_LOOKALIKES: dict[str, dict[str, float]] = {
 }
 
 
-def _validate(labels: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:
-    y = np.asarray(labels)
-    if y.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {y.shape}")
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {y.dtype}")
+def _validate(labels: np.ndarray | Sequence[int], num_classes: int,
+              name: str = "labels") -> np.ndarray:
     if int(num_classes) != num_classes or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        bad = int(y[(y < 0) | (y >= num_classes)][0])
-        raise ValueError(f"label {bad} outside 0..{num_classes - 1}")
-    return y.astype(np.int64, copy=True)
+    return check_labels(labels, num_classes, name=name).copy()
 
 
 def validate_transition(transition: np.ndarray | Sequence[Sequence[float]], num_classes: int
@@ -205,8 +200,8 @@ def noise_transition_matrix(
 
     Rows of classes absent from ``true`` are all zero.
     """
-    t = _validate(true, num_classes)
-    g = _validate(given, num_classes)
+    t = _validate(true, num_classes, "true")
+    g = _validate(given, num_classes, "given")
     if t.shape != g.shape:
         raise ValueError(f"true has shape {t.shape} but given has {g.shape}")
     counts = np.zeros((num_classes, num_classes), dtype=np.float64)

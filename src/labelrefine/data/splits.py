@@ -6,16 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def _validate_labels(labels: np.ndarray | Sequence[int]) -> np.ndarray:
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {arr.dtype}")
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"labels must be non-negative, got {int(arr.min())}")
-    return arr.astype(np.int64, copy=False)
+from labelrefine.validation import check_labels
 
 
 def _validate_fractions(fractions: Sequence[float]) -> np.ndarray:
@@ -61,7 +52,7 @@ def stratified_split(
     Raises:
         ValueError: fractions not positive or not summing to 1; labels not 1-D non-negative ints.
     """
-    y = _validate_labels(labels)
+    y = check_labels(labels)
     fr = _validate_fractions(fractions)
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[] for _ in fr]
