@@ -309,3 +309,28 @@ def test_ours_plus_with_every_switch_off_is_ours(world) -> None:
     ours = run_pipeline(PipelineSpec(name="ours", sampler="entropy"), _context(world))
     assert _numbers(plus) == _numbers(ours)
     assert plus["final_wrong_labels"] == ours["final_wrong_labels"]
+
+
+def test_registered_cl_sampler_ranks_pool_by_cleanlab_quality() -> None:
+    from labelrefine.active.ranking import ranked
+
+    p, y = _probs(50, 4, seed=3)
+    pool = np.arange(100, 150)[::-1].copy()  # pool given in descending item order
+    r = ranked("cl", 10, pool=pool, probs=p, given_labels=y, class_names=list("abcd"))
+    q = get_label_quality_scores(y, p, method="normalized_margin", adjust_pred_probs=True)
+    want = pool[np.argsort(q, kind="stable")[:10]]
+    np.testing.assert_array_equal(np.sort(r.items), np.sort(want))
+    np.testing.assert_allclose(r.scores, 1.0 - np.sort(q)[:10])
+    assert all("given label" in reason for reason in r.reasons)
+    c = ranked("combined", 5, pool=pool, probs=p, given_labels=y)
+    want_c = pool[np.argsort(-combined_scores(p, y), kind="stable")[:5]]
+    assert set(c.items) == set(want_c)
+
+
+def test_ours_runs_with_registered_cl_sampler(world) -> None:
+    from labelrefine.config import PipelineSpec
+    from labelrefine.pipelines import run_pipeline
+
+    res = run_pipeline(PipelineSpec(name="ours", sampler="cl"), _context(world))
+    assert [r["labels_bought"] for r in res["rounds"]] == [0, BUDGET, 2 * BUDGET]
+    assert res["rounds"][1]["query_precision"] >= 0.9

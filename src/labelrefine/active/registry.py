@@ -190,6 +190,27 @@ def _coreset_pick(*args: Any, **kwargs: Any) -> Any:
     return pick_for_ranking(*args, **kwargs)
 
 
+def _label_quality() -> Any:
+    from labelrefine.active import label_quality  # cleanlab: imported when a sampler runs
+
+    return label_quality
+
+
+def _cl_reason(row: np.ndarray | None, given: int | None, names: Sequence[str] | None) -> str:
+    assert row is not None and given is not None
+    return _disagreement(row, given, names) + " (low label quality)"
+
+
+def _combined_reason(row: np.ndarray | None, given: int | None,
+                     names: Sequence[str] | None) -> str:
+    assert row is not None and given is not None
+    msg = _disagreement(row, given, names)
+    h, log_c, high = _entropy_level(row)
+    if high:
+        msg += f"; uncertain prediction (entropy {h:.2f} of max {log_c:.2f})"
+    return msg
+
+
 REGISTRY: dict[str, Sampler] = {
     s.name: s for s in (
         Sampler("random", (), "seeded random order",
@@ -209,6 +230,14 @@ REGISTRY: dict[str, Sampler] = {
         Sampler("coreset", ("pool_features", "center_features"),
                 "farthest from the clean set and from earlier picks (greedy k-center)",
                 _coreset_explain, pick=_coreset_pick),
+        Sampler("cl", ("probs", "given_labels"),
+                "lowest cleanlab label quality first (class-adjusted normalized margin)",
+                per_item(_cl_reason),
+                score=lambda x: _label_quality().cl_scores(x.probs, x.given_labels)),
+        Sampler("combined", ("probs", "given_labels"),
+                "label-quality rank mixed with the entropy rank (weight 0.25 on entropy)",
+                per_item(_combined_reason),
+                score=lambda x: _label_quality().combined_scores(x.probs, x.given_labels)),
     )
 }
 
