@@ -54,3 +54,14 @@ def test_check_indices():
     assert check_indices([2, 2], 4).tolist() == [2, 2]  # repeats allowed unless unique=True
     with pytest.raises(ValueError, match="must be integers .*float64"):
         check_indices([0.5], 4)
+
+
+def test_unsure_has_one_definition():
+    from labelrefine.active import oracle
+    from labelrefine.campaign import ledger
+    from labelrefine.validation import UNSURE, UNSURE_LABEL
+
+    assert ledger.UNSURE is UNSURE == "unsure"  # by name: files, exports, web form
+    assert oracle.UNSURE == UNSURE_LABEL == -1  # inside integer label arrays
+    with pytest.raises(ValueError, match="outside"):
+        check_labels([UNSURE_LABEL], 3)  # never a class

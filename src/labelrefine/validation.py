@@ -1,4 +1,4 @@
-"""Checks for label and index arrays, with errors that name the offending item.
+"""Label and index arrays: checks whose errors name the offending item, and the "unsure" answer.
 
 Every function returns an ``int64`` array (copied only when the dtype changes) or raises:
 :class:`ValueError` for wrong shape, dtype or values, :class:`IndexOutOfRange` (both an
@@ -12,6 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 
 ArrayLike = np.ndarray | Sequence[int]
+
+UNSURE = "unsure"
+"""An expert's "unsure" answer by name: in campaign files, exports, imports and the web form
+(so no class may be called ``unsure``)."""
+
+UNSURE_LABEL = -1
+"""The same answer inside an integer label array (simulated oracle answers); never a class."""
 
 
 class IndexOutOfRange(IndexError, ValueError):

@@ -18,10 +18,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from labelrefine.validation import check_labels
+from labelrefine.validation import UNSURE_LABEL, check_labels
 
-#: Sentinel in :meth:`SimulatedOracle.query` output for an "unsure" answer.
-UNSURE = -1
+#: Sentinel in :meth:`SimulatedOracle.query` output for an "unsure" answer (the integer form
+#: of :data:`labelrefine.validation.UNSURE`; this name is kept for existing imports).
+UNSURE = UNSURE_LABEL
 
 
 @runtime_checkable

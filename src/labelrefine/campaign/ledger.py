@@ -61,15 +61,13 @@ import pandas as pd
 
 from labelrefine.data.dataset import DataError
 from labelrefine.io import atomic_path, to_jsonable
+from labelrefine.validation import UNSURE  # the answer's name; never a class name
 
 SCHEMA_VERSION = 2
 """Version of the table layout this code writes and reads."""
 
 APPLICATION_ID = 0x4C524350  # "LRCP": marks the SQLite file as a labelrefine campaign
 _SQLITE_SIDECARS = ("-wal", "-shm", "-journal")  # removed with a failed temp file
-
-UNSURE = "unsure"
-"""The answer an expert gives when they cannot decide; never a class name."""
 
 ROLES = ("train", "val", "test")
 ANSWER_KINDS = ("label", "unsure")
