@@ -4,8 +4,10 @@ Two interfaces:
 
 * :class:`SyncOracle` -- ``query(indices) -> labels``: answers at once (simulation loops).
 * :class:`Oracle` -- ``submit(indices)`` then ``collect() -> {item: label or None}``: answers
-  may arrive later, in any order, and an expert may be unsure (``None``). A real expert
-  workflow (web app, campaign ledger) implements this one.
+  may arrive later, in any order, and an expert may be unsure (``None``). Nothing in the
+  library drives an oracle this way: real experts answer through a campaign
+  (:mod:`labelrefine.campaign`), whose ledger records each answer as it comes and is read back
+  by ``labelrefine campaign step``; it does not implement this protocol.
 
 :class:`SimulatedOracle` implements both. Its randomness is derived per item from
 ``(seed, item index)``, so an item's answer does not depend on which other items were asked,
