@@ -1,9 +1,11 @@
-"""The relabeling page in headless Chromium: label 10 items with keyboard and mouse, undo one,
-reload -- every answer is in the ledger and the queue continues where it stopped.
+"""The relabeling page in headless Chromium: a reader labels 10 items with keyboard and mouse,
+undoes one, reloads -- every answer is in the ledger and the queue continues where it stopped; a
+second reader's conflicting answer goes to the adjudication page and is decided there; blind
+mode hides the given label and the model.
 
 Uses Debian's ``/usr/bin/chromium`` through Playwright (nothing is downloaded). The screenshot of
 the page is written to the test's temp folder; set ``LABELREFINE_UPDATE_SCREENSHOT=1`` to also
-refresh ``docs/labeling-page.png``.
+refresh ``docs/labeling-page.png`` and ``docs/adjudication-page.png``.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ def test_label_ten_items_undo_reload(server, tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 760})
-        page.goto(f"{url}/?token={TOKEN}&annotator=dr-e2e")
+        reader_token = ledger.add_reader("dr-e2e")
+        page.goto(f"{url}/?token={reader_token}")
         assert "token=" not in page.url  # the token moved into a cookie
         page.wait_for_selector("#item")
 
@@ -118,6 +121,8 @@ def test_label_ten_items_undo_reload(server, tmp_path):
             given = ledger.item(idx)["given_label"]
             if how == "key":
                 page.keyboard.press(what)
+            elif what == "keep":
+                page.click("#item button[data-action='keep']")
             else:
                 page.click(f"#item button[data-label='{what}']")
             if what in ("k", "keep"):
@@ -160,3 +165,68 @@ def test_label_ten_items_undo_reload(server, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("LABELREFINE_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, REPO / "docs" / "labeling-page.png")
+
+
+def test_second_reader_conflict_adjudication_and_blind_mode(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ledger, url = server
+    classes = ledger.class_names
+    ann, bob = ledger.add_reader("ann"), ledger.add_reader("bob")
+    chief = ledger.add_reader("chief", role="adjudicator")
+    ledger.configure(double_read_share=1.0)  # every queued item is read twice
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+
+        def reader_page(token: str):
+            ctx = browser.new_context(viewport={"width": 1100, "height": 760})
+            page = ctx.new_page()
+            page.goto(f"{url}/?token={token}")
+            page.wait_for_selector("#item")
+            return page
+
+        a = reader_page(ann)
+        first = int(a.get_attribute("#item", "data-idx"))
+        a.keyboard.press("1")  # ann: the first class
+        a.wait_for_function("i => document.querySelector('#item')?.dataset.idx !== String(i)",
+                            arg=first)
+        b = reader_page(bob)
+        # bob gets ann's item as its second reading (a lease only holds items being looked at)
+        assert int(b.get_attribute("#item", "data-idx")) == first
+        b.keyboard.press("2")  # bob disagrees
+        b.wait_for_function("i => document.querySelector('#item')?.dataset.idx !== String(i)",
+                            arg=first)
+        assert ledger.conflicts()["item"].tolist() == [first]
+
+        c = reader_page(chief)
+        assert "waiting for adjudication" in c.inner_text("#panel")
+        c.click("a[href='/adjudicate']")
+        c.wait_for_selector("section.conflict")
+        text = c.inner_text("section.conflict")
+        assert "ann" in text and "bob" in text and classes[0] in text and classes[1] in text
+        shot = tmp_path / "adjudication-page.png"
+        c.screenshot(path=str(shot), full_page=True)
+        c.click(f"section.conflict button[data-label='{classes[1]}']")
+        c.wait_for_selector("#done")
+        assert ledger.conflicts().empty
+        assert ledger.item(first)["current_label"] == 1
+        assert ledger.decisions().set_index("item").loc[first, "status"] == "adjudicated"
+
+        # blind mode: no given label, no model top-3, no keep key
+        ledger.configure(blind=True)
+        a.reload()
+        a.wait_for_selector("#item")
+        body = a.inner_text("#panel")
+        assert "Blind reading" in body and "Model top-3" not in body and "Given label" not in body
+        assert a.query_selector("button[data-action='keep']") is None
+        idx = int(a.get_attribute("#item", "data-idx"))
+        a.keyboard.press("k")  # does nothing in blind mode
+        a.keyboard.press("3")
+        a.wait_for_function("i => document.querySelector('#item')?.dataset.idx !== String(i)",
+                            arg=idx)
+        mine = ledger.answers().query("annotator == 'ann'").set_index("item")
+        assert int(mine.loc[idx, "label"]) == 2
+        browser.close()
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("LABELREFINE_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "adjudication-page.png")
