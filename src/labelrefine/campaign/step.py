@@ -192,7 +192,7 @@ def load_model(data: bytes, settings: Settings, num_classes: int, in_dim: int | 
 
 
 @dataclass
-class _State:
+class _CampaignState:
     """The campaign's arrays for one step."""
 
     train_idx: np.ndarray
@@ -204,7 +204,7 @@ class _State:
     answered: np.ndarray  # train items with any current answer (label or unsure)
 
 
-def _state(ledger: Ledger) -> _State:
+def _state(ledger: Ledger) -> _CampaignState:
     items = ledger.items()
     role = items["role"].to_numpy()
     given = items["given_label"].to_numpy(dtype=np.int64)
@@ -221,7 +221,7 @@ def _state(ledger: Ledger) -> _State:
     lab = answers[answers["kind"] == "label"]
     lab_items = lab["item"].to_numpy(dtype=np.int64)
     labels[lab_items] = lab["label"].to_numpy(dtype=np.int64)
-    return _State(
+    return _CampaignState(
         train_idx=train_idx,
         val=EvalSet(indices=val_idx, labels=given[val_idx]),
         test=EvalSet(indices=test_idx, labels=given[test_idx]) if test_idx.size else None,
