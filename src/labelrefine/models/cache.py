@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -46,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from labelrefine.config import EncoderConfig
 from labelrefine.data.dataset import ImageDataset
+from labelrefine.io import atomic_open
 from labelrefine.models.augment import eval_transform, train_transform
 from labelrefine.models.encoders import (
     FrozenEncoder,
@@ -277,19 +277,9 @@ def _cuda_batches(
 
 
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``arrays`` to ``path`` atomically, readable by others (the cache is shared)."""
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def load_features(path: Path, dataset: ImageDataset | None = None) -> FeatureSet:
