@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelrefine.cli.lnl import phase1_inputs, run_phase1
 from labelrefine.config import load_config
+from labelrefine.lnl.phase1 import phase1_inputs, run_phase1
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labelrefine.cli.lnl import Phase1Inputs, run_phase1
 from labelrefine.config import ExperimentConfig, LNLConfig, load_config
 from labelrefine.data.loaders import load_dataset
 from labelrefine.data.prepare import prepare_data
+from labelrefine.lnl.phase1 import Phase1Inputs, run_phase1
 from labelrefine.lnl.sources import FeatureSource
 from labelrefine.lnl.trainer import EvalSet, fit_ce
 from labelrefine.metrics import selection_precision_recall

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from labelrefine.active import coreset, samplers
+from labelrefine.active import coreset
 from labelrefine.active.samplers import (
     SAMPLERS,
     class_quota_select,

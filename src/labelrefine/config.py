@@ -6,11 +6,19 @@ A wrong key or value raises :class:`ConfigError` whose message names the key pat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -106,7 +114,7 @@ class EncoderConfig(_Strict):
 
 
 class VOGConfig(_Strict):
-    """Variance of Gradients options (DESIGN.md section 3)."""
+    """Variance of Gradients options (docs/design.md, "VOG")."""
 
     window: int = Field(5, ge=2)
     gradient: Literal["last_layer", "input_features"] = "last_layer"
@@ -150,6 +158,25 @@ class LNLConfig(_Strict):
     # the training-set size where the config does not set them (labelrefine.lnl.adaptive)
     auto_schedule: bool = False
 
+    @model_validator(mode="after")
+    def _combination_supported(self) -> LNLConfig:
+        check_lnl_config(self)
+        return self
+
+
+def check_lnl_config(lnl: LNLConfig) -> None:
+    """Reject option combinations the engine cannot honour, naming the keys.
+
+    Applied when a config is loaded (every entry point) and again after command-line overrides
+    (``model_copy`` does not validate).
+    """
+    if lnl.vog.gradient == "input_features" and not (lnl.mode == "embedding" and
+                                                     lnl.head == "mlp"):
+        raise ConfigError(
+            "lnl.vog.gradient: 'input_features' needs lnl.mode 'embedding' with lnl.head 'mlp' "
+            "(for a linear last layer the gradient is the same for every sample of a class)"
+        )
+
 
 class ActiveConfig(_Strict):
     """Phase 2: rounds of querying the oracle and fine-tuning."""
@@ -169,7 +196,14 @@ class ActiveConfig(_Strict):
 
 PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
                        "cleanlab_prune", "cleanlab_relabel", "ours_plus"]
-SamplerName = Literal["random", "entropy", "margin", "coreset", "joint"]
+
+
+def sampler_names() -> tuple[str, ...]:
+    """Samplers a config may name: the registry's (:mod:`labelrefine.active.registry`, a
+    light module without torch; imported here on use so the registry stays the one list)."""
+    from labelrefine.active.registry import SAMPLER_NAMES
+
+    return SAMPLER_NAMES
 
 
 class PlusConfig(_Strict):
@@ -192,11 +226,19 @@ class PipelineSpec(_Strict):
     """One pipeline in a sweep; ``label`` names it in reports."""
 
     name: PipelineName
-    sampler: SamplerName | None = None
+    sampler: str | None = None  # a registered sampler (sampler_names()); None: the default
     mix: float | None = Field(None, ge=0, le=1)  # overrides lnl.mix for this pipeline
     ce_al_train_on: Literal["relabeled", "all"] = "relabeled"
     plus: PlusConfig | None = None  # ours_plus only (None: PlusConfig's defaults)
     label: str | None = None
+
+    @field_validator("sampler")
+    @classmethod
+    def _registered_sampler(cls, value: str | None) -> str | None:
+        names = sampler_names()
+        if value is not None and value not in names:
+            raise ValueError(f"unknown sampler {value!r}; choose one of {', '.join(names)}")
+        return value
 
     @model_validator(mode="after")
     def _plus_only_for_ours_plus(self) -> PipelineSpec:
@@ -216,6 +258,57 @@ class PipelineSpec(_Strict):
         return "+".join(parts)
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings one run uses once every override is applied (:func:`resolve_settings`).
+
+    ``lnl`` carries the resolved mix ratio; ``active`` the resolved budget; ``tau`` is the
+    forget rate. :attr:`phase1_method` is what ``ours`` and a campaign train in phase 1.
+    """
+
+    lnl: LNLConfig
+    active: ActiveConfig
+    tau: float
+
+    @property
+    def mix(self) -> float:
+        return self.lnl.mix
+
+    @property
+    def phase1_method(self) -> str:
+        """CT_VOG, or plain Co-teaching when the mix ratio is 0."""
+        return "coteaching" if self.lnl.mix == 0 else "ct_vog"
+
+
+def resolve_settings(lnl: LNLConfig, active: ActiveConfig, noise: NoiseConfig | None = None,
+                     spec: PipelineSpec | None = None, *,
+                     noise_rate: float | None = None) -> RunSettings:
+    """Apply the override rules, the one place they are written down:
+
+    * mix ratio m: ``spec.mix`` > ``noise.mix`` > ``lnl.mix``;
+    * labels per round: ``noise.budget_per_round`` > ``active.budget_per_round``;
+    * forget rate tau: ``lnl.tau`` when given, else the noise rate (``noise.rate``, or
+      ``noise_rate`` when there is no noise setting; the paper's choice).
+    """
+    mix = lnl.mix
+    if noise is not None and noise.mix is not None:
+        mix = noise.mix
+    if spec is not None and spec.mix is not None:
+        mix = spec.mix
+    if noise is not None and noise.budget_per_round is not None:
+        active = active.model_copy(update={"budget_per_round": noise.budget_per_round})
+    rate = noise.rate if noise is not None else noise_rate
+    if lnl.tau is not None:
+        tau = lnl.tau
+    elif rate is not None:
+        tau = rate
+    else:
+        raise ConfigError("forget rate: set lnl.tau or give a noise rate")
+    if mix != lnl.mix:
+        lnl = lnl.model_copy(update={"mix": mix})
+    return RunSettings(lnl=lnl, active=active, tau=float(tau))
+
+
 class ExperimentConfig(_Strict):
     """A whole sweep: seeds x noise settings x pipelines."""
 
@@ -233,12 +326,17 @@ class ExperimentConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int = Field(1, ge=1)
 
+    def resolve(self, noise: NoiseConfig, spec: PipelineSpec | None = None) -> RunSettings:
+        """Settings of a run with noise setting ``noise`` (and pipeline ``spec``); see
+        :func:`resolve_settings` for the precedence rules."""
+        return resolve_settings(self.lnl, self.active, noise, spec)
+
 
 def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{loc}: {e['msg']}")
+        lines.append(f"{loc}: {str(e['msg']).removeprefix('Value error, ')}")
     return "; ".join(lines)
 
 

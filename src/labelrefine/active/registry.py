@@ -9,7 +9,8 @@ Adding a sampler (docs/design.md, "Adding a sampler") is one entry here -- a sco
 (pure numpy: higher = query first; put it in :mod:`labelrefine.active.scores` or here), the
 inputs it needs and a one-line reason per pick -- plus its test.
 
-This module is light (numpy and scipy, no torch), so the config can validate names with it.
+This module is light (numpy only; the score functions and scipy are imported when used), so
+the config and the command line can list names without loading scipy or torch.
 """
 
 from __future__ import annotations
@@ -20,16 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import entr
-
-from labelrefine.active.scores import (
-    JOINT_THRESHOLD,
-    confidence_scores,
-    entropy_scores,
-    joint_scores,
-    margin_scores,
-    random_scores,
-)
 
 #: The model outputs a sampler may need, aligned with the pool: predicted probabilities, the
 #: current labels, penultimate-layer embeddings of the pool and of the trusted set.
@@ -92,6 +83,10 @@ def _with_given(msg: str, given: int | None, names: Sequence[str] | None) -> str
 
 
 def _entropy_level(row: np.ndarray) -> tuple[float, float, bool]:
+    from scipy.special import entr
+
+    from labelrefine.active.scores import JOINT_THRESHOLD
+
     h, log_c = float(entr(row).sum()), math.log(row.shape[0])
     return h, log_c, h / log_c > JOINT_THRESHOLD
 
@@ -184,6 +179,12 @@ def _coreset_explain(idx: np.ndarray, probs: np.ndarray | None, given_labels: np
     return out
 
 
+def _scores() -> Any:
+    from labelrefine.active import scores  # scipy: imported when a sampler runs
+
+    return scores
+
+
 def _coreset_pick(*args: Any, **kwargs: Any) -> Any:
     from labelrefine.active.coreset import pick_for_ranking  # torch: imported when used
 
@@ -214,19 +215,19 @@ def _combined_reason(row: np.ndarray | None, given: int | None,
 REGISTRY: dict[str, Sampler] = {
     s.name: s for s in (
         Sampler("random", (), "seeded random order",
-                per_item(_random_reason), score=lambda x: random_scores(x.n, x.seed)),
+                per_item(_random_reason), score=lambda x: _scores().random_scores(x.n, x.seed)),
         Sampler("entropy", ("probs",), "highest predictive entropy first",
-                per_item(_entropy_reason), score=lambda x: entropy_scores(x.probs)),
+                per_item(_entropy_reason), score=lambda x: _scores().entropy_scores(x.probs)),
         Sampler("margin", ("probs",), "smallest gap between the top two classes first",
-                per_item(_margin_reason), score=lambda x: margin_scores(x.probs)),
+                per_item(_margin_reason), score=lambda x: _scores().margin_scores(x.probs)),
         Sampler("joint", ("probs", "given_labels"),
                 "confident disagreement with the given label, ambiguous items demoted",
                 per_item(_joint_reason),
-                score=lambda x: joint_scores(x.probs, x.given_labels)),
+                score=lambda x: _scores().joint_scores(x.probs, x.given_labels)),
         Sampler("confidence", ("probs", "given_labels"),
                 "least probability on the given label first (confident learning)",
                 per_item(_confidence_reason),
-                score=lambda x: confidence_scores(x.probs, x.given_labels)),
+                score=lambda x: _scores().confidence_scores(x.probs, x.given_labels)),
         Sampler("coreset", ("pool_features", "center_features"),
                 "farthest from the clean set and from earlier picks (greedy k-center)",
                 _coreset_explain, pick=_coreset_pick),

@@ -47,8 +47,10 @@ from labelrefine.config import (
     ExperimentConfig,
     LNLConfig,
     load_config,
+    resolve_settings,
 )
 from labelrefine.data.dataset import ImageDataset
+from labelrefine.lnl.phase1 import build_source
 from labelrefine.lnl.trainer import EvalSet, FitResult, predict, run_lnl
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
@@ -126,27 +128,19 @@ def first_settings(opts: StepOptions) -> Settings:
     if cfg is None and opts.config is not None:
         cfg = load_config(opts.config)
     if cfg is None:
-        encoder, lnl, active = EncoderConfig(), LNLConfig(), ActiveConfig()
-        tau = lnl.tau if lnl.tau is not None else opts.noise_rate
-    else:
+        encoder, lnl, active, noise = EncoderConfig(), LNLConfig(), ActiveConfig(), None
+    else:  # a single noise setting supplies tau, mix and budget overrides
         encoder, lnl, active = cfg.encoder, cfg.lnl, cfg.active
-        tau = lnl.tau if lnl.tau is not None else opts.noise_rate
-        if len(cfg.noise) == 1:
-            noise = cfg.noise[0]
-            if lnl.tau is None:
-                tau = noise.rate
-            if noise.mix is not None:
-                lnl = lnl.model_copy(update={"mix": noise.mix})
-            if noise.budget_per_round is not None:
-                active = active.model_copy(update={"budget_per_round": noise.budget_per_round})
+        noise = cfg.noise[0] if len(cfg.noise) == 1 else None
+    resolved = resolve_settings(lnl, active, noise, noise_rate=opts.noise_rate)
+    lnl, active, tau = resolved.lnl, resolved.active, resolved.tau
     if not 0 <= tau < 1:
         raise CampaignError(f"noise rate / forget rate must be in [0, 1), got {tau}")
     if opts.views is not None:
         encoder = encoder.model_copy(update={"views": int(opts.views)})
     if opts.epochs is not None:
         lnl = lnl.model_copy(update={"epochs": int(opts.epochs)})
-    method = "coteaching" if lnl.mix == 0 else "ct_vog"
-    lnl = lnl.model_copy(update={"method": method})
+    lnl = lnl.model_copy(update={"method": resolved.phase1_method})
     return Settings(encoder=encoder, lnl=lnl, active=active, seed=int(opts.seed), tau=float(tau))
 
 
@@ -164,16 +158,10 @@ def campaign_dataset(ledger: Ledger) -> ImageDataset:
 
 
 def batch_source(dataset: ImageDataset, settings: Settings, device: str, progress: bool) -> Any:
-    """Cached features (embedding mode) or an image source (fine-tune mode)."""
-    if settings.lnl.mode == "embedding":
-        from labelrefine.lnl.sources import FeatureSource
-        from labelrefine.models.cache import embed_dataset
-
-        fs = embed_dataset(dataset, settings.encoder, seed=0, device=device, progress=progress)
-        return FeatureSource.from_features(fs)
-    from labelrefine.lnl.sources import ImageSource
-
-    return ImageSource(dataset, image_size=settings.lnl.image_size, resize=settings.lnl.resize)
+    """Cached features (embedding mode) or an image source (fine-tune mode)
+    (:func:`labelrefine.lnl.phase1.build_source`)."""
+    return build_source(dataset, settings.lnl, settings.encoder, device=device,
+                        progress=progress)[0]
 
 
 def model_bytes(model: Classifier) -> bytes:

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from labelrefine.active.registry import SAMPLER_NAMES
 from labelrefine.cli._common import console, friendly_errors
 
 campaign_app = typer.Typer(
@@ -23,14 +24,8 @@ campaign_app = typer.Typer(
 CAMPAIGN_ARG = typer.Argument(..., help="Campaign file (SQLite) made by 'campaign init'.")
 
 
-class Sampler(StrEnum):
-    """Ranking rules for the queue."""
-
-    entropy = "entropy"
-    margin = "margin"
-    random = "random"
-    coreset = "coreset"
-    joint = "joint"
+#: Ranking rules for the queue: every sampler in the registry.
+Sampler = StrEnum("Sampler", {name: name for name in SAMPLER_NAMES})  # type: ignore[misc]
 
 
 class ExportFormat(StrEnum):

@@ -1,15 +1,13 @@
 """``labelrefine lnl CONFIG``: run phase 1 (CE / Co-teaching / CT_VOG) and write the partition.
 
-The helpers here (:func:`phase1_inputs`, :func:`run_phase1`, :func:`write_phase1`) are also
-used by the benchmarks.
+Phase 1 itself is library code in :mod:`labelrefine.lnl.phase1`; this module adds the command,
+the progress display and the files of a run directory (:func:`write_phase1`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,15 +17,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from labelrefine.cli._common import console, friendly_errors
-from labelrefine.config import ConfigError, ExperimentConfig, LNLConfig, NoiseConfig, load_config
+from labelrefine.config import check_lnl_config, load_config
 from labelrefine.io import atomic_write_text, to_jsonable
 
 if TYPE_CHECKING:  # torch and pandas are imported only by the commands that need them
     import pandas as pd
 
-    from labelrefine.data.dataset import ImageDataset
-    from labelrefine.data.prepare import PreparedData
-    from labelrefine.lnl.trainer import LNLResult, ProgressFn
+    from labelrefine.lnl.phase1 import Phase1Inputs
+    from labelrefine.lnl.trainer import LNLResult
 
 
 class Method(StrEnum):
@@ -36,71 +33,6 @@ class Method(StrEnum):
     ce = "ce"
     coteaching = "coteaching"
     ct_vog = "ct_vog"
-
-
-@dataclass
-class Phase1Inputs:
-    """Everything one phase-1 run reads: dataset, prepared labels, batch source."""
-
-    dataset: ImageDataset
-    data: PreparedData
-    source: Any
-    features_key: str | None = None
-
-
-def check_lnl_config(lnl: LNLConfig) -> None:
-    """Reject option combinations the engine cannot honour, naming the keys."""
-    if lnl.vog.gradient == "input_features" and not (lnl.mode == "embedding" and
-                                                     lnl.head == "mlp"):
-        raise ConfigError(
-            "lnl.vog.gradient: 'input_features' needs lnl.mode 'embedding' with lnl.head 'mlp' "
-            "(for a linear last layer the gradient is the same for every sample of a class)"
-        )
-
-
-def phase1_inputs(cfg: ExperimentConfig, noise: NoiseConfig, seed: int, *,
-                  device: str = "cpu", progress: bool = True) -> Phase1Inputs:
-    """Load the dataset, split it and inject ``noise`` (drawn with ``seed``), build the source.
-
-    Embedding mode embeds every image with ``cfg.encoder`` (cached on disk); fine-tune mode reads
-    images through the paper's transforms.
-    """
-    from labelrefine.data.loaders import load_dataset
-    from labelrefine.data.prepare import prepare_data
-    from labelrefine.lnl.sources import FeatureSource, ImageSource
-
-    dataset = load_dataset(cfg.dataset)
-    data = prepare_data(dataset, cfg.split, noise, cfg.longtail, seed)
-    if cfg.lnl.mode == "embedding":
-        from labelrefine.models.cache import embed_dataset
-
-        fs = embed_dataset(dataset, cfg.encoder, device=device, progress=progress)
-        from labelrefine.lnl.sources import for_training
-
-        source = for_training(FeatureSource.from_features(fs), data.train_idx, cfg.lnl)
-        return Phase1Inputs(dataset, data, source, fs.key)
-    workers = min(8, os.cpu_count() or 1) if device == "cuda" else 0
-    source = ImageSource(dataset, cfg.lnl.image_size, cfg.lnl.resize, num_workers=workers)
-    return Phase1Inputs(dataset, data, source)
-
-
-def run_phase1(lnl: LNLConfig, inputs: Phase1Inputs, *, seed: int, tau: float,
-               device: str = "cpu", progress: ProgressFn | None = None,
-               epochs: int | None = None, track_vog: bool | None = True) -> LNLResult:
-    """Phase 1 on prepared inputs (true labels known: diagnostics and precision are filled).
-
-    VOG is tracked by default even when the selection does not use it (for the histograms).
-    """
-    from labelrefine.lnl.trainer import EvalSet, run_lnl
-
-    check_lnl_config(lnl)
-    d = inputs.data
-    val = EvalSet(d.val_idx, d.true_labels[d.val_idx])
-    test = EvalSet(d.test_idx, d.true_labels[d.test_idx]) if d.test_idx.size else None
-    return run_lnl(lnl, inputs.source, d.train_idx, d.given_labels, num_classes=d.num_classes,
-                   val=val, test=test, seed=seed, tau=tau, true_labels=d.true_labels,
-                   device=device, progress=progress, class_names=d.class_names,
-                   track_vog=track_vog, epochs=epochs)
 
 
 def partition_frame(res: LNLResult, inputs: Phase1Inputs) -> pd.DataFrame:
@@ -203,16 +135,19 @@ def lnl_command(
         if noise_rate is not None:
             noise = noise.model_copy(update={"rate": noise_rate})
         run_seed = cfg.seeds[0] if seed is None else seed
-        m = mix if mix is not None else (noise.mix if noise.mix is not None else cfg.lnl.mix)
-        updates: dict[str, Any] = {"mix": m}
+        settings = cfg.resolve(noise)  # mix: noise.mix > lnl.mix; tau: lnl.tau > noise rate
+        updates: dict[str, Any] = {}
+        if mix is not None:
+            updates["mix"] = mix
         if method is not None:
             updates["method"] = method.value
         if epochs is not None:
             updates["epochs"] = epochs
-        lnl = cfg.lnl.model_copy(update=updates)
+        lnl = settings.lnl.model_copy(update=updates)
         check_lnl_config(lnl)
-        tau = lnl.tau if lnl.tau is not None else noise.rate
+        tau = settings.tau
         dev = device or cfg.device
+        from labelrefine.lnl.phase1 import phase1_inputs, run_phase1
         from labelrefine.runtime import resolve_device
 
         dev_name = resolve_device(dev).type

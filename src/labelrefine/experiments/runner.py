@@ -88,16 +88,11 @@ _STATE: _State | None = None
 
 def load_source(cfg: ExperimentConfig, dataset: Any, device: str, *,
                 progress: bool = False) -> Any:
-    """The batch source for the config's mode: cached features or images."""
-    if cfg.lnl.mode == "embedding":
-        from labelrefine.lnl.sources import FeatureSource
-        from labelrefine.models.cache import embed_dataset
+    """The batch source for the config's mode: cached features or images
+    (:func:`labelrefine.lnl.phase1.build_source`)."""
+    from labelrefine.lnl.phase1 import build_source
 
-        features = embed_dataset(dataset, cfg.encoder, seed=0, device=device, progress=progress)
-        return FeatureSource.from_features(features)
-    from labelrefine.lnl.sources import ImageSource
-
-    return ImageSource(dataset, image_size=cfg.lnl.image_size, resize=cfg.lnl.resize)
+    return build_source(dataset, cfg.lnl, cfg.encoder, device=device, progress=progress)[0]
 
 
 def _make_state(cfg: ExperimentConfig, run_dir: Path, device: str, emit: EventFn | None, *,

@@ -25,6 +25,7 @@ from labelrefine.config import (
     LNLConfig,
     NoiseConfig,
     PipelineSpec,
+    resolve_settings,
 )
 
 # write_json / atomic_write_* are re-exported for the modules that import them from here
@@ -64,25 +65,23 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", text).strip("_") or "run"
 
 
+# The override rules live in labelrefine.config.resolve_settings; these three names are kept
+# for code written against them.
+
+
 def effective_mix(cfg: ExperimentConfig, noise: NoiseConfig, spec: PipelineSpec) -> float:
-    """Mix ratio m for a pipeline: ``spec.mix`` > ``noise.mix`` > ``lnl.mix``."""
-    if spec.mix is not None:
-        return spec.mix
-    if noise.mix is not None:
-        return noise.mix
-    return cfg.lnl.mix
+    """Mix ratio m for a pipeline (:meth:`ExperimentConfig.resolve`)."""
+    return cfg.resolve(noise, spec).mix
 
 
 def effective_active(cfg: ExperimentConfig, noise: NoiseConfig) -> ActiveConfig:
-    """Active-learning settings for one noise setting (its ``budget_per_round`` wins)."""
-    if noise.budget_per_round is None:
-        return cfg.active
-    return cfg.active.model_copy(update={"budget_per_round": noise.budget_per_round})
+    """Active-learning settings for one noise setting (:meth:`ExperimentConfig.resolve`)."""
+    return cfg.resolve(noise).active
 
 
 def effective_tau(lnl: LNLConfig, noise: NoiseConfig) -> float:
-    """Forget rate: ``lnl.tau`` when given, else the noise rate (the paper's choice)."""
-    return lnl.tau if lnl.tau is not None else noise.rate
+    """Forget rate (:func:`labelrefine.config.resolve_settings`)."""
+    return resolve_settings(lnl, ActiveConfig(), noise).tau
 
 
 def phase1_group(cfg: ExperimentConfig, key: RunKey) -> tuple[str, float | None] | None:
@@ -97,8 +96,8 @@ def phase1_group(cfg: ExperimentConfig, key: RunKey) -> tuple[str, float | None]
     if name == "alc_coteaching":
         return ("coteaching", 0.0)
     if name in ("ours", "ours_plus"):
-        mix = effective_mix(cfg, key.noise, key.spec)
-        return ("coteaching", 0.0) if mix == 0 else ("ct_vog", mix)
+        settings = cfg.resolve(key.noise, key.spec)
+        return (settings.phase1_method, settings.mix)
     return None
 
 

@@ -1,4 +1,5 @@
-"""The paper's pipelines (DESIGN.md section 5), each a small function composing the engine.
+"""The paper's pipelines (docs/design.md, "Pipelines"), each a small function composing the
+engine.
 
 ``run_pipeline(spec, context)`` runs one of them for one noise setting and seed and returns a
 JSON-serialisable :data:`RunResult`.

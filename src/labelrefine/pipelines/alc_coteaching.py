@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from labelrefine import seeding
 from labelrefine.active.loop import active_loop, eval_sets
 from labelrefine.config import PipelineSpec
 from labelrefine.lnl.trainer import FitResult, run_lnl
@@ -53,7 +54,7 @@ def run_alc_coteaching(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         assert peer[0] is not None
         res = run_lnl(
             cont, ctx.source, d.train_idx, labels, num_classes=d.num_classes, val=val,
-            test=test, seed=ctx.seed * 1009 + rnd, tau=tau, true_labels=d.true_labels,
+            test=test, seed=seeding.round_seed(ctx.seed, rnd), tau=tau, true_labels=d.true_labels,
             device=ctx.device, init=(model, peer[0]), epochs=ctx.active.epochs_per_round,
         )
         if res.model is not model:

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from labelrefine import seeding
 from labelrefine.active.label_quality import cl_scores
 from labelrefine.active.loop import eval_sets, fit_summary
 from labelrefine.active.oracle import UNSURE
@@ -73,8 +74,9 @@ def run_cleanlab_relabel(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         flagged[rest] = label_issues(labels[train[rest]], probs[rest])
         keep = np.union1d(relabeled, train[rest & ~flagged])
         fit = fit_ce(model, ctx.source, keep, labels, epochs=act.epochs_per_round, lr=act.lr,
-                     batch_size=lnl.batch_size, val=val, test=test, seed=ctx.seed * 1009 + rnd,
-                     momentum=lnl.momentum, weight_decay=lnl.weight_decay, device=ctx.device)
+                     batch_size=lnl.batch_size, val=val, test=test,
+                     seed=seeding.round_seed(ctx.seed, rnd), momentum=lnl.momentum,
+                     weight_decay=lnl.weight_decay, device=ctx.device)
         records.append({
             "round": rnd,
             "labels_bought": bought,

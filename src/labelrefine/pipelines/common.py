@@ -12,11 +12,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labelrefine import seeding
 from labelrefine.active.loop import LoopResult, eval_sets, fit_summary
 from labelrefine.active.oracle import SimulatedOracle
-from labelrefine.config import ActiveConfig, ExperimentConfig, NoiseConfig, PipelineSpec
+from labelrefine.config import (
+    ActiveConfig,
+    ExperimentConfig,
+    NoiseConfig,
+    PipelineSpec,
+    RunSettings,
+)
 from labelrefine.data.prepare import PreparedData
-from labelrefine.experiments.sweep import effective_active, effective_tau
 from labelrefine.io import to_jsonable
 from labelrefine.lnl.trainer import LNLResult, run_lnl
 from labelrefine.metrics import selection_precision_recall
@@ -44,9 +50,13 @@ class PipelineContext:
     phase1_cache: dict[tuple, tuple[LNLResult, float]] = field(default_factory=dict)
     progress: Callable[[str], None] | None = None
 
+    def settings(self, spec: PipelineSpec | None = None) -> RunSettings:
+        """This run's settings with every override applied (``cfg.resolve``)."""
+        return self.cfg.resolve(self.noise, spec)
+
     @property
     def active(self) -> ActiveConfig:
-        return effective_active(self.cfg, self.noise)
+        return self.settings().active
 
     @property
     def budget(self) -> int:
@@ -55,7 +65,7 @@ class PipelineContext:
 
     @property
     def tau(self) -> float:
-        return effective_tau(self.cfg.lnl, self.noise)
+        return self.settings().tau
 
     @property
     def in_dim(self) -> int | None:
@@ -64,11 +74,12 @@ class PipelineContext:
     def new_model(self, offset: int = 0) -> Classifier:
         """A freshly initialised network (seeded by the run seed and ``offset``)."""
         return build_model(self.cfg.lnl, self.data.num_classes, self.in_dim,
-                           seed=self.seed * 101 + offset)
+                           seed=seeding.model_seed(self.seed, offset))
 
     def oracle(self) -> SimulatedOracle:
         return SimulatedOracle(self.data.true_labels, self.data.num_classes,
-                               error_rate=self.active.oracle_error, seed=self.seed)
+                               error_rate=self.active.oracle_error,
+                               seed=seeding.oracle_seed(self.seed))
 
     def say(self, msg: str) -> None:
         if self.progress is not None:

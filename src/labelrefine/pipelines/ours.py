@@ -1,4 +1,5 @@
-"""``ours``: CT_VOG phase 1, then active label cleaning of the suspects (the paper's method)."""
+"""``ours``: CT_VOG phase 1, then active label cleaning of the suspects (the paper's method;
+docs/design.md, "Pipelines")."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import time
 
 from labelrefine.active.loop import active_loop
 from labelrefine.config import PipelineSpec
-from labelrefine.experiments.sweep import effective_mix
 from labelrefine.pipelines.common import (
     PipelineContext,
     RunResult,
@@ -23,8 +23,8 @@ def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     """CT_VOG (Co-teaching when m = 0) on the noisy labels; its clean set keeps its given
     labels; rounds query the suspect pool with ``spec.sampler`` and fine-tune with CE on the
     growing clean set."""
-    mix = effective_mix(ctx.cfg, ctx.noise, spec)
-    method = "coteaching" if mix == 0 else "ct_vog"
+    settings = ctx.settings(spec)
+    mix, method = settings.mix, settings.phase1_method
     lnl, p1_seconds, shared = phase1(ctx, method, mix)
     t0 = time.perf_counter()
     loop = active_loop(

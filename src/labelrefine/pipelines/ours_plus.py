@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 
+from labelrefine import seeding
 from labelrefine.active import (
     confidence_scores,
     entropy_scores,
@@ -51,7 +52,6 @@ from labelrefine.active.label_quality import cl_scores, combined_scores
 from labelrefine.active.loop import eval_sets, fit_summary
 from labelrefine.active.oracle import UNSURE
 from labelrefine.config import PipelineSpec, PlusConfig
-from labelrefine.experiments.sweep import effective_mix
 from labelrefine.lnl.trainer import fit_ce, predict
 from labelrefine.metrics import query_precision
 from labelrefine.pipelines.common import (
@@ -134,8 +134,8 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     plus = spec.plus or PlusConfig()
     d, act, lnl_cfg = ctx.data, ctx.active, ctx.cfg.lnl
     c = d.num_classes
-    mix = effective_mix(ctx.cfg, ctx.noise, spec)
-    method = "coteaching" if mix == 0 else "ct_vog"
+    settings = ctx.settings(spec)
+    mix, method = settings.mix, settings.phase1_method
     lnl, p1_seconds, shared = phase1(ctx, method, mix)
     model, peer = lnl.model, lnl.peer
     val, test = eval_sets(d)
@@ -158,7 +158,7 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         if pool.size == 0:
             break
         probs, _ = predict(model, ctx.source, pool, device=ctx.device)
-        scores = query_scores(plus, probs, labels[pool], seed=ctx.seed * 7919 + rnd)
+        scores = query_scores(plus, probs, labels[pool], seed=seeding.sampler_seed(ctx.seed, rnd))
         pos = pick(plus, scores, labels[pool], probs, ctx.budget, c, ref_counts)
         picked = pool[pos]
         answers = np.asarray(oracle.query(picked), dtype=np.int64)
@@ -198,7 +198,7 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
                 pseudo_wrong = int(np.sum(pseudo[ok] != d.true_labels[rest[ok]]))
         fit = fit_ce(model, ctx.source, train_set, train_labels, epochs=act.epochs_per_round,
                      lr=act.lr, batch_size=lnl_cfg.batch_size, val=val, test=test,
-                     seed=ctx.seed * 1009 + rnd, momentum=lnl_cfg.momentum,
+                     seed=seeding.round_seed(ctx.seed, rnd), momentum=lnl_cfg.momentum,
                      weight_decay=lnl_cfg.weight_decay, device=ctx.device)
         in_clean = clean
         records.append({
