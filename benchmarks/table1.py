@@ -13,8 +13,6 @@ the seeds (population std, ddof = 0). Writes ``results/table1.md`` and the per-r
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import torch
 from labelrefine.config import ExperimentConfig, LNLConfig, load_config
 from labelrefine.data.loaders import load_dataset
 from labelrefine.data.prepare import prepare_data
+from labelrefine.io import atomic_write_text
 from labelrefine.lnl.phase1 import Phase1Inputs, run_phase1
 from labelrefine.lnl.sources import FeatureSource
 from labelrefine.lnl.trainer import EvalSet, fit_ce
@@ -45,14 +44,6 @@ METHODS: list[tuple[str, str, float, dict[str, str]]] = [
     ("CT_VOG m=0.2, extra pass", "ct_vog", 0.2, {"pass_": "extra"}),
     ("CT_VOG m=0.2, input-feature VOG", "ct_vog", 0.2, {"gradient": "input_features"}),
 ]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 class Runner:
@@ -224,8 +215,8 @@ def main() -> None:
     reference = [runner.clean_reference(base, seed) for seed in seeds]
     n_train = runner.inputs(rates[0], seeds[0]).data.train_idx.size
     text = markdown(df, cfg, n_train, reference)
-    _atomic_write(args.out, text)
-    _atomic_write(args.out.with_suffix(".csv"), df.to_csv(index=False))
+    atomic_write_text(args.out, text)
+    atomic_write_text(args.out.with_suffix(".csv"), df.to_csv(index=False))
     print(text)
 
 
