@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from labelrefine.io import atomic_path
 from labelrefine.runtime import resolve_device
 
 ENCODER_NAMES: tuple[str, ...] = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")
@@ -371,21 +371,15 @@ def export_onnx(encoder: FrozenEncoder, image_size: int, path: str | Path) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     body = encoder.body.to(memory_format=torch.contiguous_format)
     x = torch.zeros(1, 3, image_size, image_size)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        with (atomic_path(path) as tmp, warnings.catch_warnings(), torch.inference_mode(False),
+              torch.no_grad()):
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                body, (x,), tmp, dynamo=False, opset_version=ONNX_OPSET,
+                body, (x,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
                 input_names=["images"], output_names=["features"],
                 dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
             )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     finally:
         fmt = torch.channels_last if encoder.channels_last else torch.contiguous_format
         encoder.body.to(memory_format=fmt)
