@@ -404,7 +404,7 @@ def fit_ce(
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     dev = _device(device)
-    labels = check_labels(labels, model.num_classes)
+    labels = check_labels(labels, model.num_classes).copy()  # writable, for torch
     train_idx = check_indices(train_idx, labels.shape[0], name="train_idx",
                               allow_empty=False, unique=True)
     _to_device(model, dev)
@@ -482,7 +482,7 @@ class LNLData:
     class_names: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
-        self.labels = check_labels(self.labels, self.num_classes)
+        self.labels = check_labels(self.labels, self.num_classes).copy()  # writable
         n_items = self.labels.shape[0]
         self.train_idx = check_indices(self.train_idx, n_items, name="train_idx",
                                        allow_empty=False, unique=True)
