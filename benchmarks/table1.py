@@ -2,7 +2,7 @@
 
 Embedding mode (cached frozen-encoder features), symmetric noise p = 0.4 and 0.5, seeds 0, 1, 2.
 For each method: clean-set precision / recall over the training split, and per-class Recall and
-Guess % (DESIGN.md section 6) for the three rarest classes df, vasc and akiec, mean ± std over
+Guess % (docs/design.md, "Metrics") for the three rarest classes df, vasc and akiec, mean ± std over
 the seeds (population std, ddof = 0). Writes ``results/table1.md`` and the per-run rows to
 ``results/table1.csv``.
 

@@ -59,7 +59,7 @@ def class_selection_diagnostics(
     true: np.ndarray,
     class_names: Sequence[str],
 ) -> pd.DataFrame:
-    """Per-class selection diagnostics (DESIGN.md section 6, the paper's Table 1).
+    """Per-class selection diagnostics (docs/design.md, "Metrics"; the paper's Table 1).
 
     For class c with S the selected set and C_c the candidates whose given label is c and correct:
     ``recall = |S ∩ C_c| / |C_c|`` and ``guess_pct = 100 · |S ∩ C_c| / |S ∩ {given = c}|``.

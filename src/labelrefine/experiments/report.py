@@ -42,7 +42,7 @@ from labelrefine.experiments.sweep import (
 )
 from labelrefine.metrics import labels_to_reach
 
-#: Within this much of clean-label F1 counts as "reached" (DESIGN.md section 6).
+#: Within this much of clean-label F1 counts as "reached" (docs/design.md, "Metrics").
 REACH_TOLERANCE = 0.01
 _REFERENCES = ("clean", "noisy_ce")
 

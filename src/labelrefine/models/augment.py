@@ -5,7 +5,7 @@ Both transforms accept a PIL image or a ``(3, H, W)`` uint8 tensor and return a 
 from torch's global generator only, so ``torch.manual_seed(s)`` makes them reproducible.
 
 Augmentations (paper, section 4: "random crop, random flip, random Gaussian blur, and random
-colour jittering"; DESIGN.md adds rotation <= 10 degrees):
+colour jittering"; docs/design.md adds rotation <= 10 degrees):
 
 - random resized crop covering 80-100 % of the image area;
 - horizontal **and** vertical flip, each with p = 0.5. Dermoscopy and histology images have no
