@@ -33,9 +33,12 @@ def test_check_labels_names_the_bad_item(labels, num_classes, message):
         check_labels(labels, num_classes)
 
 
-def test_check_labels_uses_the_given_name():
+def test_check_labels_uses_the_given_name_and_length():
     with pytest.raises(ValueError, match=r"true_labels\[0\] = 9"):
         check_labels([9, 0], 2, name="true_labels")
+    assert check_labels([1, 0], 2, n=2).tolist() == [1, 0]
+    with pytest.raises(ValueError, match=r"given_labels must have shape \(3,\), got \(2,\)"):
+        check_labels([1, 0], 2, name="given_labels", n=3)
 
 
 def test_check_indices():

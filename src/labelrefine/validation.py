@@ -26,14 +26,16 @@ class IndexOutOfRange(IndexError, ValueError):
 
 
 def check_labels(labels: ArrayLike, num_classes: int | None = None, *,
-                 name: str = "labels") -> np.ndarray:
+                 name: str = "labels", n: int | None = None) -> np.ndarray:
     """``labels`` as a 1-D int64 array of class indices.
 
     Labels must be integers (an empty array of any dtype is accepted), non-negative and, when
-    ``num_classes`` is given, below it. The error names the first bad item:
-    ``labels[17] = 9: label 9 outside 0..3``.
+    ``num_classes`` is given, below it; with ``n`` there must be exactly ``n`` of them. The error
+    names the first bad item: ``labels[17] = 9: label 9 outside 0..3``.
     """
     arr = np.asarray(labels)
+    if n is not None and arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D integer array, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
