@@ -310,13 +310,12 @@ def expert_answers_over_http(client, truth: list[str]) -> int:
     """A scripted expert: take the next item, answer its true label, until the queue is empty."""
     n = 0
     while True:
-        nxt = client.get("/api/next", params={"annotator": "oracle"}).json()
+        nxt = client.get("/api/next").json()
         if nxt["item"] is None:
             return n
         r = client.post("/api/answer", json={
             "item": nxt["item"]["item"], "label": truth[nxt["item"]["idx"]],
-            "submission_id": f"oracle-{nxt['progress']['round']}-{nxt['item']['idx']}",
-            "annotator": "oracle"})
+            "submission_id": f"oracle-{nxt['progress']['round']}-{nxt['item']['idx']}"})
         assert r.status_code == 200, r.text
         n += 1
 
