@@ -6,7 +6,8 @@ items not flagged). Each round ``1..M`` then
 1. ranks the items not yet relabeled by ``cleanlab.rank.get_label_quality_scores`` (cleanlab's
    defaults: self-confidence) on the latest out-of-sample probabilities, lowest quality first;
 2. sends the ``a_l`` lowest to the same oracle every pipeline uses and takes its answers;
-3. recomputes the K-fold out-of-sample probabilities with the corrected labels, flags the items
+3. recomputes the K-fold out-of-sample probabilities with the corrected labels (fresh heads,
+   ``epochs_per_round`` epochs at ``active.lr``: a round's training length), flags the items
    not yet relabeled again with ``find_label_issues`` (relabeled items are trusted);
 4. fine-tunes the head (fresh optimiser, ``epochs_per_round`` epochs at ``active.lr``, same
    model selection as every pipeline) on the relabeled items plus the items not flagged.
@@ -68,7 +69,8 @@ def run_cleanlab_relabel(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         relabeled = np.union1d(relabeled, picked[sure])
         bought += int(picked.size)
 
-        probs = out_of_sample_probs(ctx, train, labels, offset=rnd)
+        probs = out_of_sample_probs(ctx, train, labels, offset=rnd,
+                                    epochs=act.epochs_per_round, lr=act.lr)
         rest = np.isin(train, pool)
         flagged = np.zeros(train.size, dtype=bool)
         flagged[rest] = label_issues(labels[train[rest]], probs[rest])
