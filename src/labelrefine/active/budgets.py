@@ -29,21 +29,14 @@ from typing import Literal
 
 import numpy as np
 
+from labelrefine.validation import check_labels
+
 BudgetBy = Literal["pool", "inverse", "noise"]
 BUDGET_BY: tuple[str, ...] = ("pool", "inverse", "noise")
 
 
 def _classes(classes: np.ndarray, num_classes: int, name: str = "classes") -> np.ndarray:
-    c = np.asarray(classes)
-    if c.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {c.shape}")
-    if c.size and not np.issubdtype(c.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer class indices, got dtype {c.dtype}")
-    c = c.astype(np.int64, copy=False)
-    if c.size and (c.min() < 0 or c.max() >= num_classes):
-        i = int(np.flatnonzero((c < 0) | (c >= num_classes))[0])
-        raise ValueError(f"{name}[{i}] = {int(c[i])} is not a class index in [0, {num_classes})")
-    return c
+    return check_labels(classes, num_classes, name=name)
 
 
 def expected_wrong_per_class(probs: np.ndarray, given_labels: np.ndarray) -> np.ndarray:

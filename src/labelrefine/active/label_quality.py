@@ -30,6 +30,8 @@ from cleanlab.rank import get_label_quality_scores
 from scipy.special import entr
 from scipy.stats import rankdata
 
+from labelrefine.validation import check_labels
+
 ClMethod = Literal["self_confidence", "normalized_margin", "confidence_weighted_entropy"]
 CL_METHODS: tuple[str, ...] = ("self_confidence", "normalized_margin",
                                "confidence_weighted_entropy")
@@ -62,16 +64,7 @@ def _check(probs: np.ndarray, given_labels: np.ndarray) -> tuple[np.ndarray, np.
         bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-2)
         if bad.size:
             raise ValueError(f"probs row {int(bad[0])} sums to {sums[bad[0]]:.4f}, expected 1")
-    y = np.asarray(given_labels)
-    if y.ndim != 1 or y.shape[0] != p.shape[0]:
-        raise ValueError(f"given_labels must have shape ({p.shape[0]},), got {y.shape}")
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"given_labels must hold integer class indices, got dtype {y.dtype}")
-    y = y.astype(np.int64, copy=False)
-    if y.size and (y.min() < 0 or y.max() >= p.shape[1]):
-        i = int(np.flatnonzero((y < 0) | (y >= p.shape[1]))[0])
-        raise ValueError(f"given_labels[{i}] = {int(y[i])} is not a class index in "
-                         f"[0, {p.shape[1]})")
+    y = check_labels(given_labels, p.shape[1], name="given_labels", n=p.shape[0])
     return p, y
 
 

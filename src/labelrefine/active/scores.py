@@ -24,6 +24,8 @@ from typing import Literal
 import numpy as np
 from scipy.special import entr
 
+from labelrefine.validation import check_labels
+
 #: Distance of the coreset sampler.
 Metric = Literal["euclidean", "cosine"]
 #: Probabilities are clipped to ``[PROB_EPS, 1]`` before taking a logarithm.
@@ -70,18 +72,7 @@ def _as_labels(labels: np.ndarray | None, n: int, num_classes: int,
     """Check an ``(n,)`` integer label array with values in ``[0, num_classes)``."""
     if labels is None:
         raise ValueError(f"{name} is required for this sampler")
-    arr = np.asarray(labels)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-        bad = int(np.flatnonzero((arr < 0) | (arr >= num_classes))[0])
-        raise ValueError(
-            f"{name}[{bad}] = {int(arr[bad])} is not a class index in [0, {num_classes})"
-        )
-    return arr
+    return check_labels(labels, num_classes, name=name, n=n)
 
 
 
