@@ -49,7 +49,7 @@ def test_argmax_unchanged_and_deterministic():
 
 def test_degenerate_and_bad_input():
     assert fit_temperature(np.zeros((1, 3)), np.array([2])) == 1.0
-    with pytest.raises(ValueError, match="label 3 of row 1"):
+    with pytest.raises(ValueError, match=r"labels\[1\] = 3: label 3 outside 0..2"):
         fit_temperature(np.zeros((2, 3)), np.array([0, 3]))
     with pytest.raises(ValueError, match="row 0 are not finite"):
         fit_temperature(np.array([[np.nan, 0.0], [0.0, 1.0]]), np.array([0, 1]))

@@ -12,26 +12,21 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
+from labelrefine.validation import check_labels
+
 #: Range searched for ``T`` (log-uniform bounds); beyond it the data cannot tell values apart.
 T_MIN, T_MAX = 0.05, 100.0
 
 
 def _check(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(labels)
     if z.ndim != 2:
         raise ValueError(f"logits must be (n, C), got shape {z.shape}")
-    if y.shape != (z.shape[0],):
-        raise ValueError(f"labels must be ({z.shape[0]},), got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {y.dtype}")
-    if y.size and (y.min() < 0 or y.max() >= z.shape[1]):
-        bad = int(np.flatnonzero((y < 0) | (y >= z.shape[1]))[0])
-        raise ValueError(f"label {int(y[bad])} of row {bad} outside [0, {z.shape[1]})")
+    y = check_labels(labels, z.shape[1], n=z.shape[0])
     if not np.all(np.isfinite(z)):
         bad = int(np.flatnonzero(~np.isfinite(z).all(axis=1))[0])
         raise ValueError(f"logits of row {bad} are not finite")
-    return z, y.astype(np.int64)
+    return z, y
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
