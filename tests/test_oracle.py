@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelrefine.active.oracle import UNSURE, Oracle, SimulatedOracle, SyncOracle
+from labelrefine.active.oracle import UNSURE, SimulatedOracle, SyncOracle
 
 
 def _truth(n: int = 10_000, c: int = 5, seed: int = 0) -> np.ndarray:
@@ -79,22 +79,8 @@ def test_unsure_answers() -> None:
     np.testing.assert_array_equal(answers[~unsure], plain[~unsure])
 
 
-def test_async_submit_collect() -> None:
-    truth = _truth(100)
-    oracle = SimulatedOracle(truth, 5, error_rate=0.2, seed=4, unsure_rate=0.2)
-    expected = oracle.query(np.arange(100))
-    assert isinstance(oracle, Oracle) and isinstance(oracle, SyncOracle)
-    assert oracle.collect() == {}
-    oracle.submit(np.array([3, 1]))
-    oracle.submit(np.array([50]))
-    got = oracle.collect()
-    assert set(got) == {1, 3, 50}
-    for item, label in got.items():
-        assert label == (None if expected[item] == UNSURE else expected[item])
-    assert oracle.collect() == {}  # answers are handed out once
-    oracle.submit(np.arange(100))
-    answers = oracle.collect()
-    assert sum(v is None for v in answers.values()) == int(np.sum(expected == UNSURE))
+def test_is_a_sync_oracle() -> None:
+    assert isinstance(SimulatedOracle(_truth(5), 5), SyncOracle)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +105,7 @@ def test_bad_queries_name_the_item() -> None:
     with pytest.raises(IndexError, match="item index 10 is outside the 10 items"):
         oracle.query(np.array([1, 10]))
     with pytest.raises(IndexError, match="item index -1"):
-        oracle.submit(np.array([-1]))
-    assert oracle.collect() == {}  # a rejected submit queues nothing
+        oracle.query(np.array([-1]))
+    assert oracle.n_queries == 0  # rejected queries are not counted
     with pytest.raises(ValueError, match="integer"):
         oracle.query(np.array([1.5]))

@@ -12,7 +12,6 @@ from typing import Any
 
 _EXPORTS = {
     "UNSURE": "oracle",
-    "Oracle": "oracle",
     "SimulatedOracle": "oracle",
     "SyncOracle": "oracle",
     "SAMPLERS": "samplers",

@@ -1,17 +1,13 @@
-"""Oracles answer label queries: simulated from ground truth, or a real expert later.
+"""The simulated oracle: answers label queries from ground truth, optionally wrong or unsure.
 
-Two interfaces:
+:class:`SyncOracle` -- ``query(indices) -> labels``, answering at once -- is what the simulated
+phase 2 asks. Real experts do not sit behind this interface: they answer through a campaign
+(:mod:`labelrefine.campaign`), whose ledger records each answer as it arrives and is read back by
+``labelrefine campaign step``.
 
-* :class:`SyncOracle` -- ``query(indices) -> labels``: answers at once (simulation loops).
-* :class:`Oracle` -- ``submit(indices)`` then ``collect() -> {item: label or None}``: answers
-  may arrive later, in any order, and an expert may be unsure (``None``). Nothing in the
-  library drives an oracle this way: real experts answer through a campaign
-  (:mod:`labelrefine.campaign`), whose ledger records each answer as it comes and is read back
-  by ``labelrefine campaign step``; it does not implement this protocol.
-
-:class:`SimulatedOracle` implements both. Its randomness is derived per item from
-``(seed, item index)``, so an item's answer does not depend on which other items were asked,
-in which order or in how many calls.
+:class:`SimulatedOracle` derives its randomness per item from ``(seed, item index)``, so an
+item's answer does not depend on which other items were asked, in which order or in how many
+calls.
 """
 
 from __future__ import annotations
@@ -33,22 +29,6 @@ class SyncOracle(Protocol):
 
     def query(self, indices: np.ndarray) -> np.ndarray:
         """Labels for ``indices`` (int64, same shape; :data:`UNSURE` where unsure)."""
-        ...
-
-
-@runtime_checkable
-class Oracle(Protocol):
-    """Answers label queries asynchronously; answers may be "unsure" (``None``)."""
-
-    def submit(self, indices: np.ndarray) -> None:
-        """Ask for labels of ``indices``; returns at once."""
-        ...
-
-    def collect(self) -> dict[int, int | None]:
-        """Answers that arrived since the last call: ``{item: label, or None if unsure}``.
-
-        Items still being worked on are absent and come in a later call.
-        """
         ...
 
 
@@ -96,7 +76,6 @@ class SimulatedOracle:
         self.unsure_rate = float(unsure_rate)
         self.seed = int(seed)
         self.n_queries = 0  # answers given so far, including repeats and unsure ones
-        self._pending: list[int] = []
 
     def _check(self, indices: np.ndarray) -> np.ndarray:
         idx = np.asarray(indices)
@@ -126,14 +105,3 @@ class SimulatedOracle:
             answers[u[:, 0] < self.unsure_rate] = UNSURE
         self.n_queries += int(flat.size)
         return answers.reshape(idx.shape)
-
-    def submit(self, indices: np.ndarray) -> None:
-        """Queue ``indices`` for :meth:`collect` (validated now; answered on collect)."""
-        self._pending.extend(self._check(indices).reshape(-1).tolist())
-
-    def collect(self) -> dict[int, int | None]:
-        """All answers for items submitted since the last call (``None`` = unsure)."""
-        items, self._pending = np.asarray(self._pending, dtype=np.int64), []
-        answers = self.query(items)
-        return {int(i): (None if a == UNSURE else int(a))
-                for i, a in zip(items.tolist(), answers.tolist(), strict=True)}
