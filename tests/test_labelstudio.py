@@ -106,9 +106,10 @@ class FakeLabelStudio:
         task["annotations"].append(ann)
         return ann
 
-    def edit(self, ann: dict[str, Any], choice: str) -> None:
+    def edit(self, ann: dict[str, Any], choice: str, by: int | None = None) -> None:
         ann["result"][0]["value"]["choices"] = [choice]
         ann["updated_at"] = self.now()
+        ann["updated_by"] = ann["completed_by"] if by is None else by
 
     def export(self, path: Path, fmt: str) -> Path:
         if fmt == "json":
@@ -290,6 +291,18 @@ def test_native_answers_named_from_users_edits_keep_edit_time(tmp_path, fmt):
     for f in (f1, f2, f1):  # the older export brings back nothing
         assert tuple(import_labelstudio(ledger, f)) == (0, 3)
     assert state(ledger)[0] == snapshot[0] and state(ledger)[1].equals(snapshot[1])
+
+
+def test_edited_copy_of_an_exported_answer_is_credited_to_its_editor(tmp_path):
+    a = answered_ledger(tmp_path / "a")
+    ls = FakeLabelStudio(importer=1)
+    ls.import_tasks(exported_tasks(a, tmp_path))
+    copy = next(x for t in ls.tasks if t["data"]["item"] == "ISIC_0005" for x in t["annotations"])
+    ls.edit(copy, "nv", by=2)
+    report = import_labelstudio(a, ls.export(tmp_path / "e.json", "json"), users={"2": "dr.c"})
+    assert (report.new, report.present, report.conflicts) == (1, 3, 1)
+    live = a.answers().set_index("annotator")
+    assert live.loc["dr.c", "item"] == 5 and live.loc["dr.c", "label"] == 2
 
 
 def test_answers_on_held_out_items_are_skipped_or_refused_with_strict(tmp_path):

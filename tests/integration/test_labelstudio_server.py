@@ -295,6 +295,7 @@ def test_answers_round_trip_through_label_studio(server: LabelStudio, workdir: P
 
     exp_json = server.export(pid, "JSON", workdir / "export.json")
     exp_min = server.export(pid, "JSON_MIN", workdir / "export-min.json")
+    exp_csv = server.export(pid, "CSV", workdir / "export.csv")
 
     res = CliRunner().invoke(app, ["campaign", "import", str(ledger.path), str(exp_json),
                                    "--users", str(workdir / "users.json"), "--strict"])
@@ -304,7 +305,7 @@ def test_answers_round_trip_through_label_studio(server: LabelStudio, workdir: P
     out = cli("campaign", "import", ledger.path, exp_json, "--users", workdir / "users.json")
     assert ("(json): 4 new, 0 already present, 1 conflicts, 1 skipped "
             f"(1 on held-out items: {val_key}); 1 cancelled in Label Studio") in out
-    for f in (exp_min, exp_json, exp_min):
+    for f in (exp_min, exp_csv, exp_json):
         out = cli("campaign", "import", ledger.path, f)  # user names were saved
         assert "0 new, 4 already present, 0 conflicts, 1 skipped" in out
     assert ledger.annotation_count() == 4

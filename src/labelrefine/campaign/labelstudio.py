@@ -33,7 +33,8 @@ export any number of times changes nothing:
   ``created_at`` when it imports annotations, so those are not trusted for such answers;
 - any other annotation is identified by item + Label Studio annotation id + ``updated_at``
   (submission id) and item + annotation id + reader (external id); an edit in Label Studio is a
-  new answer of the same reader that replaces the earlier one, with the edit time.
+  new answer of the same reader that replaces the earlier one, with the edit time (in a JSON
+  export, an edited copy of an exported answer is credited to the user who edited it).
 
 Label Studio names readers by numeric user id; ids are resolved to names (e-mail) through the
 ``/api/users`` listing (``users`` argument), which is saved in the campaign for later imports.
@@ -292,6 +293,8 @@ class Annotation:
     import_id: Any
     """The annotation's import_id (JSON only; ``_MISSING`` in formats that lack it)."""
     carried: list[dict[str, Any]]
+    updated_by: Any = None
+    """Who last changed it (JSON only)."""
 
 
 def detect_format(path: str | Path) -> str:
@@ -396,6 +399,7 @@ def _read_json(tasks: list[Any], lookup: Mapping[str, str], name: str) -> list[A
                     cancelled=cancelled,
                     import_id=_int_or_none(ann.get("import_id")),
                     carried=carried,
+                    updated_by=ann.get("updated_by"),
                 )
             )
     return out
@@ -732,7 +736,7 @@ def import_labelstudio(
                 "seconds": _lead_time(entry.get("seconds")),
             }
         else:
-            who, unknown = _resolve_user(a.user, user_map)
+            who, unknown = _resolve_user(_author(a), user_map)
             if unknown is not None:
                 unknown_users.setdefault(unknown, a.where)
                 continue
@@ -795,6 +799,18 @@ def _match_carried(a: Annotation, used: set[int]) -> dict[str, Any] | None:
         used.add(k)
         return entry
     return None
+
+
+def _author(a: Annotation) -> Any:
+    """Whom a new answer is credited to: ``completed_by``, except for an edited copy of an
+    exported answer (its ``completed_by`` is whoever imported the tasks), which is credited to
+    the user who edited it."""
+    edited_copy = a.import_id is not _MISSING and a.import_id is not None and any(
+        _int_or_none(e.get("annotation")) == a.import_id for e in a.carried
+    )
+    if edited_copy and a.updated_by not in (None, ""):
+        return a.updated_by
+    return a.user
 
 
 def _retracted_ids(ledger: Ledger) -> set[str]:
