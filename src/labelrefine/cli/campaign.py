@@ -347,7 +347,12 @@ def import_(
         "expert_answer", help="CSV: column with the answer (class name or 'unsure')."
     ),
 ) -> None:
-    """Import expert answers (all or nothing; unknown items or classes are rejected by name)."""
+    """Import expert answers; nothing is written on an error (unknown items or classes are named).
+
+    Re-importing a file adds nothing; readers' different answers become conflicts for
+    adjudication. Label Studio imports print "N new, M already present, K conflicts, J skipped
+    (reasons)": answers on held-out items are skipped and reported (refused with --strict).
+    """
     from labelrefine.campaign.exchange import import_csv
     from labelrefine.campaign.labelstudio import detect_format, import_labelstudio
     from labelrefine.campaign.ledger import Ledger
