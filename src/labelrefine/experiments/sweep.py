@@ -19,13 +19,10 @@ from typing import Any
 import yaml
 
 from labelrefine.config import (
-    ActiveConfig,
     ConfigError,
     ExperimentConfig,
-    LNLConfig,
     NoiseConfig,
     PipelineSpec,
-    resolve_settings,
 )
 
 # write_json / atomic_write_* are re-exported for the modules that import them from here
@@ -63,25 +60,6 @@ class RunKey:
 def safe_name(text: str) -> str:
     """Replace every character outside ``[A-Za-z0-9._+=-]`` by ``_``."""
     return _SAFE.sub("_", text).strip("_") or "run"
-
-
-# The override rules live in labelrefine.config.resolve_settings; these three names are kept
-# for code written against them.
-
-
-def effective_mix(cfg: ExperimentConfig, noise: NoiseConfig, spec: PipelineSpec) -> float:
-    """Mix ratio m for a pipeline (:meth:`ExperimentConfig.resolve`)."""
-    return cfg.resolve(noise, spec).mix
-
-
-def effective_active(cfg: ExperimentConfig, noise: NoiseConfig) -> ActiveConfig:
-    """Active-learning settings for one noise setting (:meth:`ExperimentConfig.resolve`)."""
-    return cfg.resolve(noise).active
-
-
-def effective_tau(lnl: LNLConfig, noise: NoiseConfig) -> float:
-    """Forget rate (:func:`labelrefine.config.resolve_settings`)."""
-    return resolve_settings(lnl, ActiveConfig(), noise).tau
 
 
 def phase1_group(cfg: ExperimentConfig, key: RunKey) -> tuple[str, float | None] | None:
