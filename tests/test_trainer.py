@@ -242,7 +242,7 @@ def test_cross_update_f_trains_on_g_selection(monkeypatch):
     y = np.array([0, 1, 0, 1])
     calls = []
 
-    def fake_select(loss, vog, tau, mix=0.0):
+    def fake_select(loss, vog, tau, *args, **kwargs):
         calls.append(len(calls) % 2)  # first call: f's selection, second: g's
         return np.array([0]) if calls[-1] == 0 else np.array([2])
 
