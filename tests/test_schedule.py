@@ -31,10 +31,14 @@ def test_warmup_one_is_constant_after_first_epoch():
     np.testing.assert_allclose(forget_rates(0.3, epochs=3, warmup=1), [0.0, 0.3, 0.3])
 
 
+def test_warmup_zero_is_tau_from_the_first_epoch():
+    np.testing.assert_allclose(forget_rates(0.3, epochs=3, warmup=0), [0.3, 0.3, 0.3])
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [dict(tau=1.0, epochs=3), dict(tau=-0.1, epochs=3), dict(tau=0.2, epochs=0),
-     dict(tau=0.2, epochs=3, warmup=0), dict(tau=0.2, epochs=3, c=0)],
+     dict(tau=0.2, epochs=3, warmup=-1), dict(tau=0.2, epochs=3, c=0)],
 )
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):

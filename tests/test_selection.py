@@ -91,3 +91,13 @@ def test_empty_batch():
 def test_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         select_clean(*args)
+
+
+def test_exact_counts_fill_r():
+    # floor rule: 0.8 * 38 = 30.4 -> 30, 0.2 * 38 = 7.6 -> 7: one short of R = 38
+    assert clean_counts(64, 0.4, 0.2) == (38, 30, 7)
+    assert clean_counts(64, 0.4, 0.2, exact=True) == (38, 30, 8)
+    rng = np.random.default_rng(0)
+    loss, vog = rng.random(64), rng.random(64)
+    assert select_clean(loss, vog, 0.4, 0.2, exact=True).size == 38
+    assert select_clean(loss, vog, 0.4, 0.2).size == 37

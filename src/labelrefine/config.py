@@ -128,7 +128,7 @@ class LNLConfig(_Strict):
     method: Literal["ce", "coteaching", "ct_vog"] = "ct_vog"
     mode: Literal["embedding", "finetune"] = "embedding"
     epochs: int = Field(30, ge=1)
-    warmup: int = Field(10, ge=1)
+    warmup: int = Field(10, ge=0)  # 0: no warm-up (forget rate tau from the first epoch)
     c: float = Field(1.0, gt=0)
     tau: float | None = Field(None, ge=0, lt=1)  # None: the noise rate
     mix: float = Field(0.2, ge=0, le=1)
@@ -157,6 +157,9 @@ class LNLConfig(_Strict):
     # auto_schedule: epochs, warmup, batch_size, lr (and active.epochs_per_round / lr) from
     # the training-set size where the config does not set them (labelrefine.lnl.adaptive)
     auto_schedule: bool = False
+    # CT_VOG counts per batch: 'floor' R1 = floor((1-m)R), R2 = floor(mR) (often R1 + R2 =
+    # R - 1); 'exact' R2 = R - R1
+    mix_counts: Literal["floor", "exact"] = "floor"
 
     @model_validator(mode="after")
     def _combination_supported(self) -> LNLConfig:
@@ -187,6 +190,10 @@ class ActiveConfig(_Strict):
     lr: float = Field(0.01, gt=0)
     oracle_error: float = Field(0.0, ge=0, lt=1)
     oracle_leak: bool = False  # reproduce the official code's leak (upper bound); off by default
+    # 'equal': every pipeline continues from its best-validation weights (phase 1 included, so
+    # round 0 reports the model phase 2 starts from) and alc_coteaching keeps its forget rate
+    # from a round's first epoch; 'original': the behaviour of the first release
+    protocol: Literal["original", "equal"] = "original"
 
     def budget(self, n_train: int) -> int:
         if self.budget_per_round >= 1:

@@ -131,12 +131,13 @@ class CoTeaching(LNLMethod):
     name = "coteaching"
     num_networks = 2
     mix: float = 0.0
+    exact: bool = False  # R2 = R - R1 (lnl.mix_counts 'exact')
 
     def select(self, batch: BatchLosses) -> list[np.ndarray]:
         """Each network's clean selection (batch positions)."""
         return [
             select_clean(batch.loss_np[k], None if batch.vog is None else batch.vog[k],
-                         batch.rate, self.mix)
+                         batch.rate, self.mix, self.exact)
             for k in range(self.num_networks)
         ]
 
@@ -157,6 +158,7 @@ class CoTeachingVOG(CoTeaching):
     def __init__(self, cfg: LNLConfig) -> None:
         super().__init__(cfg)
         self.mix = float(cfg.mix)
+        self.exact = cfg.mix_counts == "exact"
 
     @property
     def uses_vog(self) -> bool:

@@ -17,11 +17,13 @@ def forget_rates(tau: float, epochs: int, warmup: int = 10, c: float = 1.0) -> n
         raise ValueError(f"tau must be in [0, 1), got {tau}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if warmup < 1:
-        raise ValueError(f"warmup must be >= 1, got {warmup}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
     if c <= 0:
         raise ValueError(f"c must be > 0, got {c}")
     rates = np.full(epochs, float(tau), dtype=np.float64)
+    if warmup == 0:  # no warm-up: tau from the first epoch
+        return rates
     ramp = float(tau) * np.linspace(0.0, 1.0, warmup) ** float(c)
     n = min(warmup, epochs)
     rates[:n] = ramp[:n]

@@ -27,27 +27,31 @@ def _as_scores(name: str, values: np.ndarray, size: int | None = None) -> np.nda
     return arr
 
 
-def clean_counts(batch_size: int, tau: float, mix: float) -> tuple[int, int, int]:
-    """``(R, R1, R2)``: R = floor((1-tau)*B), R1 = floor((1-mix)*R), R2 = floor(mix*R)."""
+def clean_counts(batch_size: int, tau: float, mix: float, exact: bool = False
+                 ) -> tuple[int, int, int]:
+    """``(R, R1, R2)``: R = floor((1-tau)*B), R1 = floor((1-mix)*R), R2 = floor(mix*R);
+    with ``exact`` R2 = R - R1 (so that R1 + R2 = R always)."""
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must be in [0, 1], got {tau}")
     if not 0.0 <= mix <= 1.0:
         raise ValueError(f"mix must be in [0, 1], got {mix}")
     r = _floor((1.0 - tau) * batch_size)
-    return r, _floor((1.0 - mix) * r), _floor(mix * r)
+    r1 = _floor((1.0 - mix) * r)
+    return r, r1, (r - r1) if exact else _floor(mix * r)
 
 
 def select_clean(
-    loss: np.ndarray, vog: np.ndarray | None, tau: float, mix: float = 0.0
+    loss: np.ndarray, vog: np.ndarray | None, tau: float, mix: float = 0.0,
+    exact: bool = False,
 ) -> np.ndarray:
     """Batch positions selected as clean (sorted ascending, int64).
 
     Co-teaching small-loss rule regularised by Variance of Gradients (CT_VOG):
     with B = len(loss), R = floor((1 - tau) * B), R1 = floor((1 - mix) * R) and
-    R2 = floor(mix * R), the selection is the R1 smallest-loss samples together with the R2
-    smallest-VOG samples among the rest of the batch. ``vog=None`` means the plain small-loss
-    rule with R samples (``mix`` is then ignored). Ties are broken by batch position (a stable
-    sort), so the result is deterministic.
+    R2 = floor(mix * R) (``exact``: R2 = R - R1), the selection is the R1 smallest-loss
+    samples together with the R2 smallest-VOG samples among the rest of the batch.
+    ``vog=None`` means the plain small-loss rule with R samples (``mix`` is then ignored).
+    Ties are broken by batch position (a stable sort), so the result is deterministic.
     """
     loss_arr = _as_scores("loss", loss)
     b = loss_arr.shape[0]
@@ -55,7 +59,7 @@ def select_clean(
         r, _, _ = clean_counts(b, tau, 0.0)
         return np.sort(np.argsort(loss_arr, kind="stable")[:r]).astype(np.int64)
     vog_arr = _as_scores("vog", vog, size=b)
-    _, r1, r2 = clean_counts(b, tau, mix)
+    _, r1, r2 = clean_counts(b, tau, mix, exact)
     by_loss = np.argsort(loss_arr, kind="stable")
     first = by_loss[:r1]
     rest = np.sort(by_loss[r1:])  # remaining positions in index order, so VOG ties go by index

@@ -44,8 +44,11 @@ def run_alc_coteaching(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     d = ctx.data
     val, test = eval_sets(d)
     peer: list[Classifier | None] = [lnl.peer]
+    equal = ctx.active.protocol == "equal"
+    # 'original': warm-up 1, i.e. forget rate 0 in each round's first epoch; 'equal': none
     cont = ctx.cfg.lnl.model_copy(
-        update={"method": "coteaching", "mix": 0.0, "warmup": 1, "lr": ctx.active.lr}
+        update={"method": "coteaching", "mix": 0.0, "warmup": 0 if equal else 1,
+                "lr": ctx.active.lr}
     )
 
     def train(model: Classifier, clean_idx: np.ndarray, labels: np.ndarray,
@@ -57,7 +60,9 @@ def run_alc_coteaching(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
             test=test, seed=seeding.round_seed(ctx.seed, rnd), tau=tau, true_labels=d.true_labels,
             device=ctx.device, init=(model, peer[0]), epochs=ctx.active.epochs_per_round,
         )
-        if res.model is not model:
+        if equal and res.fit.best_state is not None:  # like every other pipeline
+            model.load_state_dict(res.fit.best_state)
+        elif res.model is not model:
             model.load_state_dict(res.model.state_dict())
         peer[0] = res.peer
         return res.fit

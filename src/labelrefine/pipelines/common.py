@@ -113,6 +113,9 @@ def phase1(ctx: PipelineContext, method: str, mix: float) -> tuple[LNLResult, fl
         model=copy.deepcopy(res.model),
         peer=copy.deepcopy(res.peer) if res.peer is not None else None,
     )
+    if ctx.active.protocol == "equal" and res.fit.best_state is not None:
+        # continue from the weights round 0 reports (the best-validation epoch)
+        private.model.load_state_dict(res.fit.best_state)
     return private, seconds, shared
 
 
