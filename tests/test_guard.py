@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from labelrefine.config import LNLConfig
-from labelrefine.lnl.guard import model_free_ranking, nearest_centroid_predict, sanity_check
+from labelrefine.lnl.guard import (
+    fallback_queue,
+    model_free_ranking,
+    nearest_centroid_predict,
+    sanity_check,
+)
 from labelrefine.lnl.sources import FeatureSource
 from labelrefine.lnl.trainer import EvalSet, NonFiniteError, fit_ce
 from labelrefine.models.heads import build_model
@@ -97,3 +102,15 @@ def test_diverging_lr_is_a_named_error(small_world):
         fit_ce(build_model(LNLConfig(hidden=16), C, D, 0), big, np.arange(200), y,
                epochs=8, lr=10.0, batch_size=32, val=EvalSet(np.arange(200, 300),
                                                              y[200:300]), test=None, seed=0)
+
+
+def test_fallback_queue_reasons():
+    x, y = _blobs(1)
+    given = y.copy()
+    given[[0, 15, 30]] = (given[[0, 15, 30]] + 1) % C
+    items, scores, reasons = fallback_queue(x, given, np.arange(300), np.arange(300), 5,
+                                            class_names=["a", "b", "c"])
+    assert items.size == 5 and len(reasons) == 5 and scores[0] >= scores[-1]
+    assert {0, 15, 30} <= set(items.tolist())
+    assert "nearest neighbours" in reasons[0] and "model-free" in reasons[0]
+    assert reasons[0].startswith(f"labelled {'abc'[given[items[0]]]}")

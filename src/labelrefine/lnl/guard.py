@@ -177,3 +177,31 @@ def model_free_ranking(
     scores = differ.sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
     order = np.lexsort((pool, -scores))
     return pool[order], scores[order]
+
+
+def fallback_queue(
+    features: np.ndarray,
+    labels: np.ndarray,
+    reference_idx: np.ndarray,
+    pool_idx: np.ndarray,
+    k: int,
+    *,
+    class_names: list[str] | tuple[str, ...] | None = None,
+    neighbours: int = 10,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The top ``k`` of :func:`model_free_ranking` with a plain-words reason per item.
+
+    For the queue of a campaign whose model failed :func:`sanity_check`: items whose label
+    most of their nearest neighbours (``reference_idx``, e.g. the training items) disagree with.
+    Returns items, scores and reasons.
+    """
+    items, scores = model_free_ranking(features, labels, reference_idx, pool_idx, k=neighbours)
+    items, scores = items[:k], scores[:k]
+    y = np.asarray(labels, dtype=np.int64)
+    reasons = []
+    for i, s in zip(items.tolist(), scores.tolist(), strict=True):
+        name = class_names[y[i]] if class_names is not None else str(int(y[i]))
+        reasons.append(f"labelled {name}, but {round(s * neighbours)} of its {neighbours} "
+                       f"nearest neighbours are labelled otherwise (model-free ranking: the "
+                       f"model failed its sanity check)")
+    return items, scores, reasons
