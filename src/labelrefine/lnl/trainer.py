@@ -1,4 +1,5 @@
-"""The LNL training engine: CE, Co-teaching and CT_VOG (phase 1), plus plain CE fitting.
+"""The LNL training engine (phase 1: :func:`train_lnl` running a method registered in
+:mod:`labelrefine.lnl.methods`, VOG from :mod:`labelrefine.lnl.recorders`), plus plain CE fitting.
 
 One loop serves both execution modes; only the model (:func:`labelrefine.models.heads.build_model`)
 and the batch source (:mod:`labelrefine.lnl.sources`) differ. Sources yield ``(indices, x)``
