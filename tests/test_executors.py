@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import labelrefine.experiments.runner as runner
-from labelrefine.config import parse_config
+from conftest import write_image
+from labelrefine.config import ConfigError, parse_config
+from labelrefine.experiments.executors import check_executor, ray_available
 from labelrefine.experiments.runner import run_sweep
 from labelrefine.experiments.sweep import read_run, sweep_dir
 from labelrefine.lnl.sources import FeatureSource
@@ -18,6 +20,7 @@ N, C = 200, 3
 
 
 def _npz(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     labels = rng.choice(C, size=N, p=[0.6, 0.25, 0.15]).astype(np.uint8)
     images = rng.integers(0, 40, size=(N, 8, 8, 3)) + 70 * labels[:, None, None, None]
@@ -93,3 +96,122 @@ def test_clean_reference_is_trained_once_per_seed(
         assert (a["noise"], b["noise"]) == ("symmetric0.3", "symmetric0.5")
         assert "reused_from" in a or "reused_from" in b
         assert a["n_noisy"] != b["n_noisy"]  # the noise-specific fields are the run's own
+
+
+# ----------------------------------------------------------------------------- executors
+
+needs_ray = pytest.mark.skipif(not ray_available(), reason="Ray not installed "
+                               "(pip install 'labelrefine[ray]'; .ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance with 2 CPUs, shared by this module's Ray tests."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+_VARIES = {"finished_at", "timings", "torch_threads", "reused_from", "fingerprint", "seconds",
+           "time_s", "cpu_s"}
+
+
+def _strip(obj: object) -> object:
+    """A stored run without what legitimately differs between two executions (wall and CPU
+    times, the finishing time, the fingerprint that covers the differing tmp paths)."""
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in _VARIES}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def test_bad_executor_options_are_clear_errors() -> None:
+    with pytest.raises(ConfigError, match="--executor 'dask'"):
+        check_executor("dask")
+    with pytest.raises(ConfigError, match="--address"):
+        check_executor("local", "ray://head:10001")
+
+
+@needs_ray
+def test_local_and_ray_executors_give_identical_results(
+    tmp_path: Path, fake_features: None, local_ray: object
+) -> None:
+    local_cfg = parse_config(_cfg_dict(tmp_path / "l"))
+    ray_cfg = parse_config(_cfg_dict(tmp_path / "r"))
+    local = run_sweep(local_cfg, workers=1)
+    remote = run_sweep(ray_cfg, executor="ray")
+    assert sorted(local.finished) == sorted(remote.finished) and len(local.finished) == 6
+    assert not local.failed and not remote.failed
+    a, b = _results(local_cfg), _results(ray_cfg)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert _strip(a[name]) == _strip(b[name]), name
+    # the driver wrote every result where the local executor does; clean trained once per seed
+    assert sum("reused_from" in r for r in b.values()) == 1
+
+
+@needs_ray
+def test_killed_ray_sweep_resumes_without_redoing_finished_runs(
+    tmp_path: Path, fake_features: None, local_ray: object
+) -> None:
+    cfg = parse_config(_cfg_dict(tmp_path))
+
+    class Killed(BaseException):
+        pass
+
+    finished: list[str] = []
+
+    def die_after_two(event: dict) -> None:
+        if event["kind"] == "done":
+            finished.append(event["run"])
+            if len(finished) == 2:
+                raise Killed  # the driver dies here: two results are on disk
+
+    with pytest.raises(Killed):
+        run_sweep(cfg, executor="ray", on_event=die_after_two)
+    runs = sweep_dir(cfg) / "runs"
+    stored = {p.stem: p.stat().st_mtime_ns for p in runs.glob("*.json")}
+    assert sorted(stored) == sorted(finished)
+    assert not list(runs.glob(".*.tmp"))  # nothing half-written
+
+    again = run_sweep(cfg, executor="ray")
+    assert sorted(again.skipped) == sorted(finished)
+    assert sorted(again.finished) == sorted(set(again.planned) - set(finished))
+    assert {p.stem: p.stat().st_mtime_ns for p in runs.glob("*.json")
+            if p.stem in stored} == stored  # finished runs were not redone
+
+
+@needs_ray
+def test_sharded_ray_embedding_equals_single_process(tmp_path: Path, local_ray: object) -> None:
+    from labelrefine.config import EncoderConfig
+    from labelrefine.data.dataset import ImageDataset
+    from labelrefine.experiments.executors import embed_with_ray
+    from labelrefine.models.cache import embed_dataset
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(10):
+        path = tmp_path / "img" / f"im{i}.png"
+        write_image(path, seed=i, size=24)
+        paths.append(path)
+    ds = ImageDataset(ids=tuple(f"im{i}" for i in range(10)),
+                      labels=rng.integers(0, 2, size=10), class_names=("a", "b"),
+                      paths=tuple(paths), name="ten")
+    cfg = EncoderConfig(image_size=32, views=2, batch_size=12)
+    single = embed_dataset(ds, cfg.model_copy(update={"cache_dir": tmp_path / "one"}),
+                           progress=False, num_workers=0)
+    sharded = embed_with_ray(ds, cfg.model_copy(update={"cache_dir": tmp_path / "ray"}),
+                             shards=3, progress=False)
+    assert sharded.key == single.key and not sharded.hit
+    assert sharded.meta["shards"] == 3 and sharded.meta["runtime"] == single.meta["runtime"]
+    assert sharded.ids == single.ids
+    # same inputs and views; only the batch composition differs: within float16 rounding
+    np.testing.assert_allclose(sharded.plain.astype(np.float32),
+                               single.plain.astype(np.float32), atol=2e-3, rtol=1e-3)
+    np.testing.assert_allclose(sharded.views.astype(np.float32),
+                               single.views.astype(np.float32), atol=2e-3, rtol=1e-3)
+    assert sharded.path is not None and sharded.path.is_file()
+    assert embed_with_ray(ds, cfg.model_copy(update={"cache_dir": tmp_path / "ray"})).hit

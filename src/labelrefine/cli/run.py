@@ -92,6 +92,14 @@ def run_command(
         None, "--seeds", help="Comma-separated seeds replacing the config's, e.g. 0,1,2."),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch threads per process (default: cores / workers)."),
+    executor: str = typer.Option(
+        "local", "--executor",
+        help="local: processes on this machine; ray: one Ray task per run (needs "
+             "pip install 'labelrefine[ray]'); results are stored and resumed the same way."),
+    address: str | None = typer.Option(
+        None, "--address",
+        help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray "
+             "instance). Only with --executor ray."),
 ) -> None:
     """Run a sweep (seeds x noise settings x pipelines); finished runs are kept and skipped."""
     with friendly_errors():
@@ -100,12 +108,16 @@ def run_command(
         from labelrefine.experiments.sweep import expand_runs
 
         cfg = load_config(config)
+        from labelrefine.experiments.executors import check_executor
+
+        check_executor(executor, address)
         seed_list = _parse_seeds(seeds)
         total = len(expand_runs(cfg, only=only, seeds=seed_list))
         display = _Display(total)
         try:
             summary = run_sweep(cfg, workers=workers, only=only, seeds=seed_list,
-                                threads=threads, on_event=display, embed_progress=True)
+                                threads=threads, on_event=display, embed_progress=True,
+                                executor=executor, address=address)
         finally:
             display.stop()
         console.print(

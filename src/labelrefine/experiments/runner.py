@@ -128,6 +128,13 @@ def _context(state: _State, key: RunKey) -> Any:
 
 def _run_one(state: _State, key: RunKey) -> dict[str, Any]:
     """Run one key, store its JSON, return the stored result."""
+    result = compute_run(state, key)
+    write_json(run_path(state.run_dir, key), result)
+    return result
+
+
+def compute_run(state: _State, key: RunKey) -> dict[str, Any]:
+    """Run one key and return its result without storing it (executors store it)."""
     import torch
 
     from labelrefine.pipelines import run_pipeline
@@ -145,7 +152,6 @@ def _run_one(state: _State, key: RunKey) -> dict[str, Any]:
         "device": state.device,
         "torch_threads": torch.get_num_threads(),
     })
-    write_json(run_path(state.run_dir, key), result)
     return result
 
 
@@ -244,6 +250,8 @@ def run_sweep(
     threads: int | None = None,
     on_event: EventFn | None = None,
     embed_progress: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> SweepSummary:
     """Run every unfinished run of the sweep and store each result as soon as it finishes.
 
@@ -255,6 +263,8 @@ def run_sweep(
         threads: torch threads per process (default: cores / workers).
         on_event: receives ``status``, ``done``, ``failed`` and ``skip`` events for display.
         embed_progress: show the encoder's progress bar while features are computed.
+        executor: ``local`` (this machine's process pool) or ``ray`` (one Ray task per run;
+            ``address`` joins an existing cluster, else a local Ray instance is started).
     """
     import torch
 
@@ -301,7 +311,12 @@ def run_sweep(
     try:
         torch.set_num_threads(default_threads(1))
         source = load_source(cfg, dataset, device, progress=embed_progress)
-        if n_workers == 1:
+        if executor != "local":  # e.g. Ray: labelrefine.experiments.executors
+            from labelrefine.experiments.executors import get_executor
+
+            get_executor(executor, address=address).run_sweep(
+                cfg, run_dir, device, groups, dataset=dataset, source=source, record=record)
+        elif n_workers == 1:
             torch.set_num_threads(n_threads)
             state = _make_state(cfg, run_dir, device, record, dataset=dataset, source=source)
             for group in groups:

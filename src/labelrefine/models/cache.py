@@ -187,10 +187,13 @@ def _item_seed(seed: int, index: int) -> int:
 class _ViewDataset(Dataset):
     """Item ``i`` -> ``(index, tensor (1 + V, 3, S, S))``: plain view first, then V views."""
 
-    def __init__(self, dataset: ImageDataset, image_size: int, views: int, seed: int) -> None:
+    def __init__(
+        self, dataset: ImageDataset, image_size: int, views: int, seed: int, index_base: int = 0
+    ) -> None:
         self.dataset = dataset
         self.views = views
         self.seed = seed
+        self.index_base = index_base  # item i of a shard is item index_base + i of the dataset
         self.plain_tf = eval_transform(image_size)
         self.train_tf = train_transform(image_size)
 
@@ -202,7 +205,7 @@ class _ViewDataset(Dataset):
         out = [self.plain_tf(image)]
         if self.views:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(_item_seed(self.seed, i))
+                torch.manual_seed(_item_seed(self.seed, self.index_base + i))
                 out.extend(self.train_tf(image) for _ in range(self.views))
         return i, torch.stack(out)
 
@@ -348,46 +351,91 @@ def embed_dataset(
         weights=cfg.weights,
         device=dev,
     )
+    bar = _progress_bar(
+        progress, len(dataset) * (cfg.views + 1),
+        f"embedding {len(dataset)} images x {cfg.views + 1} views",
+    )
+    with bar as advance:
+        plain, views = compute_features(
+            dataset, cfg, encoder, dim, seed=seed, device=dev, workers=workers, threads=threads,
+            advance=advance,
+        )
+    meta = {
+        "device": str(dev),
+        "precision": encoder.precision,
+        "runtime": used_runtime,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    return store_features(dataset, cfg, key, plain, views, seed=seed, meta=meta)
+
+
+def compute_features(
+    dataset: ImageDataset,
+    cfg: EncoderConfig,
+    encoder: FrozenEncoder | RuntimeEncoder,
+    dim: int,
+    *,
+    seed: int,
+    device: torch.device,
+    workers: int,
+    threads: int,
+    index_base: int = 0,
+    advance: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(plain (N, D), views (V, N, D))`` float16 features of ``dataset`` (nothing stored).
+
+    ``index_base``: ``dataset`` is items ``index_base ..`` of a larger dataset (a shard), so
+    its augmented views equal those of the whole dataset's embedding.
+    """
     n, v = len(dataset), cfg.views
     if isinstance(encoder, RuntimeEncoder):
         encoder.threads = threads  # each encoding process opens its session with these
     images_per_batch = max(1, cfg.batch_size // (v + 1))
     plain = np.empty((n, dim), dtype=np.float16)
     views = np.empty((v, n, dim), dtype=np.float16)
-    ds = _ViewDataset(dataset, cfg.image_size, v, seed)
-    if dev.type == "cuda":
+    ds = _ViewDataset(dataset, cfg.image_size, v, seed, index_base)
+    if device.type == "cuda":
         batches = _cuda_batches(ds, encoder, images_per_batch, workers)
     else:
         batches = _cpu_batches(ds, encoder, images_per_batch, workers, threads)
+    for idx, feats in batches:
+        f = feats.cpu().numpy()
+        ids = idx.numpy()
+        plain[ids] = f[:, 0]
+        if v:
+            views[:, ids] = f[:, 1:].transpose(1, 0, 2)
+        if advance is not None:
+            advance(len(ids) * (v + 1))
+    return plain, views
 
-    with _progress_bar(progress, n * (v + 1), f"embedding {n} images x {v + 1} views") as bar:
-        for idx, feats in batches:
-            f = feats.cpu().numpy()
-            ids = idx.numpy()
-            plain[ids] = f[:, 0]
-            if v:
-                views[:, ids] = f[:, 1:].transpose(1, 0, 2)
-            bar(len(ids) * (v + 1))
 
+def store_features(
+    dataset: ImageDataset,
+    cfg: EncoderConfig,
+    key: str,
+    plain: np.ndarray,
+    views: np.ndarray,
+    *,
+    seed: int,
+    meta: dict,
+) -> FeatureSet:
+    """Check ``plain`` / ``views`` are finite and write them atomically as cache entry ``key``."""
     if not (np.isfinite(plain).all() and np.isfinite(views).all()):
         raise ValueError(
             f"encoder {cfg.name!r} produced non-finite features (float16 overflow?); "
             "nothing was cached"
         )
-    seconds = time.perf_counter() - start
     meta = {
         "format": FORMAT_VERSION,
         "encoder": cfg.name,
         "weights": _weights_name(cfg),
         "image_size": cfg.image_size,
-        "views": v,
+        "views": int(views.shape[0]),
         "seed": int(seed),
         "dataset": dataset.name,
-        "device": str(dev),
-        "precision": encoder.precision,
-        "runtime": used_runtime,
-        "seconds": round(seconds, 2),
+        **meta,
     }
+    path = cache_path(cfg, key)
     _atomic_save_npz(
         path,
         views=views,
