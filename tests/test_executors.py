@@ -215,3 +215,22 @@ def test_sharded_ray_embedding_equals_single_process(tmp_path: Path, local_ray: 
                                single.views.astype(np.float32), atol=2e-3, rtol=1e-3)
     assert sharded.path is not None and sharded.path.is_file()
     assert embed_with_ray(ds, cfg.model_copy(update={"cache_dir": tmp_path / "ray"})).hit
+
+
+def test_cli_rejects_bad_executor_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from labelrefine.cli import app
+
+    config = tmp_path / "exp.yaml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(_cfg_dict(tmp_path)))
+    runner_ = CliRunner()
+    bad = runner_.invoke(app, ["run", str(config), "--executor", "dask"])
+    assert bad.exit_code == 2 and "--executor" in bad.output
+    bad = runner_.invoke(app, ["run", str(config), "--address", "auto"])
+    assert bad.exit_code == 2 and "--address" in bad.output
+    bad = runner_.invoke(app, ["embed", str(config), "--shards", "2"])
+    assert bad.exit_code == 2 and "--shards" in bad.output
+    assert not (tmp_path / "runs").exists()  # nothing started

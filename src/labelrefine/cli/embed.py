@@ -86,9 +86,23 @@ def embed_command(
     runtime: str | None = typer.Option(
         None,
         "--runtime",
-        help="What runs the encoder on CPU: auto (fastest installed: ONNX Runtime, then "
-        "OpenVINO, then torch), torch, onnxruntime or openvino (default: $LABELREFINE_RUNTIME "
+        help="What runs the encoder on CPU: auto (fastest installed: OpenVINO, then ONNX "
+        "Runtime, then torch), torch, onnxruntime or openvino (default: $LABELREFINE_RUNTIME "
         "or auto). Features agree across runtimes (cosine >= 0.999), so the cache is shared.",
+    ),
+    executor: str = typer.Option(
+        "local", "--executor",
+        help="local: processes on this machine; ray: shards over Ray workers (needs "
+        "pip install 'labelrefine[ray]'); the driver writes the same cache file.",
+    ),
+    address: str | None = typer.Option(
+        None, "--address",
+        help="Ray cluster to join, e.g. ray://head:10001 or auto (default: a local Ray "
+        "instance). Only with --executor ray.",
+    ),
+    shards: int | None = typer.Option(
+        None, "--shards", min=1,
+        help="Ray shards (default: the cluster's CPU count). Only with --executor ray.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -119,10 +133,20 @@ def embed_command(
             dev = resolve_device(device or cfg.device)
         except (ValueError, RuntimeError) as err:
             raise ConfigError(f"--device: {err}") from None
+        from labelrefine.experiments.executors import check_executor, embed_with_ray
+
+        check_executor(executor, address)
+        if shards is not None and executor != "ray":
+            raise ConfigError("--shards: only meaningful with --executor ray")
+        if executor == "ray" and dev.type != "cpu":
+            raise ConfigError("--executor ray: embeds on CPU workers; use --device cpu")
         dataset = load_dataset(cfg.dataset)
         start = time.perf_counter()
         try:
-            fs = embed_dataset(
+            fs = embed_with_ray(
+                dataset, enc, seed=seed, address=address, shards=shards, runtime=runtime,
+                progress=progress,
+            ) if executor == "ray" else embed_dataset(
                 dataset,
                 enc,
                 seed=seed,

@@ -313,7 +313,7 @@ def build_encoder(
 Runtime = Literal["auto", "torch", "onnxruntime", "openvino"]
 RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
 #: ``runtime="auto"`` on CPU: the first installed one, fastest first (benchmarks/bench_embed.py)
-CPU_RUNTIME_ORDER: tuple[str, ...] = ("onnxruntime", "openvino", "torch")
+CPU_RUNTIME_ORDER: tuple[str, ...] = ("openvino", "onnxruntime", "torch")
 #: Python packages each runtime needs (ONNX export needs ``onnx``)
 RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
     "torch": (),
