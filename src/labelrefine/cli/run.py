@@ -13,6 +13,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from labelrefine.cli import app
@@ -46,7 +47,8 @@ class _Display:
         if self.progress is None:
             self.progress = Progress(
                 SpinnerColumn(), TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("{task.description}"), console=console,
+                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                TextColumn("{task.description}"), console=console,
             )
             self.progress.start()
             self.task = self.progress.add_task("", total=self.total)
