@@ -140,7 +140,7 @@ class LNLConfig(_Strict):
     hidden: int = Field(256, ge=1)
     vog: VOGConfig = VOGConfig()
     # fine-tune mode (paper protocol)
-    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    backbone: Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"] = "resnet18"
     backbone_weights: Path | None = None
     image_size: int = Field(224, ge=16)
     resize: int = Field(256, ge=16)
