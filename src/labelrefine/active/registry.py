@@ -232,7 +232,7 @@ REGISTRY: dict[str, Sampler] = {
                 "farthest from the clean set and from earlier picks (greedy k-center)",
                 _coreset_explain, pick=_coreset_pick),
         Sampler("cl", ("probs", "given_labels"),
-                "lowest cleanlab label quality first (class-adjusted normalized margin)",
+                "lowest cleanlab label quality first (normalized margin)",
                 per_item(_cl_reason),
                 score=lambda x: _label_quality().cl_scores(x.probs, x.given_labels)),
         Sampler("combined", ("probs", "given_labels"),
