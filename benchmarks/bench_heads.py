@@ -45,6 +45,10 @@ VARIANTS: dict[str, dict] = {
     "train_views + logit_adj + smoothed": {"standardize": "train_views",
                                            "loss": "logit_adjusted", "selection": "smoothed"},
 }
+for _wd in (1e-3, 5e-3, 2e-2, 5e-2):
+    VARIANTS[f"tv + logit_adj + smoothed, wd {_wd:g}"] = {
+        "standardize": "train_views", "loss": "logit_adjusted", "selection": "smoothed",
+        "weight_decay": _wd}
 
 
 def linear_probe(plain: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray,
@@ -66,6 +70,7 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.4)
     ap.add_argument("--variants", nargs="*", default=None, help="subset of variant names")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--kinds", choices=["both", "true", "noisy"], default="both")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(args.config)
@@ -84,6 +89,8 @@ def main() -> None:
     names = args.variants or list(VARIANTS)
     kinds = {"true labels": NoiseConfig(kind="none", rate=0.0),
              f"symmetric {args.noise:g}": NoiseConfig(kind="symmetric", rate=args.noise)}
+    if args.kinds != "both":
+        kinds = dict([list(kinds.items())[0 if args.kinds == "true" else 1]])
     out: dict = {}
     t_start = time.perf_counter()
     for kind, noise in kinds.items():
