@@ -6,14 +6,14 @@ Reads the run files of one or more sweep folders (``runs/<name>/runs/*.json``, w
 
 * test macro-F1 per round, mean and 95 % t-interval over seeds, for every pipeline;
 * paired per-seed differences ``reference - other`` per round (mean, 95 % t-interval, seeds;
-  ``*`` where the interval excludes 0), the reference being ``--reference`` (ours_plus);
+  ``*`` where the interval excludes 0), against each ``--reference``;
 * labels needed to reach the clean-label F1 - 0.01 (mean curve; "-" = never);
 * for every sampler: query precision per round (share of queried labels that were wrong) and
   F1 gained per 100 labels (test F1 at the last round minus round 0, per 100 labels bought);
 * test recall per class at the last round (rare classes: is any pipeline starving them?).
 
 Usage: ``python benchmarks/bench_peers.py runs/ham10000-peers [runs/ham10000-peers-expert10]
-[--reference ours_plus] [--out results/peers/summary.md]``.
+[--reference ours_plus --reference ours+entropy] [--out results/peers/summary.md]``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def summarize(runs: list[dict[str, Any]], reference: str) -> str:
+def summarize(runs: list[dict[str, Any]], references: list[str]) -> str:
     by_setting: dict[str, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in runs:
         by_setting[r["_setting"]][r["label"]][int(r["seed"])] = r
@@ -122,28 +122,31 @@ def summarize(runs: list[dict[str, Any]], reference: str) -> str:
                 rows.append([lab, "-" if reach is None else str(reach)])
             parts.append(f"### Labels to reach clean-label F1 - 0.01 = {target:.3f}\n")
             parts.append(_table(["pipeline", "labels"], rows) + "\n")
-        # paired differences against the reference
-        if reference in labels:
-            ref = labels[reference]
-            rows = []
-            for lab in sorted(labels):
-                if lab == reference or lab in REFERENCES:
-                    continue
-                cells = [f"{reference} - {lab}"]
-                for rnd in range(n_rounds):
-                    diffs = [ref[s]["rounds"][rnd]["test_f1"] - o["rounds"][rnd]["test_f1"]
-                             for s, o in labels[lab].items()
-                             if s in ref and len(o["rounds"]) > rnd and len(ref[s]["rounds"]) > rnd]
-                    if len(diffs) < 2:
-                        cells.append("")
+        # paired differences against each reference
+        for reference in references:
+            if reference not in labels:
+                continue
+                ref = labels[reference]
+                rows = []
+                for lab in sorted(labels):
+                    if lab == reference or lab in REFERENCES:
                         continue
-                    m, h = t_interval(diffs)
-                    star = "*" if abs(m) > h else ""
-                    cells.append(f"{m:+.3f} ± {h:.3f}{star} (n={len(diffs)})")
-                rows.append(cells)
-            parts.append(f"### Paired differences of test F1 per round ({reference} minus other; "
-                         "* = 95 % interval excludes 0)\n")
-            parts.append(_table(["pair"] + [f"r{i}" for i in range(n_rounds)], rows) + "\n")
+                    cells = [f"{reference} - {lab}"]
+                    for rnd in range(n_rounds):
+                        diffs = [ref[s]["rounds"][rnd]["test_f1"] - o["rounds"][rnd]["test_f1"]
+                                 for s, o in labels[lab].items()
+                                 if s in ref and len(o["rounds"]) > rnd
+                                 and len(ref[s]["rounds"]) > rnd]
+                        if len(diffs) < 2:
+                            cells.append("")
+                            continue
+                        m, h = t_interval(diffs)
+                        star = "*" if abs(m) > h else ""
+                        cells.append(f"{m:+.3f} ± {h:.3f}{star} (n={len(diffs)})")
+                    rows.append(cells)
+                parts.append(f"### Paired differences of test F1 per round ({reference} minus "
+                             "other; * = 95 % interval excludes 0)\n")
+                parts.append(_table(["pair"] + [f"r{i}" for i in range(n_rounds)], rows) + "\n")
         # samplers: query precision per round and F1 gain per label
         rows = []
         for lab in SAMPLER_LABELS:
@@ -186,10 +189,12 @@ def summarize(runs: list[dict[str, Any]], reference: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dirs", nargs="+", type=Path, help="sweep folders (runs/<name>)")
-    ap.add_argument("--reference", default="ours_plus", help="label paired differences use")
+    ap.add_argument("--reference", action="append", default=None,
+                    help="label paired differences are taken against (repeatable; default "
+                         "ours_plus and ours+entropy)")
     ap.add_argument("--out", type=Path, default=None, help="also write the tables here")
     args = ap.parse_args(argv)
-    text = summarize(load(args.run_dirs), args.reference)
+    text = summarize(load(args.run_dirs), args.reference or ["ours_plus", "ours+entropy"])
     print(text)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
