@@ -126,27 +126,27 @@ def summarize(runs: list[dict[str, Any]], references: list[str]) -> str:
         for reference in references:
             if reference not in labels:
                 continue
-                ref = labels[reference]
-                rows = []
-                for lab in sorted(labels):
-                    if lab == reference or lab in REFERENCES:
+            ref = labels[reference]
+            rows = []
+            for lab in sorted(labels):
+                if lab == reference or lab in REFERENCES:
+                    continue
+                cells = [f"{reference} - {lab}"]
+                for rnd in range(n_rounds):
+                    diffs = [ref[s]["rounds"][rnd]["test_f1"] - o["rounds"][rnd]["test_f1"]
+                             for s, o in labels[lab].items()
+                             if s in ref and len(o["rounds"]) > rnd
+                             and len(ref[s]["rounds"]) > rnd]
+                    if len(diffs) < 2:
+                        cells.append("")
                         continue
-                    cells = [f"{reference} - {lab}"]
-                    for rnd in range(n_rounds):
-                        diffs = [ref[s]["rounds"][rnd]["test_f1"] - o["rounds"][rnd]["test_f1"]
-                                 for s, o in labels[lab].items()
-                                 if s in ref and len(o["rounds"]) > rnd
-                                 and len(ref[s]["rounds"]) > rnd]
-                        if len(diffs) < 2:
-                            cells.append("")
-                            continue
-                        m, h = t_interval(diffs)
-                        star = "*" if abs(m) > h else ""
-                        cells.append(f"{m:+.3f} ± {h:.3f}{star} (n={len(diffs)})")
-                    rows.append(cells)
-                parts.append(f"### Paired differences of test F1 per round ({reference} minus "
-                             "other; * = 95 % interval excludes 0)\n")
-                parts.append(_table(["pair"] + [f"r{i}" for i in range(n_rounds)], rows) + "\n")
+                    m, h = t_interval(diffs)
+                    star = "*" if abs(m) > h else ""
+                    cells.append(f"{m:+.3f} ± {h:.3f}{star} (n={len(diffs)})")
+                rows.append(cells)
+            parts.append(f"### Paired differences of test F1 per round ({reference} minus "
+                         "other; * = 95 % interval excludes 0)\n")
+            parts.append(_table(["pair"] + [f"r{i}" for i in range(n_rounds)], rows) + "\n")
         # samplers: query precision per round and F1 gain per label
         rows = []
         for lab in SAMPLER_LABELS:
