@@ -167,5 +167,6 @@ def embed_command(
     out.print(f"path: {fs.path}")
     out.print(f"key: {fs.key}")
     out.print(f"features: views {tuple(fs.views.shape)}, plain {tuple(fs.plain.shape)} float16")
-    rate = "" if fs.hit else f" ({n * (v + 1) / max(seconds, 1e-9):.0f} images/s)"
+    rate = "" if fs.hit else (f" ({n / max(seconds, 1e-9):.0f} images/s, "
+                              f"{n * (v + 1) / max(seconds, 1e-9):.0f} views/s)")
     out.print(f"time: {seconds:.1f} s{rate}")
