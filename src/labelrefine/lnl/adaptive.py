@@ -41,20 +41,29 @@ def adaptive_schedule(n_train: int) -> dict[str, Any]:
     }
 
 
+def adapt(lnl: Any, active: Any, n_train: int) -> tuple[Any, Any]:
+    """``(lnl, active)`` (:class:`~labelrefine.config.LNLConfig`,
+    :class:`~labelrefine.config.ActiveConfig`) with their schedule fields from
+    :func:`adaptive_schedule` where they are not set explicitly (fields written in a config
+    always win); unchanged when ``lnl.auto_schedule`` is off."""
+    if not lnl.auto_schedule:
+        return lnl, active
+    auto = adaptive_schedule(n_train)
+    lnl_set, act_set = lnl.model_fields_set, active.model_fields_set
+    lnl_up = {k: auto[k] for k in ("batch_size", "lr", "epochs", "warmup") if k not in lnl_set}
+    act_up = {}
+    if "epochs_per_round" not in act_set:
+        act_up["epochs_per_round"] = auto["epochs_per_round"]
+    if "lr" not in act_set:
+        act_up["lr"] = lnl_up.get("lr", lnl.lr)
+    return lnl.model_copy(update=lnl_up), active.model_copy(update=act_up)
+
+
 def apply_adaptive(cfg: Any, n_train: int) -> Any:
-    """A copy of the :class:`labelrefine.config.ExperimentConfig` ``cfg`` whose phase-1 and
-    phase-2 schedule fields come from :func:`adaptive_schedule` where the config leaves them
-    unset (fields written in the config always win). ``cfg`` itself when ``lnl.auto_schedule``
+    """A copy of the :class:`labelrefine.config.ExperimentConfig` ``cfg`` with :func:`adapt`
+    applied to its ``lnl`` and ``active`` sections; ``cfg`` itself when ``lnl.auto_schedule``
     is off."""
     if not cfg.lnl.auto_schedule:
         return cfg
-    auto = adaptive_schedule(n_train)
-    lnl_set, act_set = cfg.lnl.model_fields_set, cfg.active.model_fields_set
-    lnl = {k: auto[k] for k in ("batch_size", "lr", "epochs", "warmup") if k not in lnl_set}
-    active = {}
-    if "epochs_per_round" not in act_set:
-        active["epochs_per_round"] = auto["epochs_per_round"]
-    if "lr" not in act_set:
-        active["lr"] = lnl.get("lr", cfg.lnl.lr)
-    return cfg.model_copy(update={"lnl": cfg.lnl.model_copy(update=lnl),
-                                  "active": cfg.active.model_copy(update=active)})
+    lnl, active = adapt(cfg.lnl, cfg.active, n_train)
+    return cfg.model_copy(update={"lnl": lnl, "active": active})
