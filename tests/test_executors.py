@@ -135,6 +135,15 @@ def test_bad_executor_options_are_clear_errors() -> None:
         check_executor("local", "ray://head:10001")
 
 
+def test_ray_executor_without_ray_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import labelrefine.experiments.executors as executors_mod
+
+    monkeypatch.setattr(executors_mod, "ray_available", lambda: False)
+    with pytest.raises(ConfigError, match="pip install ray"):
+        check_executor("ray")
+    assert isinstance(executors_mod.get_executor("local"), executors_mod.LocalExecutor)
+
+
 @needs_ray
 def test_local_and_ray_executors_give_identical_results(
     tmp_path: Path, fake_features: None, local_ray: object

@@ -93,7 +93,7 @@ def embed_command(
     executor: str = typer.Option(
         "local", "--executor",
         help="local: processes on this machine; ray: shards over Ray workers (needs "
-        "pip install 'labelrefine[ray]'); the driver writes the same cache file.",
+        "pip install 'labelrefine\\[ray]'); the driver writes the same cache file.",
     ),
     address: str | None = typer.Option(
         None, "--address",

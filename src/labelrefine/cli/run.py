@@ -97,7 +97,7 @@ def run_command(
     executor: str = typer.Option(
         "local", "--executor",
         help="local: processes on this machine; ray: one Ray task per run (needs "
-             "pip install 'labelrefine[ray]'); results are stored and resumed the same way."),
+             "pip install 'labelrefine\\[ray]'); results are stored and resumed the same way."),
     address: str | None = typer.Option(
         None, "--address",
         help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray "

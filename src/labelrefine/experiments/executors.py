@@ -51,7 +51,7 @@ def check_executor(name: str, address: str | None = None) -> None:
         raise ConfigError("--address: only meaningful with --executor ray")
     if name == "ray" and not ray_available():
         raise ConfigError(
-            "--executor ray: Ray is not installed; pip install 'labelrefine[ray]'"
+            "--executor ray: Ray is not installed (the 'ray' extra of labelrefine): pip install ray"
         )
 
 
