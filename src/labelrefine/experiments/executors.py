@@ -111,15 +111,18 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
 
 
-def _ray_run(cfg_data: dict, run_dir: str, device: str, threads: int, dataset: Any,
+def _ray_run(cfg: ExperimentConfig, run_dir: str, device: str, threads: int, dataset: Any,
              source: Any, payload: tuple[int, dict, int]) -> dict[str, Any]:
-    """One Ray task: compute one run and return its result (the driver stores it)."""
+    """One Ray task: compute one run and return its result (the driver stores it).
+
+    ``cfg`` travels pickled, not as a dump: a dump would mark every field as set by the user
+    and switch off the settings derived from unset ones (``lnl.auto_schedule``).
+    """
     import torch
 
     from labelrefine.experiments import runner
 
     torch.set_num_threads(threads)
-    cfg = ExperimentConfig.model_validate(cfg_data)
     i, spec, seed = payload
     key = RunKey(i, cfg.noise[i], PipelineSpec.model_validate(spec), seed)
     state = runner._State(cfg=cfg, run_dir=Path(run_dir), device=device, dataset=dataset,
@@ -150,15 +153,14 @@ class RayExecutor:
         _init_ray(self.address, self.num_cpus)
         task = ray.remote(num_cpus=self.threads, num_gpus=1 if device == "cuda" else 0,
                           max_retries=0)(_ray_run)
-        cfg_data = cfg.model_dump(mode="json", by_alias=True)
-        data_ref, source_ref = ray.put(dataset), ray.put(source)
+        cfg_ref, data_ref, source_ref = ray.put(cfg), ray.put(dataset), ray.put(source)
         pending: dict[Any, RunKey] = {}
         started: dict[str, float] = {}
         later: dict[tuple[int, str], list[RunKey]] = {}  # clean runs waiting for their seed's
 
         def submit(key: RunKey) -> None:
             payload = (key.noise_index, key.spec.model_dump(mode="json"), key.seed)
-            ref = task.remote(cfg_data, str(run_dir), device, self.threads, data_ref,
+            ref = task.remote(cfg_ref, str(run_dir), device, self.threads, data_ref,
                               source_ref, payload)
             pending[ref] = key
             started[key.name] = time.perf_counter()

@@ -210,7 +210,7 @@ def summarize(result: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- worker processes
 
 
-def _worker_init(cfg_data: dict[str, Any], run_dir: str, device: str, threads: int,
+def _worker_init(cfg_data: ExperimentConfig, run_dir: str, device: str, threads: int,
                  events: Any) -> None:
     global _STATE
     import torch
@@ -337,7 +337,9 @@ def _run_parallel(cfg: ExperimentConfig, run_dir: Path, device: str,
 
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
-    cfg_data = cfg.model_dump(mode="json", by_alias=True)
+    # the model itself (pickled), not a dump: a dump marks every field as set by the user,
+    # which would switch off settings derived from unset fields (lnl.auto_schedule)
+    cfg_data = cfg
     pending: dict[Future, list[RunKey]] = {}
 
     def drain() -> None:
