@@ -40,5 +40,6 @@ def test_apply_fills_only_unset_fields():
     assert out.active.epochs_per_round == auto["epochs_per_round"]
     assert out.active.lr == auto["lr"]
     assert cfg.lnl.batch_size == 256  # the input is not changed
-    off = parse_config({"dataset": {"format": "medmnist", "npz": "x.npz"}})
+    off = parse_config({"dataset": {"format": "medmnist", "npz": "x.npz"},
+                        "lnl": {"auto_schedule": False}})
     assert apply_adaptive(off, 300) is off

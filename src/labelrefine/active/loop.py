@@ -78,6 +78,7 @@ def fit_summary(fit: FitResult) -> dict[str, Any]:
         "test_f1": float(fit.test_f1),
         "test_recall": np.asarray(fit.test_recall, dtype=np.float64).tolist(),
         "best_epoch": int(fit.best_epoch),
+        "guard": None if fit.guard is None else fit.guard.status,
     }
 
 

@@ -99,6 +99,7 @@ class CampaignStatus:
     next_round_wrong: dict[str, float] | None = None
     pool_exhausted: bool = False
     advice: str = ""
+    model_check: str = ""  # the latest round's sanity-guard warning ("" when the model passed)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not isinstance(v, pd.DataFrame)}
@@ -243,6 +244,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         next_round_wrong=next_wrong,
         pool_exhausted=exhausted,
         advice=advice,
+        model_check=_model_check(rounds),
     )
 
 
@@ -306,6 +308,19 @@ def agreement(live: pd.DataFrame) -> dict[str, Any]:
         out["kappa"] = fleiss_kappa(counts)
         out["kappa_kind"] = "fleiss"
     return out
+
+
+def _model_check(rounds: pd.DataFrame) -> str:
+    """The latest round's sanity-guard message when its model did not pass, else ""."""
+    if rounds.empty:
+        return ""
+    metrics = rounds.sort_values("round")["metrics"].iloc[-1] or {}
+    if metrics.get("guard") in (None, "ok"):
+        return ""
+    msg = str(metrics.get("guard_message", ""))
+    if metrics.get("queue_ranking"):
+        msg += f"; the queue uses a {metrics['queue_ranking']} ranking"
+    return msg
 
 
 def _advice(

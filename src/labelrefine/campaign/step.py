@@ -50,8 +50,18 @@ from labelrefine.config import (
     resolve_settings,
 )
 from labelrefine.data.dataset import ImageDataset
+from labelrefine.lnl.adaptive import adapt
+from labelrefine.lnl.guard import fallback_queue
 from labelrefine.lnl.phase1 import build_source
-from labelrefine.lnl.trainer import EvalSet, FitResult, predict, run_lnl
+from labelrefine.lnl.sources import for_training
+from labelrefine.lnl.trainer import (
+    EvalSet,
+    FitResult,
+    continue_from_best,
+    predict,
+    run_lnl,
+    source_features,
+)
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
 
@@ -224,11 +234,15 @@ def _summary(fit: FitResult) -> dict[str, Any]:
     def num(x: float) -> float | None:
         return None if x is None or not np.isfinite(x) else float(x)
 
-    return {
+    out: dict[str, Any] = {
         "val_f1": num(fit.best_val_f1),
         "test_f1": num(fit.test_f1),
         "best_epoch": int(fit.best_epoch),
     }
+    if fit.guard is not None:  # sanity check against trivial baselines (lnl.guard)
+        out["guard"] = fit.guard.status
+        out["guard_message"] = fit.guard.message
+    return out
 
 
 @contextmanager
@@ -290,8 +304,13 @@ def run_step(
     names = ledger.class_names
     c = len(names)
     st = _state(ledger)
+    if rnd == 0:  # schedule from the training-set size (lnl.auto_schedule); stored with round 0
+        lnl_a, active_a = adapt(settings.lnl, settings.active, int(st.train_idx.size))
+        settings = Settings(encoder=settings.encoder, lnl=lnl_a, active=active_a,
+                            seed=settings.seed, tau=settings.tau)
     dataset = campaign_dataset(ledger)
-    source = batch_source(dataset, settings, device, progress)
+    source = for_training(batch_source(dataset, settings, device, progress), st.train_idx,
+                          settings.lnl)
     in_dim = getattr(source, "in_dim", None)
     seed = settings.seed
     n_train = int(st.train_idx.size)
@@ -318,6 +337,9 @@ def run_step(
                 progress=task(f"phase 1 ({lnl.method})", lnl.epochs),
             )
             model = res.model
+            if settings.active.protocol == "equal":  # as the simulated pipelines do
+                res.fit = continue_from_best(model, res.fit, source, st.train_idx, st.given,
+                                             st.val, device=device)
             phase1_clean = np.unique(np.asarray(res.clean_idx, dtype=np.int64))
             metrics = _summary(res.fit)
             epochs = lnl.epochs
@@ -358,7 +380,15 @@ def run_step(
     probs_all, _ = predict(model, source, all_idx, device=device)
     k = min(budget, int(pool.size))
     queue: list[tuple[int, float | None, str]] = []
-    if k > 0:
+    fallback = settings.active.guard_fallback and metrics.get("guard", "ok") != "ok"
+    features = source_features(source, all_idx) if fallback else None
+    if k > 0 and features is not None:
+        # The model failed its sanity check: its probabilities would rank the pool by noise.
+        items, scores, reasons = fallback_queue(features, st.labels, st.train_idx, pool, k,
+                                                class_names=names)
+        queue = [(int(i), float(s), r) for i, s, r in zip(items, scores, reasons, strict=True)]
+        metrics["queue_ranking"] = "model-free (neighbour label disagreement)"
+    elif k > 0:
         # The simulated loop's round, on the same arrays (the pool, the trusted set) and with
         # the same sampler seed (this step draws the queue of round rnd + 1).
         ranking = propose(

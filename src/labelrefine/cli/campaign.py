@@ -176,6 +176,10 @@ def step(
         + (f", test F1 {m['test_f1']:.3f}" if m.get("test_f1") is not None else "")
         + f"; trusted {m.get('n_clean')} / suspects left {m.get('n_pool')}"
     )
+    if m.get("guard") not in (None, "ok"):
+        console.print(f"[bold yellow]warning:[/] {m.get('guard_message')}")
+        if m.get("queue_ranking"):
+            console.print(f"[yellow]the queue uses a {m['queue_ranking']} ranking instead[/]")
     console.print(f"answer it in the browser: labelrefine serve {campaign}")
 
 
@@ -272,6 +276,8 @@ def status(
             f"(95% interval {rw['low']:.0f}-{rw['high']:.0f})"
         )
     console.print(f"[bold]advice:[/] {st.advice}")
+    if st.model_check:
+        console.print(f"[bold yellow]model check:[/] {st.model_check}")
 
 
 @campaign_app.command("export")

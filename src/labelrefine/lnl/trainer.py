@@ -9,6 +9,7 @@ batches; labels are full-length ``(N,)`` arrays indexed by item.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -362,6 +363,21 @@ def finish_fit(model: Classifier, source: BatchSource, train_idx: np.ndarray,
                           np.zeros(0, np.int64), train_labels=labels[train_idx],
                           num_classes=model.num_classes, train_x=train_x, val_x=val_x)
     return float(model.temperature), report
+
+
+def continue_from_best(model: Classifier, fit: FitResult, source: BatchSource,
+                       train_idx: np.ndarray, labels: np.ndarray, val: EvalSet, *,
+                       device: str | torch.device = "cpu", amp: bool | None = None
+                       ) -> FitResult:
+    """Load ``fit``'s best-validation weights into ``model`` (phase 1 leaves the last epoch's)
+    and redo calibration and the sanity guard for them; returns ``fit`` with the new
+    temperature and guard report (``active.protocol: equal``)."""
+    if fit.best_state is None:
+        return fit
+    model.load_state_dict(fit.best_state)
+    temperature, guard = finish_fit(model, source, train_idx, labels, val, device=device,
+                                    amp=amp)
+    return dataclasses.replace(fit, temperature=temperature, guard=guard)
 
 
 def _optimizer(model: Classifier, lr: float, momentum: float, weight_decay: float, epochs: int

@@ -24,7 +24,7 @@ from labelrefine.config import (
 )
 from labelrefine.data.prepare import PreparedData
 from labelrefine.io import to_jsonable
-from labelrefine.lnl.trainer import LNLResult, run_lnl
+from labelrefine.lnl.trainer import LNLResult, continue_from_best, run_lnl
 from labelrefine.metrics import selection_precision_recall
 from labelrefine.models.heads import Classifier, build_model
 
@@ -113,9 +113,11 @@ def phase1(ctx: PipelineContext, method: str, mix: float) -> tuple[LNLResult, fl
         model=copy.deepcopy(res.model),
         peer=copy.deepcopy(res.peer) if res.peer is not None else None,
     )
-    if ctx.active.protocol == "equal" and res.fit.best_state is not None:
-        # continue from the weights round 0 reports (the best-validation epoch)
-        private.model.load_state_dict(res.fit.best_state)
+    if ctx.active.protocol == "equal":  # continue from the weights round 0 reports
+        val, _ = eval_sets(ctx.data)
+        fit = continue_from_best(private.model, res.fit, ctx.source, ctx.data.train_idx,
+                                 ctx.data.given_labels, val, device=ctx.device)
+        private = dataclasses.replace(private, fit=fit)
     return private, seconds, shared
 
 
