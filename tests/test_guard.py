@@ -116,3 +116,32 @@ def test_fallback_queue_reasons():
     assert {0, 15, 30} <= set(items.tolist())
     assert "nearest neighbours" in reasons[0] and "model-free" in reasons[0]
     assert reasons[0].startswith(f"labelled {'abc'[given[items[0]]]}")
+
+
+def test_campaign_step_with_broken_lr_says_so(tmp_path):
+    """``campaign step`` with lr 10: the step and ``campaign status`` print the guard's
+    warning and the queue is ranked without the model."""
+    from labelrefine.campaign.ledger import Ledger
+    from test_campaign_cli import init, make_folder, run
+
+    cache_dir = tmp_path / "cache"
+    images, csv, _ = make_folder(tmp_path)
+    db = init(tmp_path, images, csv)
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text(
+        f"dataset: {{format: csv, images: {images}, labels: {csv}}}\n"
+        f"encoder: {{views: 1, image_size: 32, batch_size: 32, cache_dir: {cache_dir}}}\n"
+        "lnl: {epochs: 3, warmup: 1, batch_size: 16, hidden: 16, lr: 10.0, loss: ce, "
+        "selection: best_val, vog: {window: 2}}\n"
+        "active: {epochs_per_round: 2, budget_per_round: 4}\n"
+        "noise: [{kind: symmetric, rate: 0.2}]\n"
+    )
+    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "warning:" in out and "model" in out, out
+    assert "model-free" in out
+    q = Ledger(db).queue()
+    assert len(q) == 4 and all("model-free ranking" in r for r in q["reason"])
+    status = run("campaign", "status", db)
+    assert "model check:" in " ".join(status.output.split())

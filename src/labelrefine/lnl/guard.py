@@ -60,6 +60,7 @@ def _fit_centroids(train_x: np.ndarray, train_y: np.ndarray) -> NearestCentroid 
         return None
     with warnings.catch_warnings():  # constant features within a class are fine here
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         return NearestCentroid().fit(np.asarray(train_x, np.float64), train_y)
 
 
