@@ -200,7 +200,8 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
     cfg = tmp_path / "train.yaml"
     cfg.write_text(f"dataset: {{format: csv, images: {images}, labels: {csv}}}\n"
                    "lnl: {epochs: 3, warmup: 1, batch_size: 8, hidden: 8, vog: {window: 2}}\n"
-                   "active: {epochs_per_round: 1, budget_per_round: 3}\n")
+                   "active: {epochs_per_round: 1, budget_per_round: 3,"
+                   " guard_fallback: false}\n")  # the sampler's own queue
     db = tmp_path / "c.db"
     runner = CliRunner()
     res = runner.invoke(app, ["campaign", "init", "--images", str(images), "--labels", str(csv),
