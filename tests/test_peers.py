@@ -274,10 +274,10 @@ def test_plus_only_for_ours_plus() -> None:
 
 
 @pytest.mark.parametrize("plus", [
-    {},
+    {"sampler": "combined", "resplit": True, "unqueried": "agree"},
     {"sampler": "cl", "class_budget": "none", "resplit": False, "unqueried": "drop"},
     {"sampler": "entropy", "class_budget": "inverse"},
-], ids=["full", "cl-only", "entropy-inverse"])
+], ids=["combined-resplit-agree", "cl-only", "entropy-inverse"])
 def test_ours_plus_runs_and_finds_wrong_labels(world, plus: dict) -> None:
     from labelrefine.config import PipelineSpec
     from labelrefine.pipelines import run_pipeline
@@ -287,10 +287,10 @@ def test_ours_plus_runs_and_finds_wrong_labels(world, plus: dict) -> None:
     rounds = res["rounds"]
     assert [r["labels_bought"] for r in rounds] == [0, BUDGET, 2 * BUDGET]
     assert all(sum(r["queried_per_class"]) == BUDGET for r in rounds[1:])
-    if plus.get("sampler", "combined") in ("cl", "combined"):
+    if plus["sampler"] in ("cl", "combined"):
         # clustered data: the label-quality ranking queries (nearly) only wrong labels
         assert rounds[1]["query_precision"] >= 0.9
-    if plus.get("unqueried", "agree") == "drop":
+    if plus.get("unqueried", "drop") == "drop":
         assert all(r["n_pseudo"] == 0 for r in rounds[1:])
     else:
         assert rounds[1]["n_pseudo"] > 0

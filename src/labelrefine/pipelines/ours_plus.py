@@ -8,21 +8,26 @@ campaign without a label. ``ours_plus`` starts from the same phase 1 (CT_VOG / C
 same cached computation) and changes the rounds, each change behind a switch in
 :class:`~labelrefine.config.PlusConfig` (``spec.plus``):
 
-* ``sampler`` (default ``combined``): query score over the suspect pool;
+* ``sampler`` (default ``entropy``): query score over the suspect pool;
   ``cl`` = cleanlab's label quality, ``combined`` = its rank mixed with the entropy rank
   (``weight``), see :mod:`labelrefine.active.label_quality`. The pool is never trained on, so
   the model's pool probabilities are out of sample, as cleanlab needs.
 * ``class_budget`` (default ``noise``): exact per-class quotas of each round's budget over the
   pool items' current labels (:mod:`labelrefine.active.budgets`); ``none`` ranks the whole
   pool at once.
-* ``resplit`` (default on): after each round's answers, the clean/suspect split is redone
+* ``resplit`` (default off): after each round's answers, the clean/suspect split is redone
   from the current model: relabeled items are always clean; among the others, each class
   (current label) keeps its ``1 - tau_r`` smallest-loss items (:func:`small_loss_split`), with
   ``tau_r`` the noise still expected among them (``tau * n`` minus the labels fixed so far).
   Wrong labels hidden in phase 1's clean set can thus become suspects and be queried.
-* ``unqueried`` (default ``agree``): suspects not queried yet are trained on with a
+* ``unqueried`` (default ``drop``): suspects not queried yet are trained on with a
   pseudo-label where the phase-2 model and phase 1's peer network agree with confidence at
   least ``agree_min`` (:func:`agreement_pseudo_labels`); ``drop`` ignores them (as ``ours``).
+
+Measured (results/peers/, HAM10000, p = 0.4, 5 seeds, 368 labels): ``cl`` / ``combined`` find
+wrong labels far better than entropy (0.96 vs 0.62 of the first 92 picks) but train a worse
+model; ``resplit`` and ``agree`` add wrong labels to the trusted set and cost 0.03-0.05 test F1;
+quotas are level with plain ranking. Hence the defaults: entropy with ``noise`` quotas.
 
 Training each round is CE on the trained set (relabeled + clean + pseudo-labelled) for
 ``epochs_per_round`` epochs with a fresh optimiser, like every pipeline.
