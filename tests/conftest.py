@@ -44,6 +44,18 @@ class ClassFolders:
     counts: dict[str, int]
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks: one intra-op thread is faster, above all on a shared machine. Modules of
+    such tests use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _feature_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests never write to the user's feature cache: the default cache folder is a tmp dir."""

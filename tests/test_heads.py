@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from labelrefine.config import LNLConfig
 from labelrefine.lnl.sources import FeatureSource, standardization_stats
@@ -18,12 +17,7 @@ N, D, C = 300, 64, 3
 FLAT = np.arange(8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _lowres(seed: int = 0):

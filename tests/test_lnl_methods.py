@@ -24,13 +24,7 @@ from labelrefine.lnl.methods import (
 from labelrefine.lnl.sources import FeatureSource
 from labelrefine.lnl.trainer import EvalSet, LNLData, _phase1_seeds, run_lnl, train_lnl
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(losses: list[list[float]], rate: float, vog: list[list[float]] | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from labelrefine.active.loop import evaluate
 from labelrefine.config import PipelineSpec, parse_config
@@ -19,12 +18,7 @@ from labelrefine.pipelines.common import phase1
 N, D, C = 300, 10, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _context(protocol: str) -> PipelineContext:

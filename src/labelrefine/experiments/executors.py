@@ -252,25 +252,16 @@ def embed_with_ray(dataset: Any, cfg: EncoderConfig, *, seed: int = 0,
 
     from labelrefine.models.cache import (
         RUNTIME_ENV,
-        CacheError,
         _progress_bar,
-        cache_key,
-        cache_path,
-        load_features,
+        cached_features,
         resolve_cache_dir,
         store_features,
     )
     from labelrefine.models.encoders import build_runtime_encoder
 
-    if len(dataset) == 0:
-        raise ValueError("cannot embed an empty dataset")
-    key = cache_key(dataset, cfg, seed=seed)
-    path = cache_path(cfg, key)
-    if path.is_file():
-        try:
-            return load_features(path, dataset)
-        except CacheError:
-            pass
+    key, path, hit = cached_features(dataset, cfg, seed=seed)
+    if hit is not None:
+        return hit
     check_executor("ray", address)
     start_time = time.perf_counter()
     # export once on the driver; the shards get the model file's bytes

@@ -302,6 +302,23 @@ def load_features(path: Path, dataset: ImageDataset | None = None) -> FeatureSet
     )
 
 
+def cached_features(
+    dataset: ImageDataset, cfg: EncoderConfig, *, seed: int = 0
+) -> tuple[str, Path, FeatureSet | None]:
+    """``(key, path, features)`` of ``dataset``'s cache entry; ``features`` is None when the file
+    is missing or unusable (the caller recomputes it and replaces the file atomically)."""
+    if len(dataset) == 0:
+        raise ValueError("cannot embed an empty dataset")
+    key = cache_key(dataset, cfg, seed=seed)
+    path = cache_path(cfg, key)
+    if path.is_file():
+        try:
+            return key, path, load_features(path, dataset)
+        except CacheError:
+            pass
+    return key, path, None
+
+
 def embed_dataset(
     dataset: ImageDataset,
     cfg: EncoderConfig,
@@ -325,15 +342,9 @@ def embed_dataset(
     the fastest installed), ``torch``, ``onnxruntime`` or ``openvino``; CUDA uses torch. The
     runtime does not change the cache key: every runtime meets the parity bound with torch.
     """
-    if len(dataset) == 0:
-        raise ValueError("cannot embed an empty dataset")
-    key = cache_key(dataset, cfg, seed=seed)
-    path = cache_path(cfg, key)
-    if path.is_file():
-        try:
-            return load_features(path, dataset)
-        except CacheError:
-            pass  # unusable file: recompute and replace it atomically below
+    key, path, hit = cached_features(dataset, cfg, seed=seed)
+    if hit is not None:
+        return hit
 
     start = time.perf_counter()
     dev = resolve_device(device)

@@ -348,6 +348,17 @@ def create_app(
 
     # -- pages ---------------------------------------------------------------------------------
 
+    def item_context(request: Request, item: str | None, who: Any) -> dict[str, Any]:
+        """The item panel's context: ``item`` (an index) or this reader's next item; 404 when
+        the index names no item."""
+        idx = parse_index(item)
+        if idx is None:
+            idx = next_for(who.name)
+        try:
+            return panel_context(request, idx, who)
+        except CampaignError:
+            raise HTTPException(status_code=404, detail=f"unknown item index {idx}") from None
+
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, item: str | None = None) -> Response:
         who = principal(request)
@@ -362,26 +373,14 @@ def create_app(
             resp = RedirectResponse("/" + ("?" + urlencode(rest) if rest else ""), 303)
             resp.set_cookie(TOKEN_COOKIE, qp["token"], httponly=True, samesite="strict")
             return resp
-        idx = parse_index(item)
-        if idx is None:
-            idx = next_for(who.name)
-        try:
-            ctx = panel_context(request, idx, who)
-        except CampaignError:
-            raise HTTPException(status_code=404, detail=f"unknown item index {idx}") from None
+        ctx = item_context(request, item, who)
         ctx["campaign"] = ledger.path.stem
         return templates.TemplateResponse(request, "label.html", ctx)
 
     @app.get("/partials/item", response_class=HTMLResponse)
     def panel(request: Request, item: str | None = None) -> Response:
         who = require(request)
-        idx = parse_index(item)
-        if idx is None:
-            idx = next_for(who.name)
-        try:
-            ctx = panel_context(request, idx, who)
-        except CampaignError:
-            raise HTTPException(status_code=404, detail=f"unknown item index {idx}") from None
+        ctx = item_context(request, item, who)
         return templates.TemplateResponse(request, "_item.html", ctx)
 
     @app.get("/adjudicate", response_class=HTMLResponse)
