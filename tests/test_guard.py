@@ -145,3 +145,18 @@ def test_campaign_step_with_broken_lr_says_so(tmp_path):
     assert len(q) == 4 and all("model-free ranking" in r for r in q["reason"])
     status = run("campaign", "status", db)
     assert "model check:" in " ".join(status.output.split())
+
+
+def test_cli_prints_a_diverged_fit_as_one_line(capfd):
+    """A NonFiniteError reaching a command is one red line naming the stage, exit code 1."""
+    import typer
+
+    from labelrefine.cli._common import friendly_errors
+    from labelrefine.lnl.trainer import _non_finite
+
+    with pytest.raises(typer.Exit) as exit_info, friendly_errors():
+        raise _non_finite("fit_ce", "the training loss", epoch=3)
+    assert exit_info.value.exit_code == 1
+    out = capfd.readouterr().err
+    assert "fit_ce: the training loss became non-finite at epoch 3" in out
+    assert "Traceback" not in out

@@ -82,3 +82,8 @@ def check_indices(indices: ArrayLike, n: int, *, name: str = "indices",
             dup = int(idx[np.flatnonzero(repeat)[0]])  # the first index seen a second time
             raise ValueError(f"{name} holds duplicate indices (item {dup} more than once)")
     return idx
+
+
+class NonFiniteError(ValueError):
+    """A loss, logit or probability became NaN or infinite during training; the message names
+    the stage and the likely cause (raised by :mod:`labelrefine.lnl.trainer`)."""

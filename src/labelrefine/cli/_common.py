@@ -18,12 +18,16 @@ def friendly_errors() -> Iterator[None]:
 
     from labelrefine.config import ConfigError
     from labelrefine.data.dataset import DataError
+    from labelrefine.validation import NonFiniteError
 
     try:
         yield
     except (ConfigError, DataError, FileNotFoundError) as err:
         console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
+    except NonFiniteError as err:  # training diverged: one line naming the stage and the cause
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
     except ValidationError as err:
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": str(err)}
         where = ".".join(str(x) for x in first.get("loc", ()))

@@ -34,14 +34,10 @@ from labelrefine.metrics import (
 from labelrefine.models.calibration import fit_temperature
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
-from labelrefine.validation import check_indices, check_labels
+from labelrefine.validation import NonFiniteError, check_indices, check_labels
 
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
 """Called after every epoch with ``(epochs_done, epochs_total, history_row)``."""
-
-
-class NonFiniteError(ValueError):
-    """A loss, logit or probability became NaN or infinite; the message names the stage."""
 
 
 def _non_finite(stage: str, what: str, epoch: int | None = None) -> NonFiniteError:
