@@ -40,22 +40,16 @@ import time
 import numpy as np
 
 from labelrefine import seeding
-from labelrefine.active import (
-    confidence_scores,
-    entropy_scores,
-    joint_scores,
-    margin_scores,
-    random_scores,
-)
 from labelrefine.active.budgets import (
     allocate_budget,
     class_weights,
     expected_wrong_per_class,
     quota_select,
 )
-from labelrefine.active.label_quality import cl_scores, combined_scores
+from labelrefine.active.label_quality import combined_scores
 from labelrefine.active.loop import eval_sets, fit_summary
 from labelrefine.active.oracle import UNSURE
+from labelrefine.active.registry import ScoreInputs, get_sampler
 from labelrefine.config import PipelineSpec, PlusConfig
 from labelrefine.lnl.trainer import fit_ce, predict
 from labelrefine.metrics import query_precision
@@ -105,21 +99,14 @@ def agreement_pseudo_labels(probs_a: np.ndarray, probs_b: np.ndarray,
 
 def query_scores(plus: PlusConfig, probs: np.ndarray, given: np.ndarray,
                  seed: int) -> np.ndarray:
-    """Query-first scores of the pool under ``plus.sampler`` (higher = query first)."""
-    s = plus.sampler
-    if s == "random":
-        return random_scores(probs.shape[0], seed)
-    if s == "entropy":
-        return entropy_scores(probs)
-    if s == "margin":
-        return margin_scores(probs)
-    if s == "joint":
-        return joint_scores(probs, given)
-    if s == "confidence":
-        return confidence_scores(probs, given)
-    if s == "cl":
-        return cl_scores(probs, given)
-    return combined_scores(probs, given, weight=plus.weight)
+    """Query-first scores of the pool under ``plus.sampler`` (higher = query first): the
+    registered sampler's score; ``combined`` with this pipeline's own entropy weight."""
+    if plus.sampler == "combined":
+        return combined_scores(probs, given, weight=plus.weight)
+    sampler = get_sampler(plus.sampler)
+    assert sampler.score is not None  # PlusConfig admits score-based samplers only
+    return sampler.score(ScoreInputs(n=probs.shape[0], probs=probs, given_labels=given,
+                                     seed=seed))
 
 
 def pick(plus: PlusConfig, scores: np.ndarray, given: np.ndarray, probs: np.ndarray, k: int,
