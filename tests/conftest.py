@@ -44,6 +44,70 @@ class ClassFolders:
     counts: dict[str, int]
 
 
+# Tiny pipeline worlds: imbalanced 3-class features that cluster by true class (3 noisy views),
+# shared by the pipeline and peer tests.
+TINY_N, TINY_D, TINY_C = 360, 12, 3
+TINY_BUDGET, TINY_ROUNDS = 12, 2
+
+
+def tiny_pipeline_config(**active):
+    """A two-round config for the tiny world; ``active`` overrides active-phase settings."""
+    from labelrefine.config import parse_config
+
+    return parse_config({
+        "name": "tiny",
+        "dataset": {"format": "medmnist", "npz": "unused.npz"},
+        "noise": [{"kind": "symmetric", "rate": 0.4}],
+        "lnl": {"epochs": 6, "warmup": 3, "batch_size": 64, "hidden": 32, "lr": 0.05,
+                "mix": 0.5, "vog": {"window": 2}},
+        "active": {"rounds": TINY_ROUNDS, "budget_per_round": TINY_BUDGET,
+                   "epochs_per_round": 3, "lr": 0.05, **active},
+        "seeds": [0],
+    })
+
+
+def tiny_pipeline_world(spread: float):
+    """``(dataset, FeatureSource)``; ``spread``: standard deviation of the class centres."""
+    from labelrefine.data.dataset import ImageDataset
+    from labelrefine.lnl.sources import FeatureSource
+
+    n, d, c = TINY_N, TINY_D, TINY_C
+    rng = np.random.default_rng(0)
+    labels = rng.choice(c, size=n, p=[0.6, 0.25, 0.15]).astype(np.int64)
+    centers = rng.normal(0.0, spread, size=(c, d))
+    plain = centers[labels] + rng.normal(0.0, 1.0, size=(n, d))
+    views = plain[None] + rng.normal(0.0, 0.3, size=(3, n, d))
+    ds = ImageDataset(ids=tuple(f"i{i}" for i in range(n)), labels=labels,
+                      class_names=("a", "b", "c"), images=np.zeros((n, 2, 2, 3), np.uint8))
+    return ds, FeatureSource(views.astype(np.float16), plain.astype(np.float16))
+
+
+def tiny_pipeline_context(world, seed: int = 0, **active):
+    """The pipeline context of ``world`` under :func:`tiny_pipeline_config`."""
+    from labelrefine.data.prepare import prepare_data
+    from labelrefine.pipelines import PipelineContext
+
+    ds, source = world
+    cfg = tiny_pipeline_config(**active)
+    noise = cfg.noise[0]
+    data = prepare_data(ds, cfg.split, noise, None, seed)
+    return PipelineContext(cfg=cfg, data=data, source=source, noise=noise, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def tiny_images():
+    """24 small RGB images of 3 classes with a class cue in the red channel (fine-tune mode)."""
+    from labelrefine.data.dataset import ImageDataset
+
+    rng = np.random.default_rng(0)
+    n = 24
+    labels = np.arange(n) % 3
+    imgs = rng.integers(0, 60, size=(n, 24, 24, 3), dtype=np.uint8)
+    imgs[..., 0] += (labels * 80).astype(np.uint8)[:, None, None]  # class cue in red
+    return ImageDataset(ids=tuple(f"im{i}" for i in range(n)), labels=labels,
+                        class_names=("a", "b", "c"), images=imgs)
+
+
 @pytest.fixture
 def one_torch_thread():
     """Tiny networks: one intra-op thread is faster, above all on a shared machine. Modules of

@@ -28,17 +28,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
 
 
-@pytest.fixture(scope="module")
-def tiny_images() -> ImageDataset:
-    rng = np.random.default_rng(0)
-    n = 24
-    labels = np.arange(n) % 3
-    imgs = rng.integers(0, 60, size=(n, 24, 24, 3), dtype=np.uint8)
-    imgs[..., 0] += (labels * 80).astype(np.uint8)[:, None, None]  # class cue in red
-    return ImageDataset(ids=tuple(f"im{i}" for i in range(n)), labels=labels,
-                        class_names=("a", "b", "c"), images=imgs)
-
-
 def test_efficientnet_lite0_starts_from_the_packaged_imagenet_weights() -> None:
     assert "efficientnet_lite0" in BACKBONES
     trunk, dim = build_backbone("efficientnet_lite0")

@@ -6,6 +6,15 @@ import numpy as np
 import pytest
 from cleanlab.rank import get_label_quality_scores
 
+from conftest import (
+    TINY_BUDGET,
+    TINY_C,
+    TINY_D,
+    TINY_N,
+    tiny_pipeline_config,
+    tiny_pipeline_context,
+    tiny_pipeline_world,
+)
 from labelrefine.active.budgets import (
     allocate_budget,
     class_aware_select,
@@ -149,49 +158,15 @@ def test_class_aware_select_gives_rare_class_its_share() -> None:
 
 # ----------------------------------------------------------------------------- pipelines
 
-N, D, C = 360, 12, 3
-BUDGET, ROUNDS = 12, 2
-
-
-def _config(**active):
-    from labelrefine.config import parse_config
-
-    return parse_config({
-        "name": "tiny",
-        "dataset": {"format": "medmnist", "npz": "unused.npz"},
-        "noise": [{"kind": "symmetric", "rate": 0.4}],
-        "lnl": {"epochs": 6, "warmup": 3, "batch_size": 64, "hidden": 32, "lr": 0.05,
-                "mix": 0.5, "vog": {"window": 2}},
-        "active": {"rounds": ROUNDS, "budget_per_round": BUDGET, "epochs_per_round": 3,
-                   "lr": 0.05, **active},
-        "seeds": [0],
-    })
+N, D, C = TINY_N, TINY_D, TINY_C
+BUDGET = TINY_BUDGET
+_config, _context = tiny_pipeline_config, tiny_pipeline_context
 
 
 @pytest.fixture(scope="module")
 def world():
-    """Imbalanced 3-class data whose features cluster well by true class (3 noisy views)."""
-    from labelrefine.data.dataset import ImageDataset
-    from labelrefine.lnl.sources import FeatureSource
-
-    rng = np.random.default_rng(0)
-    labels = rng.choice(C, size=N, p=[0.6, 0.25, 0.15]).astype(np.int64)
-    centers = rng.normal(0.0, 2.5, size=(C, D))
-    plain = centers[labels] + rng.normal(0.0, 1.0, size=(N, D))
-    views = plain[None] + rng.normal(0.0, 0.3, size=(3, N, D))
-    ds = ImageDataset(ids=tuple(f"i{i}" for i in range(N)), labels=labels,
-                      class_names=("a", "b", "c"), images=np.zeros((N, 2, 2, 3), np.uint8))
-    return ds, FeatureSource(views.astype(np.float16), plain.astype(np.float16))
-
-
-def _context(world, seed: int = 0, **active):
-    from labelrefine.data.prepare import prepare_data
-    from labelrefine.pipelines import PipelineContext
-
-    ds, source = world
-    cfg = _config(**active)
-    data = prepare_data(ds, cfg.split, cfg.noise[0], None, seed)
-    return PipelineContext(cfg=cfg, data=data, source=source, noise=cfg.noise[0], seed=seed)
+    """The tiny world with well-separated classes."""
+    return tiny_pipeline_world(spread=2.5)
 
 
 def _numbers(result: dict) -> list[tuple]:

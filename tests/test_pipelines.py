@@ -7,9 +7,19 @@ import json
 import numpy as np
 import pytest
 
+from conftest import (
+    TINY_BUDGET,
+    TINY_C,
+    TINY_D,
+    TINY_N,
+    TINY_ROUNDS,
+    tiny_pipeline_config,
+    tiny_pipeline_context,
+    tiny_pipeline_world,
+)
 from labelrefine.active.loop import active_loop, eval_sets
 from labelrefine.active.oracle import SimulatedOracle
-from labelrefine.config import NoiseConfig, PipelineSpec, parse_config
+from labelrefine.config import NoiseConfig, PipelineSpec
 from labelrefine.data.dataset import ImageDataset
 from labelrefine.data.prepare import PreparedData, prepare_data
 from labelrefine.lnl.sources import FeatureSource
@@ -17,42 +27,14 @@ from labelrefine.lnl.trainer import fit_ce
 from labelrefine.pipelines import PIPELINES, PipelineContext, run_pipeline
 from labelrefine.pipelines.alc_coteaching import remaining_noise_rate
 
-N, D, C = 360, 12, 3
-BUDGET, ROUNDS = 12, 2
-
-
-def _config(**active):
-    return parse_config({
-        "name": "tiny",
-        "dataset": {"format": "medmnist", "npz": "unused.npz"},
-        "noise": [{"kind": "symmetric", "rate": 0.4}],
-        "lnl": {"epochs": 6, "warmup": 3, "batch_size": 64, "hidden": 32, "lr": 0.05,
-                "mix": 0.5, "vog": {"window": 2}},
-        "active": {"rounds": ROUNDS, "budget_per_round": BUDGET, "epochs_per_round": 3,
-                   "lr": 0.05, **active},
-        "seeds": [0],
-    })
+N, D, C = TINY_N, TINY_D, TINY_C
+BUDGET, ROUNDS = TINY_BUDGET, TINY_ROUNDS
+_config, _context = tiny_pipeline_config, tiny_pipeline_context
 
 
 @pytest.fixture(scope="module")
 def world() -> tuple[ImageDataset, FeatureSource]:
-    """Imbalanced 3-class data whose features cluster by true class, with 3 noisy views."""
-    rng = np.random.default_rng(0)
-    labels = rng.choice(C, size=N, p=[0.6, 0.25, 0.15]).astype(np.int64)
-    centers = rng.normal(0.0, 1.6, size=(C, D))
-    plain = centers[labels] + rng.normal(0.0, 1.0, size=(N, D))
-    views = plain[None] + rng.normal(0.0, 0.3, size=(3, N, D))
-    ds = ImageDataset(ids=tuple(f"i{i}" for i in range(N)), labels=labels,
-                      class_names=("a", "b", "c"), images=np.zeros((N, 2, 2, 3), np.uint8))
-    return ds, FeatureSource(views.astype(np.float16), plain.astype(np.float16))
-
-
-def _context(world, seed: int = 0, **active) -> PipelineContext:
-    ds, source = world
-    cfg = _config(**active)
-    noise = cfg.noise[0]
-    data = prepare_data(ds, cfg.split, noise, None, seed)
-    return PipelineContext(cfg=cfg, data=data, source=source, noise=noise, seed=seed)
+    return tiny_pipeline_world(spread=1.6)
 
 
 SPECS = [

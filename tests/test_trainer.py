@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from labelrefine.config import LNLConfig
-from labelrefine.data.dataset import ImageDataset
 from labelrefine.lnl import methods as methods_mod
 from labelrefine.lnl.schedule import forget_rates
 from labelrefine.lnl.sources import FeatureSource, ImageSource, batch_slices
@@ -277,17 +276,6 @@ def test_run_lnl_bad_input(blobs):
 
 
 # ----------------------------------------------------------------------------- fine-tune mode
-
-
-@pytest.fixture(scope="module")
-def tiny_images() -> ImageDataset:
-    rng = np.random.default_rng(0)
-    n = 24
-    labels = np.arange(n) % 3
-    imgs = rng.integers(0, 60, size=(n, 24, 24, 3), dtype=np.uint8)
-    imgs[..., 0] += (labels * 80).astype(np.uint8)[:, None, None]  # class cue in red
-    return ImageDataset(ids=tuple(f"im{i}" for i in range(n)), labels=labels,
-                        class_names=("a", "b", "c"), images=imgs)
 
 
 def test_finetune_mode_on_cpu(tiny_images):

@@ -1,21 +1,7 @@
 // Adjudication page: one click records the final label of a conflicting item.
 (function () {
   "use strict";
-  const toast = document.getElementById("toast");
-
-  function newId() {
-    const b = new Uint8Array(16);
-    crypto.getRandomValues(b);
-    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  }
-
-  function say(text, isError) {
-    toast.textContent = text;
-    toast.className = isError ? "error" : "";
-    toast.hidden = false;
-    clearTimeout(say.timer);
-    say.timer = setTimeout(() => { toast.hidden = true; }, isError ? 6000 : 1500);
-  }
+  const { newId, say } = window.labelrefine;
 
   document.addEventListener("click", async (ev) => {
     const btn = ev.target.closest("button.decide");

@@ -3,24 +3,10 @@
   "use strict";
   const panel = document.getElementById("panel");
   if (!panel || panel.dataset.page === "adjudicate") return;
-  const toast = document.getElementById("toast");
   let shownAt = performance.now();
   let busy = false;
 
-  function newId() {
-    // Works without a secure context (crypto.randomUUID does not).
-    const b = new Uint8Array(16);
-    crypto.getRandomValues(b);
-    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  }
-
-  function say(text, isError) {
-    toast.textContent = text;
-    toast.className = isError ? "error" : "";
-    toast.hidden = false;
-    clearTimeout(say.timer);
-    say.timer = setTimeout(() => { toast.hidden = true; }, isError ? 6000 : 1500);
-  }
+  const { newId, say } = window.labelrefine;
 
   function setBusy(on) {
     busy = on;
