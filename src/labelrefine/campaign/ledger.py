@@ -12,7 +12,9 @@ when opened):
   hash of the image file, checked by :meth:`Ledger.relocate`), and the derived ``current_label``
   / ``source`` columns, kept in step with the final decision inside the same transaction.
 - ``readers``: reader accounts (name, role ``reader`` or ``adjudicator``, SHA-256 of the token).
-- ``rounds``: one row per finished ``campaign step`` (model metrics, sampler, budget, settings).
+- ``rounds``: one row per finished ``campaign step`` (model metrics, sampler, budget, settings,
+  the calibration ``temperature`` and the model's expected wrong labels in the pool and the
+  queue, ``model_estimate``; both NULL in rounds written before schema version 3).
 - ``scores``: per round and item, the model's class probabilities, whether the item was in the
   trusted (clean) set, and the sampler score of pool items.
 - ``queue``: per round, the ranked items sent to the experts, each with a human-readable reason.
@@ -63,7 +65,7 @@ from labelrefine.data.dataset import DataError
 from labelrefine.io import atomic_path, to_jsonable
 from labelrefine.validation import UNSURE  # the answer's name; never a class name
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the table layout this code writes and reads."""
 
 APPLICATION_ID = 0x4C524350  # "LRCP": marks the SQLite file as a labelrefine campaign
@@ -221,6 +223,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
                      COUNT(DISTINCT label) AS n_distinct, MIN(label) AS any_label
               FROM live_answers GROUP BY item) p
         LEFT JOIN live_adjudications d ON d.item = p.item""",
+    ),
+    # version 2 -> 3: per round, the temperature and the model's expected wrong labels
+    3: (
+        "ALTER TABLE rounds ADD COLUMN temperature REAL",
+        "ALTER TABLE rounds ADD COLUMN model_estimate TEXT",
     ),
 }
 
@@ -734,16 +741,19 @@ class Ledger:
 
     def rounds(self) -> pd.DataFrame:
         """One row per finished round: round, created_at, kind, sampler, budget, seed, settings
-        (dict), metrics (dict), queue_size."""
+        (dict), metrics (dict), queue_size, temperature and model_estimate (dict; both None
+        when the round recorded none)."""
         with self.connect() as con:
             df = pd.read_sql_query(
                 "SELECT r.round, r.created_at, r.kind, r.sampler, r.budget, r.seed, r.settings, "
-                "r.metrics, (SELECT COUNT(*) FROM queue q WHERE q.round = r.round) AS queue_size "
-                "FROM rounds r ORDER BY r.round",
+                "r.metrics, (SELECT COUNT(*) FROM queue q WHERE q.round = r.round) AS queue_size, "
+                "r.temperature, r.model_estimate FROM rounds r ORDER BY r.round",
                 con,
             )
         df["settings"] = df["settings"].map(json.loads)
         df["metrics"] = df["metrics"].map(json.loads)
+        df["temperature"] = df["temperature"].astype(object).where(df["temperature"].notna(), None)
+        df["model_estimate"] = [None if v is None else json.loads(v) for v in df["model_estimate"]]
         return df
 
     def current_round(self) -> int | None:
@@ -768,13 +778,17 @@ class Ledger:
         pool_scores: Mapping[int, float],
         queue: Sequence[tuple[int, float | None, str]],
         checkpoint: bytes | None = None,
+        temperature: float | None = None,
+        model_estimate: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a finished round in ONE transaction: its row, scores, queue and checkpoint.
 
         ``round`` must be exactly one more than the latest round (0 for the first), so a step
         that crashed before this call is simply redone, and a finished round is never repeated.
         ``probs`` is ``(len(scored_items), C)``; ``clean`` a bool mask over ``scored_items``;
-        ``queue`` is ``(item idx, score, reason)`` in rank order.
+        ``queue`` is ``(item idx, score, reason)`` in rank order. ``temperature`` (the
+        calibration used for ``probs``) and ``model_estimate`` (the model's expected wrong
+        labels, :func:`labelrefine.campaign.estimates.model_estimate`) are optional.
         """
         probs = np.asarray(probs, dtype=np.float64)
         scored_items = np.asarray(scored_items, dtype=np.int64)
@@ -799,7 +813,7 @@ class Ledger:
                 )
             con.execute(
                 "INSERT INTO rounds(round, created_at, kind, sampler, budget, seed, settings, "
-                "metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "metrics, temperature, model_estimate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     round,
                     now,
@@ -809,6 +823,8 @@ class Ledger:
                     int(seed),
                     _json(settings),
                     _json(metrics),
+                    None if temperature is None else float(temperature),
+                    None if model_estimate is None else _json(model_estimate),
                 ),
             )
             preds = probs.argmax(axis=1)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labelrefine.campaign.estimates import interval, summary, wrong_probabilities
 from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
 
 STOP_BELOW = 0.05
@@ -68,8 +69,22 @@ class CampaignStatus:
       last round's wrong share (and its interval). The sampler queues the most suspicious items
       first, so this tends to overestimate; it ignores errors in the trusted set.
     - ``next_round_wrong``: expected wrong labels in a next round of the same size.
+    - ``model_remaining_wrong``: the model's estimate of the same, from the latest round's
+      calibrated probabilities: the sum over the suspects left of ``1 - p(given label)`` with a
+      Poisson-binomial 95 % interval (:mod:`labelrefine.campaign.estimates`), and the
+      ``temperature`` used. None when the round recorded no estimate (older ledgers).
+    - ``model_next_round_wrong``: the model's expected wrong labels in a next round of the same
+      size: its expected wrong share on the items the experts labeled in the round the observed
+      estimate uses (the current queue when none has an estimate yet).
+    - ``model_estimate``: ``ok``; ``disagrees`` (on that round's labeled items the experts'
+      Wilson interval and the model's interval do not overlap: its calibration is in doubt);
+      ``unreliable`` (the model failed its sanity check, or its probabilities are not
+      calibrated); ``none`` (no estimate). ``model_note`` says why in words. Only an ``ok``
+      estimate enters the advice as support; otherwise the advice relies on the observed one.
+    - per_class ``model_wrong_left``: the model's expected wrong labels among the suspects
+      left, by given label (None without an estimate).
     - ``advice``: continue, stop (the last 2 rounds each found < ``stop_below`` wrong), or the
-      pool is exhausted.
+      pool is exhausted; followed by what the model estimates, when it has an estimate.
     """
 
     n_items: int
@@ -100,6 +115,10 @@ class CampaignStatus:
     pool_exhausted: bool = False
     advice: str = ""
     model_check: str = ""  # the latest round's sanity-guard warning ("" when the model passed)
+    model_remaining_wrong: dict[str, float] | None = None
+    model_next_round_wrong: dict[str, float] | None = None
+    model_estimate: str = "none"
+    model_note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not isinstance(v, pd.DataFrame)}
@@ -128,6 +147,23 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
     history = ledger.answers(include_retracted=True)
     adjudications = ledger.adjudications()
 
+    estimates = {
+        int(r): e for r, e in zip(rounds["round"], rounds["model_estimate"], strict=True) if e
+    }
+    w_cache: dict[int, np.ndarray] = {}
+
+    def wrong_w(r: int) -> np.ndarray:
+        """Round ``r``'s chance per item that its given label is wrong (NaN: not scored)."""
+        if r not in w_cache:
+            sc = ledger.scores(r)
+            w = np.full(len(items), np.nan)
+            if len(sc):
+                idx = sc["item"].to_numpy(dtype=np.int64)
+                w[idx] = wrong_probabilities(np.stack(sc["probs"].to_numpy()), given[idx])
+            w_cache[r] = w
+        return w_cache[r]
+
+    labeled_in: dict[int, np.ndarray] = {}
     queued_ever: set[int] = set()
     per_round_rows = []
     for r in rounds["round"]:
@@ -137,6 +173,8 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         a_items = np.array([i for i in q_items if int(i) in final], dtype=np.int64)
         a_labels = np.array([final[int(i)] for i in a_items], dtype=np.int64)
         wrong = int(np.sum(a_labels != given[a_items])) if len(a_items) else 0
+        labeled_in[int(r)] = a_items
+        model_wrong = float(wrong_w(int(r))[a_items].sum()) if int(r) in estimates else None
         ci = wilson_interval(wrong, len(a_items))
         secs = (
             history.loc[history["round"] == r, "seconds"].sum()
@@ -150,6 +188,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
                 "answered": int(q["answer_kind"].notna().sum()),
                 "labeled": len(a_items),
                 "given_wrong": wrong,
+                "model_wrong": model_wrong,
                 "query_precision": wrong / len(a_items) if len(a_items) else None,
                 "wrong_low": None if ci is None else ci[0],
                 "wrong_high": None if ci is None else ci[1],
@@ -167,6 +206,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
             "answered",
             "labeled",
             "given_wrong",
+            "model_wrong",
             "query_precision",
             "wrong_low",
             "wrong_high",
@@ -181,6 +221,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
     flip = float(np.mean(changed)) if len(changed) else None
 
     suspects_left: int | None = None
+    left = np.zeros(0, dtype=np.int64)
     est: float | None = None
     if current is not None:
         s = ledger.scores(current)
@@ -189,10 +230,12 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         decided = np.zeros(len(items), dtype=bool)
         leaving = ledger.final_answers()["item"].to_numpy(dtype=np.int64)
         decided[leaving] = True
-        suspects_left = int(np.sum(suspect & train & ~decided))
+        left = np.flatnonzero(suspect & train & ~decided)
+        suspects_left = int(left.size)
         if flip is not None and train.sum():
             est = suspects_left / int(train.sum()) * flip
 
+    w_left = wrong_w(current)[left] if current in estimates else None
     per_class = pd.DataFrame(
         {
             "class": names,
@@ -201,12 +244,19 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
             "expert_labels": np.bincount(lab_labels, minlength=c),
             "given_as": np.bincount(given[lab_items], minlength=c),
             "changed_from": np.bincount(given[lab_items][changed], minlength=c),
+            "model_wrong_left": [None] * c if w_left is None else
+            np.bincount(given[left], weights=w_left, minlength=c).tolist(),
         }
     )
     live = ledger.answers()
     remaining, next_wrong, exhausted, advice = _advice(
         per_round, suspects_left, stop_below=stop_below
     )
+    check = _model_check(rounds)
+    model = _model_estimates(
+        per_round, rounds, estimates, wrong_w, labeled_in, w_left, next_wrong, check
+    )
+    advice += _model_advice(model)
     timed = history["seconds"].dropna()
     by_class = history.assign(
         answer=[
@@ -244,7 +294,11 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         next_round_wrong=next_wrong,
         pool_exhausted=exhausted,
         advice=advice,
-        model_check=_model_check(rounds),
+        model_check=check,
+        model_remaining_wrong=model.remaining,
+        model_next_round_wrong=model.next_round,
+        model_estimate=model.state,
+        model_note=model.note,
     )
 
 
@@ -321,6 +375,127 @@ def _model_check(rounds: pd.DataFrame) -> str:
     if metrics.get("queue_ranking"):
         msg += f"; the queue uses a {metrics['queue_ranking']} ranking"
     return msg
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The model's estimates for :class:`CampaignStatus` (see its docstring)."""
+
+    remaining: dict[str, float] | None = None
+    next_round: dict[str, float] | None = None
+    state: str = "none"
+    note: str = "no model estimate: no round yet"
+
+
+def _model_estimates(
+    per_round: pd.DataFrame,
+    rounds: pd.DataFrame,
+    estimates: dict[int, dict[str, Any]],
+    wrong_w: Any,
+    labeled_in: dict[int, np.ndarray],
+    w_left: np.ndarray | None,
+    next_wrong: dict[str, float] | None,
+    check: str,
+) -> _Model:
+    """The calibrated model's remaining / next-round estimates, and whether to trust them."""
+    if rounds.empty:
+        return _Model()
+    current = int(rounds["round"].iloc[-1])
+    est = estimates.get(current)
+    if est is None or w_left is None:
+        return _Model(
+            note=f"no model estimate: round {current} was recorded without one "
+            "(by an older labelrefine); the next step records one"
+        )
+    temperature = rounds["temperature"].iloc[-1]
+    remaining = interval(summary(w_left)) | {
+        "n": int(w_left.size),
+        "temperature": None if temperature is None else float(temperature),
+    }
+    done = per_round[per_round["labeled"] > 0]
+    basis = int(done.iloc[-1]["round"]) if len(done) else None
+    if basis in estimates:
+        s = summary(wrong_w(basis)[labeled_in[basis]])
+    else:  # the observed estimate's round has none: the current queue's expectation
+        basis, s = None, est["queue"]
+    if next_wrong is not None:
+        size = int(next_wrong["queue"])
+    else:
+        size = min(int(per_round.iloc[-1]["queued"]), int(w_left.size))
+    next_round = None
+    if s["n"] > 0:
+        next_round = interval(s, scale=size / s["n"]) | {"queue": size}
+    compared = ""
+    disagree = False
+    if basis is not None:
+        row = done.iloc[-1]
+        n, k = int(row["labeled"]), int(row["given_wrong"])
+        lo, hi = float(row["wrong_low"]) * n, float(row["wrong_high"]) * n
+        m = interval(s)
+        disagree = hi < m["low"] or m["high"] < lo
+        compared = (
+            f"round {basis}: the experts found {k} of {n} given labels wrong (95% interval "
+            f"{lo:.1f}-{hi:.1f}), the model expected {m['estimate']:.1f} "
+            f"({m['low']:.1f}-{m['high']:.1f})"
+        )
+    if check:
+        state = "unreliable"
+        note = f"the model failed its sanity check ({check}); its estimate is not used"
+    elif not est.get("calibrated", True):
+        state = "unreliable"
+        note = (
+            "the model's probabilities are not calibrated (lnl.calibrate is off); "
+            "its estimate is not used"
+        )
+    elif disagree:
+        state = "disagrees"
+        note = f"{compared}: the intervals do not overlap, so the model's calibration is in doubt"
+    else:
+        state = "ok"
+        note = compared or "no labeled round to compare the model with yet"
+    return _Model(remaining=remaining, next_round=next_round, state=state, note=note)
+
+
+def _model_advice(model: _Model) -> str:
+    """What the advice adds about the model's estimate ("" without one)."""
+    rem = model.remaining
+    if rem is None:
+        return ""
+    left = f"about {rem['estimate']:.0f} ({rem['low']:.0f}-{rem['high']:.0f})"
+    if model.state == "ok":
+        nxt = model.next_round
+        more = (
+            ""
+            if nxt is None
+            else f" and about {nxt['estimate']:.0f} in a next round of {nxt['queue']} items"
+        )
+        return f"; the calibrated model expects {left} wrong labels left in the pool{more}"
+    if model.state == "disagrees":
+        return (
+            f"; the model expects {left} wrong labels left, but it disagrees with what the "
+            "experts found, so its calibration is in doubt: rely on the observed share"
+        )
+    return (
+        f"; the model's estimate ({left} left) is unreliable, so the advice relies on the "
+        "observed share"
+    )
+
+
+def estimate_line(st: CampaignStatus) -> str:
+    """One line with both estimates of the wrong labels left in the pool (CLI and web page)."""
+
+    def fmt(d: dict[str, float] | None) -> str:
+        if d is None:
+            return "–"
+        return f"≈ {d['estimate']:.0f} ({d['low']:.0f}–{d['high']:.0f})"
+
+    flag = {"unreliable": " (unreliable)", "disagrees": " (calibration in doubt)"}
+    model = (
+        "no model estimate"
+        if st.model_remaining_wrong is None
+        else f"model {fmt(st.model_remaining_wrong)}{flag.get(st.model_estimate, '')}"
+    )
+    return f"wrong labels left in the pool: observed {fmt(st.remaining_wrong)} · {model}"
 
 
 def _advice(

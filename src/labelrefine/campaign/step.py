@@ -10,7 +10,9 @@ set plus every item an expert has labeled so far, with the experts' labels. ``un
 leave an item out of both the training set and the pool.
 
 Every round then ranks the pool -- phase-1 suspects without a current answer -- with the chosen
-sampler and queues the top ``budget`` items with a reason each. The round (metrics, per-item
+sampler and queues the top ``budget`` items with a reason each, and records the calibrated
+model's expected number of wrong given labels in the pool and in the queue
+(:mod:`labelrefine.campaign.estimates`). The round (metrics, per-item
 probabilities, queue, network weights) is written in one transaction at the very end, so a
 crash mid-step leaves the campaign as it was and rerunning the step redoes the same round; a
 finished round is never repeated (a concurrent second step fails to write it).
@@ -40,6 +42,7 @@ import torch
 from labelrefine import seeding
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
 from labelrefine.active.round import propose, refit
+from labelrefine.campaign.estimates import model_estimate
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
     ActiveConfig,
@@ -99,6 +102,8 @@ class StepResult:
     queued: int
     metrics: dict[str, Any]
     queue: list[tuple[str, str]] = field(default_factory=list)  # (item id, reason)
+    temperature: float = 1.0  # calibration of the probabilities the estimate uses
+    model_estimate: dict[str, Any] = field(default_factory=dict)  # (campaign.estimates)
 
 
 @dataclass(frozen=True)
@@ -409,6 +414,12 @@ def run_step(
             (int(i), float(s), str(r))
             for i, s, r in zip(ranking.items, ranking.scores, ranking.reasons, strict=True)
         ]
+    # The calibrated model's expected wrong given labels in the pool and in the queue.
+    estimate = model_estimate(probs_all, st.given, pool=pool,
+                              queue=np.array([i for i, _, _ in queue], dtype=np.int64),
+                              class_names=names)
+    estimate["calibrated"] = bool(model.options.calibrate)
+    temperature = float(getattr(model, "temperature", 1.0))
     metrics |= {
         "epochs": int(epochs),
         "labels_bought": int(st.labeled.size),
@@ -435,6 +446,8 @@ def run_step(
         pool_scores={i: s for i, s, _ in queue if s is not None},
         queue=queue,
         checkpoint=model_bytes(model),
+        temperature=temperature,
+        model_estimate=estimate,
     )
     keys = ledger.items()["key"].tolist()
     return StepResult(
@@ -443,4 +456,6 @@ def run_step(
         queued=len(queue),
         metrics=json.loads(json.dumps(metrics)),
         queue=[(keys[i], r) for i, _, r in queue],
+        temperature=temperature,
+        model_estimate=json.loads(json.dumps(estimate)),
     )
