@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -41,6 +42,9 @@ class DatasetConfig(_Strict):
     label_column: str = "dx"
     classes: list[str] | None = None  # fixes class order; default: sorted names found
     image_suffix: str = ".jpg"
+    # csv, isic2019: column naming each image's split (train, val or test) in the dataset's own
+    # partition; used with split.keep_dataset
+    split_column: str | None = None
 
     @model_validator(mode="after")
     def _needs_source(self) -> DatasetConfig:
@@ -50,7 +54,29 @@ class DatasetConfig(_Strict):
             raise ValueError(f"format '{self.format}' needs 'images' and 'labels'")
         if self.format == "nct_crc" and self.images is None:
             raise ValueError("format 'nct_crc' needs 'images'")
+        if self.split_column is not None:
+            if self.format not in ("csv", "isic2019"):
+                raise ValueError(
+                    f"split_column applies to formats csv and isic2019, not '{self.format}'"
+                    + (" (a MedMNIST file carries its own split)"
+                       if self.format == "medmnist" else "")
+                )
+            if not self.split_column.strip():
+                raise ValueError("split_column must name a column (it is empty)")
+            taken = {"id_column": self.id_column, "label_column": self.label_column}
+            for key, column in taken.items():
+                if self.format == "csv" and self.split_column == column:
+                    raise ValueError(f"split_column {column!r} is also the {key}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_split_column(self, handler: Any) -> dict[str, Any]:
+        # Unset, it is left out of dumps, so configs (and the run fingerprints made from them)
+        # read as before the option existed.
+        data = handler(self)
+        if self.split_column is None:
+            data.pop("split_column", None)
+        return data
 
 
 class SplitConfig(_Strict):
@@ -63,7 +89,8 @@ class SplitConfig(_Strict):
     test: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
     # vary_seed: the split seed is ``seed + run seed`` (results then include split variance).
-    # keep_dataset: use the dataset's own train/val/test (MedMNIST files) instead.
+    # keep_dataset: use the dataset's own train/val/test instead (MedMNIST files, or
+    # dataset.split_column); the fractions and seeds above are then ignored.
     vary_seed: bool = True
     keep_dataset: bool = False
 
@@ -73,6 +100,19 @@ class SplitConfig(_Strict):
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + val + test must be 1, got {total:.4f}")
         return self
+
+
+def check_split_source(dataset: DatasetConfig, split: SplitConfig) -> None:
+    """``split.keep_dataset`` needs a dataset that carries its own split: a MedMNIST file, or
+    ``dataset.split_column`` (formats csv, isic2019)."""
+    if split.keep_dataset and dataset.format != "medmnist" and dataset.split_column is None:
+        hint = ("set dataset.split_column to the CSV column naming each image's split "
+                "(train, val or test)" if dataset.format in ("csv", "isic2019")
+                else "use format csv with dataset.split_column, or a MedMNIST file")
+        raise ConfigError(
+            f"split.keep_dataset: dataset format '{dataset.format}' carries no train/val/test "
+            f"split; {hint}"
+        )
 
 
 class NoiseConfig(_Strict):
@@ -363,6 +403,7 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> Experime
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_errors(err)) from None
+    check_split_source(cfg.dataset, cfg.split)
     if base_dir is not None:
         ds = cfg.dataset
         for key in ("images", "labels", "npz"):

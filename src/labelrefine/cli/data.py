@@ -20,7 +20,13 @@ from rich.progress import (
 from rich.table import Table
 
 from labelrefine.cli._common import console, friendly_errors
-from labelrefine.config import ConfigError, DatasetConfig, load_config, parse_config
+from labelrefine.config import (
+    ConfigError,
+    DatasetConfig,
+    SplitConfig,
+    load_config,
+    parse_config,
+)
 
 if TYPE_CHECKING:  # pandas (via the loaders) is imported only when a command runs
     from labelrefine.data.dataset import ImageDataset
@@ -58,6 +64,35 @@ def dataset_info(ds: ImageDataset) -> dict[str, Any]:
     }
 
 
+SPLIT_ORDER = ("train", "val", "test")
+
+
+def split_source(cfg: DatasetConfig) -> str:
+    """Where a dataset's own train/val/test split comes from, in words."""
+    if cfg.split_column is not None:
+        where = cfg.labels.name if cfg.labels is not None else "the label CSV"
+        return f"column {cfg.split_column!r} of {where}"
+    if cfg.format == "medmnist":
+        return f"the train/val/test arrays of {cfg.npz.name if cfg.npz else 'the .npz file'}"
+    return "none"
+
+
+def split_info(ds: ImageDataset, source: str, used: bool | None) -> dict[str, Any]:
+    """Items and per-class counts in each part of the dataset's own split (``ds.splits``);
+    ``used``: whether a run uses it (split.keep_dataset), None without a config."""
+    assert ds.splits is not None
+    names = np.asarray(ds.splits)
+    return {
+        "source": source,
+        "used": used,
+        "sizes": {p: int((names == p).sum()) for p in SPLIT_ORDER},
+        "class_counts": {
+            p: np.bincount(ds.labels[names == p], minlength=ds.num_classes).tolist()
+            for p in SPLIT_ORDER
+        },
+    }
+
+
 def _dataset_config(
     config: Path | None,
     fmt: Format | None,
@@ -69,7 +104,9 @@ def _dataset_config(
     label_column: str | None,
     classes: str | None,
     suffix: str | None,
-) -> DatasetConfig:
+    split_column: str | None,
+) -> tuple[DatasetConfig, SplitConfig | None]:
+    """The dataset settings, and the split settings when they come from a config."""
     options = {
         "format": fmt.value.replace("-", "_") if fmt is not None else None,
         "images": images,
@@ -80,16 +117,18 @@ def _dataset_config(
         "label_column": label_column,
         "classes": [c.strip() for c in classes.split(",") if c.strip()] if classes else None,
         "image_suffix": suffix,
+        "split_column": split_column,
     }
     given = {k: v for k, v in options.items() if v is not None}
     if config is not None:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise ConfigError(f"use either --config or dataset options, not both (got {flags})")
-        return load_config(config).dataset
+        exp = load_config(config)
+        return exp.dataset, exp.split
     if not given:
         raise ConfigError("give --config CONFIG.yaml or dataset options (see --help)")
-    return parse_config({"dataset": given}).dataset
+    return parse_config({"dataset": given}).dataset, None
 
 
 @data_app.command("info")
@@ -122,17 +161,27 @@ def info(
     suffix: str | None = typer.Option(
         None, "--suffix", help="Image file ending appended to ids (default .jpg)."
     ),
+    split_column: str | None = typer.Option(
+        None, "--split-column",
+        help="CSV column naming each image's own split (train, val, test); shows its counts.",
+    ),
     check_images: bool = typer.Option(
         True, "--check-images/--no-check-images", help="Open and verify every image file."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Print class counts, class shares and the imbalance ratio of a dataset."""
+    """Print class counts, class shares and the imbalance ratio of a dataset.
+
+    With a config whose split.keep_dataset is on, or with a split column, also the dataset's own
+    train/val/test split: where it comes from and its counts per split and class.
+    """
     from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.prepare import own_split
 
     with friendly_errors():
-        cfg = _dataset_config(
-            config, fmt, images, labels, npz, npz_split, id_column, label_column, classes, suffix
+        cfg, split = _dataset_config(
+            config, fmt, images, labels, npz, npz_split, id_column, label_column, classes, suffix,
+            split_column,
         )
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -148,7 +197,13 @@ def info(
                 check_images=check_images,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+        keep = split is not None and split.keep_dataset
+        if keep:
+            own_split(ds)  # no split or an empty part: the error a run would give
     summary = dataset_info(ds)
+    if ds.splits is not None and (keep or cfg.split_column is not None):
+        used = None if split is None else keep
+        summary["split"] = split_info(ds, split_source(cfg), used)
     out = Console()
     if as_json:
         out.print_json(json.dumps(summary))
@@ -158,14 +213,26 @@ def info(
     table.add_column("class")
     table.add_column("items", justify="right")
     table.add_column("share", justify="right")
+    parts = summary.get("split")
+    for p in SPLIT_ORDER if parts else ():
+        table.add_column(p, justify="right")
     order = np.argsort(-ds.class_counts(), kind="stable")
     for k in order:
         row = summary["classes"][k]
-        table.add_row(str(k), row["name"], f"{row['count']:,}", f"{100 * row['share']:.1f} %")
+        per_split = [f"{parts['class_counts'][p][k]:,}" for p in SPLIT_ORDER] if parts else []
+        table.add_row(str(k), row["name"], f"{row['count']:,}", f"{100 * row['share']:.1f} %",
+                      *per_split)
     table.add_section()
-    table.add_row("", "total", f"{summary['items']:,}", "100.0 %")
+    totals = [f"{parts['sizes'][p]:,}" for p in SPLIT_ORDER] if parts else []
+    table.add_row("", "total", f"{summary['items']:,}", "100.0 %", *totals)
     out.print(table)
     ratio = summary["imbalance_ratio"]
     ratio_text = f"{ratio:.1f}" if ratio is not None else "undefined (a class has no items)"
     out.print(f"items: {summary['items']:,}  classes: {ds.num_classes}  "
               f"imbalance ratio (largest / smallest): {ratio_text}")
+    if parts:
+        sizes = "  ".join(f"{p} {parts['sizes'][p]:,}" for p in SPLIT_ORDER)
+        use = {True: "; used (split.keep_dataset: true)", None: "",
+               False: "; not used (split.keep_dataset is off: the stratified fractions apply)"}
+        out.print(f"split: the dataset's own, from {parts['source']} ({sizes}){use[parts['used']]}",
+                  soft_wrap=True)

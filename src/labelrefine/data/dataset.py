@@ -48,6 +48,10 @@ class ImageDataset:
 
     Exactly one of ``paths`` (one file per item) or ``images`` (an ``(N, H, W, 3)`` uint8 array,
     e.g. from MedMNIST) is set. ``labels[i]`` indexes ``class_names``.
+
+    ``splits``, when set, is each item's split in the dataset's own train/val/test partition
+    (``"train"``, ``"val"`` or ``"test"``; MedMNIST files, or a CSV's ``split_column``); it is
+    used with ``split.keep_dataset`` and is not part of the images' content.
     """
 
     ids: tuple[str, ...]
@@ -56,6 +60,7 @@ class ImageDataset:
     paths: tuple[Path, ...] | None = None
     images: np.ndarray | None = field(default=None, repr=False)
     name: str = "dataset"
+    splits: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -67,6 +72,16 @@ class ImageDataset:
             raise DataError(f"{len(self.paths)} paths for {n} ids")
         if self.images is not None and len(self.images) != n:
             raise DataError(f"{len(self.images)} images for {n} ids")
+        if self.splits is not None:
+            if len(self.splits) != n:
+                raise DataError(f"{len(self.splits)} split names for {n} ids")
+            bad = next((i for i, s in enumerate(self.splits)
+                        if s not in ("train", "val", "test")), None)
+            if bad is not None:
+                raise DataError(
+                    f"item {self.ids[bad]!r} has split {self.splits[bad]!r}; "
+                    "expected train, val or test"
+                )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -105,6 +120,7 @@ class ImageDataset:
             paths=None if self.paths is None else tuple(self.paths[i] for i in idx),
             images=None if self.images is None else self.images[idx],
             name=self.name,
+            splits=None if self.splits is None else tuple(self.splits[i] for i in idx),
         )
 
     def fingerprint(self) -> str:

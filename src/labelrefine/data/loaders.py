@@ -26,6 +26,7 @@ from PIL import Image
 
 from labelrefine.config import DatasetConfig
 from labelrefine.data.dataset import DataError, ImageDataset
+from labelrefine.data.splits import allowed_split_values, parse_split_name
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 """File name endings (case-insensitive) recognised as images in folder layouts."""
@@ -249,6 +250,24 @@ def _require_two_classes(labels: np.ndarray, class_names: Sequence[str], where: 
         )
 
 
+def _read_splits(
+    df: pd.DataFrame, column: str, ids: Sequence[str], path: Path
+) -> tuple[str, ...]:
+    """Each row's split (``train`` / ``val`` / ``test``) from ``column``; an empty or unknown
+    value is an error naming the CSV line, the item and the value."""
+    names: list[str] = []
+    for row, value in enumerate(df[column].tolist()):
+        name = parse_split_name(value)
+        if name is None:
+            what = "an empty split" if not value.strip() else f"split {value!r}"
+            raise DataError(
+                f"{path.name} {_line(row)}: item {ids[row]!r} has {what} in column {column!r}; "
+                f"allowed: {allowed_split_values()}"
+            )
+        names.append(name)
+    return tuple(names)
+
+
 # ----------------------------------------------------------------------------------------------
 # loaders
 # ----------------------------------------------------------------------------------------------
@@ -265,6 +284,7 @@ def load_csv_folder(
     check_images: bool = True,
     name: str | None = None,
     progress: Progress | None = None,
+    split_column: str | None = None,
 ) -> ImageDataset:
     """Load an image folder described by a CSV with one row per image.
 
@@ -280,18 +300,23 @@ def load_csv_folder(
         check_images: open and verify every image (PIL); corrupt files are errors.
         name: dataset name (default: the CSV's folder name).
         progress: called as ``progress(done, total)`` while images are checked.
+        split_column: column naming each image's split in the dataset's own partition
+            (``train``, ``val`` / ``validation`` / ``valid``, ``test``; any case); carried as
+            :attr:`ImageDataset.splits`.
 
     Returns:
         An :class:`ImageDataset` with items in CSV order.
     """
     images, labels_csv = Path(images), Path(labels_csv)
     df = _read_csv(labels_csv)
-    _require_columns(df, [id_column, label_column], labels_csv)
+    extra = [] if split_column is None else [split_column]
+    _require_columns(df, [id_column, label_column, *extra], labels_csv)
     ids = df[id_column].tolist()
     _check_ids(ids, id_column, labels_csv)
     labels, class_names = _encode_labels(
         df[label_column].tolist(), classes, ids, labels_csv.name, what=f"label ({label_column})"
     )
+    splits = None if split_column is None else _read_splits(df, split_column, ids, labels_csv)
     paths = _resolve_paths(images, ids, suffix, labels_csv.name)
     if check_images:
         check_image_files(paths, ids, progress)
@@ -301,6 +326,7 @@ def load_csv_folder(
         class_names=class_names,
         paths=paths,
         name=name or labels_csv.resolve().parent.name or labels_csv.stem,
+        splits=splits,
     )
 
 
@@ -312,16 +338,20 @@ def load_isic2019(
     check_images: bool = True,
     suffix: str = ".jpg",
     progress: Progress | None = None,
+    split_column: str | None = None,
 ) -> ImageDataset:
     """Load the ISIC-2019 layout: an image folder and the one-hot ground-truth CSV.
 
     The CSV has a column ``image`` and one 0/1 column per class (``MEL, NV, BCC, AK, BKL, DF, VASC,
     SCC`` and optionally ``UNK``); each row has exactly one 1. The ``UNK`` column is used only when
     some row has it set. Class order: ``classes`` when given (those columns must exist), else the
-    column order of the CSV, which is the official order.
+    column order of the CSV, which is the official order. ``split_column``: as in
+    :func:`load_csv_folder`.
     """
     images, ground_truth_csv = Path(images), Path(ground_truth_csv)
     df = _read_csv(ground_truth_csv)
+    if split_column is not None:
+        _require_columns(df, [split_column], ground_truth_csv)
     if classes is None:
         _require_columns(df, ["image", *ISIC2019_CLASSES], ground_truth_csv)
         class_cols = [c for c in df.columns if c in ISIC2019_CLASSES or c == "UNK"]
@@ -369,11 +399,14 @@ def load_isic2019(
     labels = onehot.argmax(axis=1).astype(np.int64)
     class_names = tuple(class_cols)
     _require_two_classes(labels, class_names, where)
+    splits = (None if split_column is None
+              else _read_splits(df, split_column, ids, ground_truth_csv))
     paths = _resolve_paths(images, ids, suffix, where)
     if check_images:
         check_image_files(paths, ids, progress)
     return ImageDataset(
-        ids=tuple(ids), labels=labels, class_names=class_names, paths=paths, name="isic2019"
+        ids=tuple(ids), labels=labels, class_names=class_names, paths=paths, name="isic2019",
+        splits=splits,
     )
 
 
@@ -440,7 +473,8 @@ def load_medmnist(
         classes: class names (default ``"0" .. "C-1"`` with C = largest label + 1).
 
     Images are ``(N, H, W)`` grayscale or ``(N, H, W, 3)`` RGB uint8 (``(N, H, W, 1)`` is squeezed
-    to grayscale); labels ``(N,)`` or ``(N, 1)`` integers. Item ids are ``<split>_<index>``.
+    to grayscale); labels ``(N,)`` or ``(N, 1)`` integers. Item ids are ``<split>_<index>``; each
+    item's split is carried as :attr:`ImageDataset.splits`.
     Multi-label files (labels ``(N, K)``, K > 1) are rejected.
     """
     npz = Path(npz)
@@ -466,6 +500,7 @@ def load_medmnist(
         all_images: list[np.ndarray] = []
         all_labels: list[np.ndarray] = []
         ids: list[str] = []
+        splits: list[str] = []
         for s in wanted:
             for key in (f"{s}_images", f"{s}_labels"):
                 if key not in keys:
@@ -482,6 +517,7 @@ def load_medmnist(
             all_images.append(imgs)
             all_labels.append(labs)
             ids.extend(f"{s}_{i}" for i in range(len(imgs)))
+            splits.extend([s] * len(imgs))
     images = np.concatenate(all_images) if len(all_images) > 1 else all_images[0]
     labels = np.concatenate(all_labels) if len(all_labels) > 1 else all_labels[0]
     if len(labels) == 0:
@@ -499,7 +535,8 @@ def load_medmnist(
         class_names = tuple(str(c) for c in range(int(labels.max()) + 1))
     _require_two_classes(labels, class_names, npz.name)
     return ImageDataset(
-        ids=tuple(ids), labels=labels, class_names=class_names, images=images, name=npz.stem
+        ids=tuple(ids), labels=labels, class_names=class_names, images=images, name=npz.stem,
+        splits=tuple(splits),
     )
 
 
@@ -551,6 +588,7 @@ def load_dataset(
             suffix=cfg.image_suffix,
             check_images=check_images,
             progress=progress,
+            split_column=cfg.split_column,
         )
     if cfg.format == "isic2019":
         assert cfg.images is not None and cfg.labels is not None
@@ -561,6 +599,7 @@ def load_dataset(
             check_images=check_images,
             suffix=cfg.image_suffix,
             progress=progress,
+            split_column=cfg.split_column,
         )
     if cfg.format == "nct_crc":
         assert cfg.images is not None

@@ -11,7 +11,7 @@ from labelrefine.config import LongTailConfig, NoiseConfig, SplitConfig
 from labelrefine.data.dataset import DataError, ImageDataset
 from labelrefine.data.longtail import longtail_indices
 from labelrefine.data.noise import inject_noise
-from labelrefine.data.splits import dataset_split, stratified_split
+from labelrefine.data.splits import dataset_split, splits_from_ids, stratified_split
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,9 @@ def prepare_data(
 
     - The stratified train/val/test split depends on ``split.seed`` only, so it is the same for
       every run seed; with ``split.vary_seed`` its seed is ``split.seed + seed`` (each run seed
-      gets its own split). With ``split.keep_dataset`` the dataset's own split is used
-      (:func:`labelrefine.data.splits.dataset_split`; MedMNIST files carry one).
+      gets its own split). With ``split.keep_dataset`` the dataset's own split is used as it is
+      (:func:`own_split`: MedMNIST files, or a CSV's ``dataset.split_column``); the fractions
+      and split seeds are then ignored.
     - The long-tail subsample (training split only) and the noise (training split only) are drawn
       with ``seed``: different run seeds give different noise. The noise on the training items
       equals ``inject_noise(true_labels[train_idx], C, noise.kind, noise.rate, seed,
@@ -92,10 +93,7 @@ def prepare_data(
     if len(true) == 0:
         raise DataError(f"dataset {dataset.name!r} has no items")
     if split.keep_dataset:
-        try:
-            train, val, test = dataset_split(dataset.ids)
-        except ValueError as err:
-            raise DataError(f"dataset {dataset.name!r}: {err}") from None
+        train, val, test = own_split(dataset)
     else:
         split_seed = split.seed + seed if split.vary_seed else split.seed
         train, val, test = stratified_split(true, (split.train, split.val, split.test),
@@ -121,3 +119,28 @@ def prepare_data(
         num_classes=c,
         class_names=tuple(dataset.class_names),
     )
+
+
+def own_split(dataset: ImageDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dataset's own train/val/test indices: its carried :attr:`ImageDataset.splits`, else
+    (datasets built without them) ids prefixed ``train_`` / ``val_`` / ``test_``.
+
+    Raises:
+        DataError: the dataset carries no split (saying how to give one), or a part is empty.
+    """
+    if dataset.splits is not None:
+        splits, source = dataset.splits, "the dataset's own split"
+    else:
+        try:
+            splits = splits_from_ids(dataset.ids)
+        except ValueError as err:
+            raise DataError(
+                f"dataset {dataset.name!r} carries no train/val/test split ({err}); for "
+                "split.keep_dataset set dataset.split_column to the CSV column naming each "
+                "image's split (train, val or test), or use a MedMNIST file"
+            ) from None
+        source = "the split in the item ids"
+    try:
+        return dataset_split(splits, source)
+    except ValueError as err:
+        raise DataError(f"dataset {dataset.name!r}: {err}") from None

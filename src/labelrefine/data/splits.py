@@ -67,27 +67,76 @@ def stratified_split(
     )
 
 
+#: The split names a dataset may carry, in order.
+SPLIT_NAMES = ("train", "val", "test")
+
+#: Accepted spellings of each split name (compared lower-case, surrounding spaces stripped).
+SPLIT_ALIASES: dict[str, str] = {
+    "train": "train",
+    "val": "val",
+    "validation": "val",
+    "valid": "val",
+    "test": "test",
+}
+
 #: Item id prefixes that name a dataset's own split (MedMNIST ids are ``<split>_<index>``).
-SPLIT_PREFIXES = ("train", "val", "test")
+SPLIT_PREFIXES = SPLIT_NAMES
 
 
-def dataset_split(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The dataset's own train/val/test indices, read from id prefixes ``train_`` / ``val_`` /
-    ``test_`` (as :func:`labelrefine.data.loaders.load_medmnist` names its items).
+def allowed_split_values() -> str:
+    """The accepted split values, for error messages."""
+    return "train, val (or validation, valid), test (any case)"
+
+
+def parse_split_name(value: str) -> str | None:
+    """``train`` / ``val`` / ``test`` for an accepted spelling of ``value``, else ``None``."""
+    return SPLIT_ALIASES.get(str(value).strip().lower())
+
+
+def splits_from_ids(ids: Sequence[str]) -> tuple[str, ...]:
+    """Split names read from id prefixes ``train_`` / ``val_`` / ``test_`` (the ids of
+    :func:`labelrefine.data.loaders.load_medmnist`; kept for datasets built without a carried
+    split).
 
     Raises:
-        ValueError: an id without such a prefix (named), or no training item.
+        ValueError: an id without such a prefix (named).
     """
-    parts: dict[str, list[int]] = {p: [] for p in SPLIT_PREFIXES}
-    for i, item in enumerate(ids):
-        prefix = str(item).split("_", 1)[0]
-        if prefix not in parts or "_" not in str(item):
+    names = []
+    for item in ids:
+        prefix, sep, _ = str(item).partition("_")
+        if not sep or prefix not in SPLIT_PREFIXES:
+            raise ValueError(f"item {item!r} names no split")
+        names.append(prefix)
+    return tuple(names)
+
+
+def dataset_split(
+    splits: Sequence[str], source: str = "the dataset's own split"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/val/test indices of a dataset's own split: ``splits[i]`` is item i's split name
+    (``train``, ``val`` or ``test``; see :attr:`labelrefine.data.ImageDataset.splits`).
+
+    Each part must be non-empty: training needs train items, model selection val items and the
+    reported scores test items. ``source`` names where the split came from in error messages.
+
+    Raises:
+        ValueError: an unknown split name (item index named), or an empty part (named).
+    """
+    parts: dict[str, list[int]] = {p: [] for p in SPLIT_NAMES}
+    for i, name in enumerate(splits):
+        if name not in parts:
             raise ValueError(
-                f"item {item!r} names no split; keeping the dataset's own split needs ids "
-                f"prefixed train_, val_ or test_ (MedMNIST files)"
+                f"item {i} has split {name!r}; expected one of {', '.join(SPLIT_NAMES)}"
             )
-        parts[prefix].append(i)
-    if not parts["train"]:
-        raise ValueError("the dataset's own split has no training item")
-    train, val, test = (np.asarray(parts[p], dtype=np.int64) for p in SPLIT_PREFIXES)
+        parts[name].append(i)
+    why = {"train": "training needs it", "val": "model selection and calibration need it",
+           "test": "the reported scores need it"}
+    missing = [p for p in SPLIT_NAMES if not parts[p]]
+    if missing:
+        counts = ", ".join(f"{p} {len(parts[p])}" for p in SPLIT_NAMES)
+        raise ValueError(
+            f"{source} has no {' and no '.join(missing)} item ({counts}); "
+            + "; ".join(f"{p}: {why[p]}" for p in missing)
+        )
+    train, val, test = (np.asarray(parts[p], dtype=np.int64) for p in SPLIT_NAMES)
     return train, val, test
