@@ -245,6 +245,7 @@ def test_done_page_when_queue_is_answered(tmp_path):
     answer(client, 0, "nv")
     page = client.get("/partials/item", headers=AUTH).text
     assert "Nothing left in this round" in page and "1 of 1" in page
+    assert "wrong labels left in the pool" in page and "model" in page  # observed and model
 
 
 def test_page_before_the_first_step(tmp_path):

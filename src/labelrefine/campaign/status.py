@@ -440,7 +440,7 @@ def _model_estimates(
         )
     if check:
         state = "unreliable"
-        note = f"the model failed its sanity check ({check}); its estimate is not used"
+        note = "the model failed its sanity check (see model check); its estimate is not used"
     elif not est.get("calibrated", True):
         state = "unreliable"
         note = (
@@ -489,13 +489,16 @@ def estimate_line(st: CampaignStatus) -> str:
             return "–"
         return f"≈ {d['estimate']:.0f} ({d['low']:.0f}–{d['high']:.0f})"
 
-    flag = {"unreliable": " (unreliable)", "disagrees": " (calibration in doubt)"}
+    flag = {"unreliable": ", unreliable", "disagrees": ", calibration in doubt"}
     model = (
         "no model estimate"
         if st.model_remaining_wrong is None
         else f"model {fmt(st.model_remaining_wrong)}{flag.get(st.model_estimate, '')}"
     )
-    return f"wrong labels left in the pool: observed {fmt(st.remaining_wrong)} · {model}"
+    return (
+        f"wrong labels left in the pool (95% interval): observed {fmt(st.remaining_wrong)} · "
+        f"{model}"
+    )
 
 
 def _advice(

@@ -194,9 +194,10 @@ def status(
 ) -> None:
     """Labels bought, readers and their agreement (Cohen's / Fleiss' kappa), open conflicts,
     expert minutes, the share of queried labels that were wrong per round (95% interval), the
-    estimated wrong labels left, and whether another round is worth it."""
+    estimated wrong labels left -- observed (the last round's wrong share) next to the model's
+    (its calibrated probabilities) -- and whether another round is worth it."""
     from labelrefine.campaign.ledger import Ledger
-    from labelrefine.campaign.status import campaign_status
+    from labelrefine.campaign.status import campaign_status, estimate_line
     from labelrefine.io import to_jsonable
 
     with friendly_errors():
@@ -223,12 +224,15 @@ def status(
     for col in st.per_class.columns:
         t.add_column(col, justify="left" if col == "class" else "right")
     for row in st.per_class.itertuples(index=False):
-        t.add_row(*(str(v) for v in row))
+        t.add_row(
+            *("–" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v) for v in row)
+        )
     console.print(t)
     if len(st.per_round):
         r = Table(title="per round (QP: share of answered queue items whose given label was wrong)")
         short = {
             "given_wrong": "wrong",
+            "model_wrong": "model expected",
             "query_precision": "QP",
             "wrong_low": "QP low",
             "wrong_high": "QP high",
@@ -269,12 +273,11 @@ def status(
             "minutes per answer class: "
             + ", ".join(f"{k} {v:.1f}" for k, v in st.minutes_per_class.items())
         )
-    if st.remaining_wrong is not None:
-        rw = st.remaining_wrong
-        console.print(
-            f"estimated wrong labels left in the pool: {rw['estimate']:.0f} "
-            f"(95% interval {rw['low']:.0f}-{rw['high']:.0f})"
-        )
+    if st.current_round is not None:
+        console.print(estimate_line(st))
+        temperature = (st.model_remaining_wrong or {}).get("temperature")
+        t = "" if temperature is None else f"temperature {temperature:.2f}; "
+        console.print(f"model: {t}{st.model_note}")
     console.print(f"[bold]advice:[/] {st.advice}")
     if st.model_check:
         console.print(f"[bold yellow]model check:[/] {st.model_check}")

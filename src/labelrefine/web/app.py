@@ -53,7 +53,7 @@ from labelrefine.campaign.ledger import (
     NotAllowed,
     SubmissionRetracted,
 )
-from labelrefine.campaign.status import campaign_status
+from labelrefine.campaign.status import campaign_status, estimate_line
 from labelrefine.data.dataset import HIGH_BIT_MODES, to_rgb8
 from labelrefine.io import to_jsonable
 
@@ -324,11 +324,16 @@ def create_app(
         return {"round": ledger.current_round(), "answered": done, "total": total}
 
     def panel_context(request: Request, idx: int | None, who: Principal) -> dict[str, Any]:
+        p = progress()
         return {
             "request": request,
             "item": None if idx is None else item_view(idx),
             "classes": list(names),
-            "progress": progress(),
+            "progress": p,
+            # the queue is done: both estimates of the wrong labels left (observed, model)
+            "estimates": estimate_line(campaign_status(ledger))
+            if idx is None and p["round"] is not None
+            else "",
             "annotator": who.name,
             "can_adjudicate": who.can_adjudicate,
             "open_conflicts": len(ledger.conflicts()) if who.can_adjudicate else 0,
