@@ -540,7 +540,7 @@ def _advice(
                 ),
             )
     if next_wrong is None:
-        return remaining, next_wrong, False, "answer the queue to get an estimate"
+        return remaining, next_wrong, False, "answer the queue to get an observed estimate"
     return (
         remaining,
         next_wrong,
