@@ -232,28 +232,39 @@ def _evaluate(
 
 
 class _BestTracker:
-    """Keeps the best-validation epoch (earliest on ties) and its test scores and weights."""
+    """Keeps the best-validation epoch (earliest on ties) and its weights.
+
+    The test split is evaluated once, on the kept weights, by :meth:`result` (not after every
+    epoch): the same numbers for a third of the evaluation passes, and no per-epoch test curve
+    in the history to be tempted by.
+    """
 
     def __init__(self, num_classes: int) -> None:
-        self.epoch, self.val_f1, self.test_f1 = -1, -np.inf, float("nan")
-        self.test_recall = np.full(num_classes, np.nan)
+        self.epoch, self.val_f1 = -1, -np.inf
+        self.num_classes = num_classes
         self.state: dict[str, torch.Tensor] | None = None
 
-    def offer(self, epoch: int, val_f1: float, test_f1: float, test_recall: np.ndarray,
-              model: Classifier) -> None:
+    def offer(self, epoch: int, val_f1: float, model: Classifier) -> None:
         score = -np.inf if np.isnan(val_f1) else val_f1
         if self.epoch < 0 or score > self.val_f1:
             self.epoch, self.val_f1 = epoch, score
-            self.test_f1, self.test_recall = test_f1, test_recall
             self.state = _state_copy(model)
 
-    def result(self, history: list[dict]) -> FitResult:
+    def result(self, history: list[dict], model: Classifier, source: BatchSource,
+               test: EvalSet | None, dev: torch.device, amp: bool | None) -> FitResult:
+        """The fit's result; ``model``'s own weights are left as they are."""
+        test_f1, test_recall = float("nan"), np.full(self.num_classes, np.nan)
+        if self.state is not None and test is not None and test.indices.size:
+            current = _state_copy(model)
+            model.load_state_dict(self.state)
+            test_f1, test_recall = _evaluate(model, source, test, dev, amp)
+            model.load_state_dict(current)
         return FitResult(
             history=history,
             best_epoch=self.epoch,
             best_val_f1=float("nan") if np.isinf(self.val_f1) else float(self.val_f1),
-            test_f1=float(self.test_f1),
-            test_recall=np.asarray(self.test_recall, dtype=np.float64),
+            test_f1=float(test_f1),
+            test_recall=np.asarray(test_recall, dtype=np.float64),
             best_state=self.state,
         )
 
@@ -407,9 +418,9 @@ def fit_ce(
     """Train ``model`` with cross-entropy on ``labels[train_idx]``.
 
     A fresh SGD optimiser with a per-epoch cosine schedule (``T_max = epochs``) is made on every
-    call, so calling it again fine-tunes from the current weights. Val (and test) macro-F1 are
-    evaluated after every epoch; the weights chosen by ``model.options.selection`` (default:
-    the best-validation epoch) are restored into ``model`` before returning. The loss follows
+    call, so calling it again fine-tunes from the current weights. Val macro-F1 is evaluated
+    after every epoch; the weights chosen by ``model.options.selection`` are restored into
+    ``model`` before returning, and test macro-F1 is evaluated once, on them. The loss follows
     ``model.options.loss``; with ``model.options.calibrate`` a temperature is fitted on ``val``.
     The result carries the sanity guard's report. A non-finite loss raises
     :class:`NonFiniteError`.
@@ -452,19 +463,18 @@ def fit_ce(
                 count += idx.size
             sched.step()
             val_f1, _ = _evaluate(model, source, val, dev, amp)
-            test_f1, test_recall = _evaluate(model, source, test, dev, amp)
             if window is None:
-                best.offer(epoch, val_f1, test_f1, test_recall, model)
+                best.offer(epoch, val_f1, model)
             else:
                 window.offer(epoch, val_f1, model)
             row = {"epoch": epoch, "loss": total / max(count, 1), "val_f1": val_f1,
-                   "test_f1": test_f1, "lr": lr_now, "time_s": time.perf_counter() - t0,
+                   "lr": lr_now, "time_s": time.perf_counter() - t0,
                    "cpu_s": time.process_time() - c0}
             history.append(row)
             if progress is not None:
                 progress(epoch + 1, epochs, row)
         if window is None:
-            result = best.result(history)
+            result = best.result(history, model, source, test, dev, amp)
             if result.best_state is not None:
                 model.load_state_dict(result.best_state)
         else:
@@ -553,7 +563,8 @@ def train_lnl(
     positions and the loss each network minimises), one backward pass of the summed losses
     and a step of every updated network's SGD optimiser (cosine schedule over the epochs run);
     then the VOG recorder (:mod:`labelrefine.lnl.recorders`, chosen by ``cfg.vog.pass``) closes
-    the epoch, and the first network is evaluated on ``data.val`` / ``data.test``. VOG is
+    the epoch, and the first network is evaluated on ``data.val``; ``data.test`` only once, on
+    the best-validation epoch's weights. VOG is
     recorded when the method selects by it (or ``track_vog`` asks for it) and handed to the
     method from epoch ``cfg.warmup`` on, once every network's window is full. The partition is
     the union of the method's clean positions over the last epoch's batches.
@@ -650,8 +661,7 @@ def train_lnl(
 
             selected = np.concatenate(clean_parts) if clean_parts else np.zeros(0, np.int64)
             val_f1, _ = _evaluate(nets[0], source, data.val, dev, cfg.amp)
-            test_f1, test_recall = _evaluate(nets[0], source, data.test, dev, cfg.amp)
-            best.offer(epoch, val_f1, test_f1, test_recall, nets[0])
+            best.offer(epoch, val_f1, nets[0])
             row: dict[str, Any] = {
                 "epoch": epoch,
                 "loss": sums[0] / counts[0] if counts[0] else float("nan"),
@@ -666,7 +676,7 @@ def train_lnl(
                 prec, rec = selection_precision_recall(selected, train_idx, labels,
                                                        data.true_labels)
                 row["sel_precision"], row["sel_recall"] = prec, rec
-            row.update({"val_f1": val_f1, "test_f1": test_f1, "lr": lr_now,
+            row.update({"val_f1": val_f1, "lr": lr_now,
                         "time_s": time.perf_counter() - t0,
                         "cpu_s": time.process_time() - c0})
             history.append(row)
@@ -686,7 +696,7 @@ def train_lnl(
     if scores_f is not None:
         last_vog = np.full(n_items, np.nan)
         last_vog[train_idx] = scores_f
-    fit = best.result(history)
+    fit = best.result(history, nets[0], source, data.test, dev, cfg.amp)
     # the guard (and calibration) judge the network phase 2 continues from
     fit.temperature, fit.guard = finish_fit(nets[0], source, train_idx, labels, data.val,
                                             device=dev, amp=cfg.amp)
@@ -731,8 +741,8 @@ def run_lnl(
     protocol). ``track_vog`` forces VOG tracking on or off (default: only when the selection
     uses it); tracking starts ``window`` epochs before it is needed. ``init`` continues training
     from the given networks (``init[0]`` alone for ``ce``). Per-epoch history: losses, forget
-    rate, selected-set precision/recall (when ``true_labels`` is given), val/test macro-F1 of
-    the first network.
+    rate, selected-set precision/recall (when ``true_labels`` is given), val macro-F1 of the
+    first network (test macro-F1: once, for the best-validation epoch's weights).
     """
     method = get_method(cfg)
     data = LNLData(train_idx, labels, num_classes, val, test, true_labels, class_names)
