@@ -384,3 +384,16 @@ def test_runtime_changes_neither_key_nor_features(
     # a cache written by one runtime is a hit for another
     hit = embed_dataset(tiny, _cfg(tmp_path / "a"), progress=False, runtime=runtime)
     assert hit.hit and hit.key == ref.key
+
+
+def test_workers_with_several_threads_each_finish_with_the_same_features(
+    first: FeatureSet, tiny: ImageDataset, tmp_path: Path
+) -> None:
+    # forked workers that start a multi-threaded pool the parent had used hung forever;
+    # with more than one thread per worker the workers are fresh interpreters
+    torch.set_num_threads(2)
+    torch.ones(256, 256) @ torch.ones(256, 256)  # the parent's thread pool is in use
+    other = embed_dataset(tiny, _cfg(tmp_path), progress=False, num_workers=2, num_threads=2)
+    np.testing.assert_allclose(
+        other.plain.astype(np.float32), first.plain.astype(np.float32), atol=2e-3, rtol=1e-3
+    )

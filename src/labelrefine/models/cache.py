@@ -258,6 +258,9 @@ def _cpu_batches(
         num_workers=min(workers, len(batches)),
         worker_init_fn=partial(_set_worker_threads, threads),
         prefetch_factor=2,
+        # a forked child that starts a multi-threaded pool the parent already used (OpenMP)
+        # can deadlock; fresh interpreters cannot
+        multiprocessing_context="spawn" if threads > 1 else None,
     )
 
 
