@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+from labelrefine.experiments.report import t_interval as report_interval
 
 SAMPLER_LABELS = ("ours+random", "ours+entropy", "ours+margin", "ours+coreset", "ours+joint",
                   "ours+cl", "ours+combined", "ours_plus", "cleanlab_relabel",
@@ -37,13 +38,9 @@ REFERENCES = ("clean", "noisy_ce")
 
 def t_interval(values: list[float]) -> tuple[float, float]:
     """Mean and half-width of the 95 % t-interval (nan half-width for one value)."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan
-    if v.size == 1:
-        return float(v[0]), math.nan
-    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    return float(v.mean()), float(half)
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    mean, _, half, _ = report_interval(np.asarray(v, dtype=float))
+    return mean, half
 
 
 def load(dirs: list[Path]) -> list[dict[str, Any]]:
