@@ -451,7 +451,10 @@ def _openvino_session(path: Path, threads: int) -> Callable[[np.ndarray], np.nda
     compiled = core.compile_model(
         core.read_model(str(path)), "CPU",
         {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
-         "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+         "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+         # pinning binds the calling thread to a core, and every encoding process picks the
+         # same one: 2 single-threaded workers then share core 0 of 2
+         "ENABLE_CPU_PINNING": False},
     )
     request = compiled.create_infer_request()
     return lambda arr: request.infer({0: arr})[0].copy()
