@@ -125,7 +125,9 @@ def run_command(
         console.print(
             f"{len(summary.finished)} runs finished, {len(summary.skipped)} skipped (done "
             f"before), {len(summary.failed)} failed in {summary.seconds:.0f} s "
-            f"({summary.workers} worker{'s' if summary.workers > 1 else ''}). "
+            f"({summary.workers} worker{'s' if summary.workers > 1 else ''}; data and "
+            f"features {summary.features_seconds:.0f} s, runs "
+            f"{summary.seconds - summary.features_seconds:.0f} s). "
             f"Results: {summary.run_dir}/runs; next: labelrefine report {summary.run_dir}"
         )
         if summary.failed:

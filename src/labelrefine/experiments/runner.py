@@ -55,6 +55,7 @@ class SweepSummary:
     failed: dict[str, str] = field(default_factory=dict)  # run name -> error text
     seconds: float = 0.0
     workers: int = 1
+    features_seconds: float = 0.0  # loading the data and computing (or reading) the features
 
 
 def group_runs(cfg: ExperimentConfig, keys: Sequence[RunKey]) -> list[list[RunKey]]:
@@ -312,6 +313,7 @@ def run_sweep(
     try:
         torch.set_num_threads(default_threads(1))
         source = load_source(cfg, dataset, device, progress=embed_progress)
+        summary.features_seconds = time.perf_counter() - t_start
         if executor != "local":  # e.g. Ray: labelrefine.experiments.executors
             from labelrefine.experiments.executors import get_executor
 
