@@ -244,3 +244,19 @@ def test_budget_shortfalls_marked() -> None:
     short = budget_shortfalls(_frame([0.0] * 5, [0.3] * 5), "n")
     assert short[["label", "round", "seed", "labels_bought", "most_bought"]].values.tolist() \
         == [["al", 1, 0, 7, 10]]
+
+
+def test_a_pipeline_that_buys_no_label_is_paired_at_every_round() -> None:
+    rows = []
+    for seed in range(3):
+        for r in range(3):
+            rows.append({"noise": "n", "pipeline": "ours", "label": "ours+entropy",
+                         "seed": seed, "round": r, "labels_bought": 10 * r,
+                         "test_f1": 0.3 + 0.01 * r + 0.001 * seed})
+        rows.append({"noise": "n", "pipeline": "cleanlab_prune", "label": "cleanlab_prune",
+                     "seed": seed, "round": 0, "labels_bought": 0, "test_f1": 0.28})
+    frame = pd.DataFrame(rows)
+    d = paired_differences(frame, "n", "ours+entropy")
+    got = d[d["label"] == "cleanlab_prune"].set_index("round")["diff_mean"]
+    assert list(got.index) == [0, 1, 2]
+    np.testing.assert_allclose(got.to_numpy(), [-0.021, -0.031, -0.041], atol=1e-12)

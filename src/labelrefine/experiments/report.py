@@ -72,11 +72,12 @@ def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95
 def paired_differences(frame: pd.DataFrame, noise: str, reference: str) -> pd.DataFrame:
     """Per (label, round): per-seed differences ``label − reference`` of test macro-F1.
 
-    Seeds are paired (same seed: same split, noise and phase 1 where shared). A reference
-    pipeline with a single record (``clean``, ``noisy_ce``) is compared with that record at
-    every round. Columns: ``label``, ``pipeline``, ``round``, ``diff_mean``, ``diff_half``
-    (95 % t half-width), ``lo``, ``hi``, ``wins`` / ``losses`` (seeds where ``label`` is
-    above / below the reference), ``n_pairs``, ``significant`` (interval excludes 0).
+    Seeds are paired (same seed: same split, noise and phase 1 where shared). A pipeline with
+    a single record that buys no label (``clean``, ``noisy_ce``, ``cleanlab_prune``) is
+    compared with that record at every round. Columns: ``label``, ``pipeline``, ``round``,
+    ``diff_mean``, ``diff_half`` (95 % t half-width), ``lo``, ``hi``, ``wins`` / ``losses``
+    (seeds where ``label`` is above / below the reference), ``n_pairs``, ``significant``
+    (interval excludes 0).
     """
     cols = ["label", "pipeline", "round", "diff_mean", "diff_half", "lo", "hi", "wins",
             "losses", "n_pairs", "significant"]
@@ -87,7 +88,9 @@ def paired_differences(frame: pd.DataFrame, noise: str, reference: str) -> pd.Da
     ref_rounds = sorted(ref.index.get_level_values("round").unique())
     rows = []
     for label, g in sub[sub["label"] != reference].groupby("label", sort=False):
-        single = g["round"].nunique() == 1 and g["pipeline"].iloc[0] in _REFERENCES
+        # one record and no label bought (clean, noisy_ce, cleanlab_prune): compared with
+        # the reference at every round
+        single = g["round"].nunique() == 1 and bool((g["labels_bought"] == 0).all())
         rounds = ref_rounds if single else sorted(g["round"].unique())
         for r in rounds:
             hit = g if single else g[g["round"] == r]
