@@ -121,6 +121,8 @@ def _context(world) -> PipelineContext:
     PipelineSpec(name="alc_coteaching"),
     PipelineSpec(name="ce_al", sampler="random"),
     PipelineSpec(name="al_only", sampler="random"),
+    PipelineSpec(name="ours_plus"),
+    PipelineSpec(name="ours_plus", plus={"pool": "all", "train_on": "select"}, label="plus-sel"),
 ], ids=lambda s: s.display)
 def test_pipeline_trains_on_given_labels_and_oracle_answers_only(world, monkeypatch, spec):
     ctx = _context(world)
@@ -130,7 +132,7 @@ def test_pipeline_trains_on_given_labels_and_oracle_answers_only(world, monkeypa
     assert seen["steps"] > 0 and spy.buys
     assert seen["answers_wrong"] > 0  # the oracle errs: its answers are not the truth
     assert seen["relabel_used"] > 0, "no step trained on a label the oracle changed"
-    if spec.name in ("ours", "alc_coteaching"):
+    if spec.name in ("ours", "alc_coteaching", "ours_plus"):
         assert seen["noisy_unbought"] > 0, "no step on a noisy, never-bought item"
 
 

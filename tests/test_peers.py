@@ -279,7 +279,8 @@ def test_ours_plus_with_every_switch_off_is_ours(world) -> None:
     from labelrefine.config import PipelineSpec
     from labelrefine.pipelines import run_pipeline
 
-    off = {"sampler": "entropy", "class_budget": "none", "resplit": False, "unqueried": "drop"}
+    off = {"sampler": "entropy", "class_budget": "none", "resplit": False, "unqueried": "drop",
+           "pool": "suspects", "train_on": "clean"}
     plus = run_pipeline(PipelineSpec(name="ours_plus", plus=off), _context(world))
     ours = run_pipeline(PipelineSpec(name="ours", sampler="entropy"), _context(world))
     assert _numbers(plus) == _numbers(ours)
@@ -310,3 +311,53 @@ def test_ours_runs_with_registered_cl_sampler(world) -> None:
     res = run_pipeline(PipelineSpec(name="ours", sampler="cl"), _context(world))
     assert [r["labels_bought"] for r in res["rounds"]] == [0, BUDGET, 2 * BUDGET]
     assert res["rounds"][1]["query_precision"] >= 0.9
+
+
+def test_ours_plus_pool_all_queries_outside_the_suspects(world, monkeypatch) -> None:
+    """``pool: suspects`` queries only phase 1's suspects; ``pool: all`` any training item."""
+    from labelrefine.active.oracle import SimulatedOracle
+    from labelrefine.config import PipelineSpec
+    from labelrefine.pipelines import run_pipeline
+    from labelrefine.pipelines.common import phase1
+
+    asked: list[np.ndarray] = []
+    orig = SimulatedOracle.query
+
+    def spy(oracle, indices):
+        asked.append(np.asarray(indices).copy())
+        return orig(oracle, indices)
+
+    monkeypatch.setattr(SimulatedOracle, "query", spy)
+    ctx = _context(world)
+    lnl, _, _ = phase1(ctx, "ct_vog", ctx.cfg.lnl.mix)
+    base = {"sampler": "random", "class_budget": "none"}
+    for pool in ("suspects", "all"):
+        asked.clear()
+        run_pipeline(PipelineSpec(name="ours_plus", plus={**base, "pool": pool}), _context(world))
+        items = np.concatenate(asked)
+        assert np.unique(items).size == items.size == 2 * BUDGET  # nobody is asked twice
+        assert np.isin(items, ctx.data.train_idx).all()
+        inside = np.isin(items, lnl.suspect_idx)
+        if pool == "suspects":
+            assert inside.all()
+        else:
+            assert not inside.all(), "pool: all never left the suspects"
+
+
+def test_ours_plus_select_keeps_the_fit_with_higher_val_f1(world) -> None:
+    """Round 1 starts from the same weights and queries the same items under every
+    ``train_on``; ``select`` must then equal whichever single choice validates higher."""
+    from labelrefine.config import PipelineSpec
+    from labelrefine.pipelines import run_pipeline
+
+    def first_round(train_on: str) -> dict:
+        spec = PipelineSpec(name="ours_plus", plus={"train_on": train_on})
+        return run_pipeline(spec, _context(world))["rounds"][1]
+
+    clean, answers, select = (first_round(t) for t in ("clean", "relabeled", "select"))
+    assert answers["n_clean"] == BUDGET  # trained on the expert's answers only
+    assert clean["n_clean"] > BUDGET
+    best = clean if clean["val_f1"] >= answers["val_f1"] else answers
+    assert select["trained_on"] == ("clean" if best is clean else "relabeled")
+    for key in ("val_f1", "test_f1", "n_clean", "query_precision"):
+        assert select[key] == best[key]

@@ -262,12 +262,14 @@ def sampler_names() -> tuple[str, ...]:
 class PlusConfig(_Strict):
     """``ours_plus``: each step past the paper behind its own switch, so each can be ablated.
 
-    Defaults are the measured best (results/peers/: HAM10000, p = 0.4, 5 seeds): entropy with
-    per-class quotas. ``resplit`` and ``unqueried: agree`` lowered test F1 there (they add
-    wrong labels to the trusted set) and stay off; see ``labelrefine.pipelines.ours_plus``.
+    Defaults were chosen on validation F1 of development seeds (see
+    ``labelrefine.pipelines.ours_plus``): queries from every training item (``pool: all``),
+    entropy with per-class quotas, and each round the better-validating of two fits (clean set
+    plus answers, or answers only). ``resplit`` and ``unqueried: agree`` lowered test F1 in
+    results/peers/ (they add wrong labels to the trusted set) and stay off.
     """
 
-    # query score over the suspect pool; cl = cleanlab label quality, combined = cl + entropy
+    # query score over the pool; cl = cleanlab label quality, combined = cl + entropy
     sampler: Literal["random", "entropy", "margin", "joint", "confidence", "cl",
                      "combined"] = "entropy"
     weight: float = Field(0.25, ge=0, le=1)  # combined: weight of the entropy rank
@@ -275,6 +277,11 @@ class PlusConfig(_Strict):
     resplit: bool = False  # redo the clean/suspect split each round (relabeled items trusted)
     unqueried: Literal["drop", "agree"] = "drop"  # agree: pseudo-labels where both nets agree
     agree_min: float = Field(0.9, gt=0, le=1)  # both networks at least this confident
+    # where queries come from: phase 1's suspects, or every training item not asked yet
+    pool: Literal["suspects", "all"] = "all"
+    # what each round trains on: the clean set plus the expert's answers (as ours), the
+    # answers only (as ce_al), or both fitted from the same weights, the higher val F1 kept
+    train_on: Literal["clean", "relabeled", "select"] = "select"
 
 
 class PipelineSpec(_Strict):
