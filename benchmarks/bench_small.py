@@ -8,9 +8,13 @@ from the training-set size). Prints, per seed and setting: validation macro-F1 a
 accuracy with the trivial baselines (majority class, nearest class centroid), the sanity
 guard's verdict, and how spread the pool's predictive entropies are (quantiles, share of items
 predicted with max probability >= 0.99): the uncertainty queue is only meaningful when they
-are spread.
+are spread. A third row per seed, ``probe``, is an exact L2 logistic regression (scikit-learn,
+class-balanced, C = 0.01, features standardised on the training split) on the same noisy
+training labels, judged by the same guard: how often can *any* learner on these features pass
+the guard on a validation split this small?
 
     python benchmarks/bench_small.py [--n 300] [--seeds 3] [--features FILE.npz]
+                                     [--settings current --settings probe]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from labelrefine.data.loaders import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.data.splits import stratified_split
 from labelrefine.lnl.adaptive import apply_adaptive
+from labelrefine.lnl.guard import GuardReport, sanity_check
 from labelrefine.lnl.sources import FeatureSource, for_training
 from labelrefine.lnl.trainer import EvalSet, predict, run_lnl
 
@@ -45,6 +50,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--noise", type=float, default=0.2)
+    ap.add_argument("--settings", action="append", choices=["original", "current", "probe"],
+                    default=None, help="rows to run (default: all three)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="lnl option for the 'current' setting (e.g. loss=logit_adjusted)")
     args = ap.parse_args()
@@ -72,6 +79,9 @@ def main() -> None:
     extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     settings = {"original": defaults.model_copy(update=ORIGINAL),
                 "current": defaults.model_copy(update=extra)}
+    rows = args.settings or ["original", "current", "probe"]
+    settings = {k: v for k, v in settings.items() if k in rows}
+    verdicts: dict[str, list[str]] = {name: [] for name in rows}
     noise = NoiseConfig(kind="symmetric", rate=args.noise)
     print(f"{keep.size} images, symmetric noise {args.noise:g}, phase 1 = CT_VOG with the "
           f"library defaults")
@@ -102,6 +112,31 @@ def main() -> None:
                   f"{g.status}; pool {pool.size}: entropy q10/50/90 {q[0]:.3f}/{q[1]:.3f}/"
                   f"{q[2]:.3f}, max-prob>=0.99 {100 * conf:.0f} %, T {res.model.temperature:.2f}"
                   f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+            verdicts[name].append(g.status)
+        if "probe" in rows:
+            g = probe_guard(plain.astype(np.float64), data)
+            verdicts["probe"].append(g.status)
+            print(f"seed {seed} probe    logistic regression C=0.01: val F1 {g.model_f1:.3f} "
+                  f"(majority {g.majority_f1:.3f}, centroid {g.centroid_f1:.3f}), bal.acc "
+                  f"{g.model_bacc:.3f} ({g.majority_bacc:.3f}, {g.centroid_bacc:.3f}) -> "
+                  f"{g.status}", flush=True)
+    for name, got in verdicts.items():
+        counts = ", ".join(f"{s} {got.count(s)}" for s in ("ok", "weak", "failed"))
+        print(f"{name}: guard over {len(got)} seeds: {counts}")
+
+
+def probe_guard(x: np.ndarray, data) -> GuardReport:
+    """The guard's verdict on an exact L2 logistic regression trained on the noisy labels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    tr, va = data.train_idx, data.val_idx
+    scaler = StandardScaler().fit(x[tr])
+    probe = LogisticRegression(C=0.01, class_weight="balanced", max_iter=2000)
+    probe.fit(scaler.transform(x[tr]), data.given_labels[tr])
+    return sanity_check(data.true_labels[va], probe.predict(scaler.transform(x[va])),
+                        train_labels=data.given_labels[tr], num_classes=data.num_classes,
+                        train_x=scaler.transform(x[tr]), val_x=scaler.transform(x[va]))
 
 
 if __name__ == "__main__":
