@@ -346,18 +346,40 @@ def test_ours_plus_pool_all_queries_outside_the_suspects(world, monkeypatch) -> 
 
 def test_ours_plus_select_keeps_the_fit_with_higher_val_f1(world) -> None:
     """Round 1 starts from the same weights and queries the same items under every
-    ``train_on``; ``select`` must then equal whichever single choice validates higher."""
+    ``train_on``; ``select`` must then equal whichever of clean / relabeled validates higher."""
     from labelrefine.config import PipelineSpec
     from labelrefine.pipelines import run_pipeline
 
-    def first_round(train_on: str) -> dict:
-        spec = PipelineSpec(name="ours_plus", plus={"train_on": train_on})
+    def first_round(train_on: str, trust_min: float = 0.8) -> dict:
+        spec = PipelineSpec(name="ours_plus", plus={"train_on": train_on,
+                                                    "trust_min": trust_min})
         return run_pipeline(spec, _context(world))["rounds"][1]
 
-    clean, answers, select = (first_round(t) for t in ("clean", "relabeled", "select"))
-    assert answers["n_clean"] == BUDGET  # trained on the expert's answers only
-    assert clean["n_clean"] > BUDGET
-    best = clean if clean["val_f1"] >= answers["val_f1"] else answers
-    assert select["trained_on"] == ("clean" if best is clean else "relabeled")
+    single = {t: first_round(t, 0.0) for t in ("clean", "relabeled", "trusted")}
+    assert single["relabeled"]["n_clean"] == BUDGET  # trained on the expert's answers only
+    assert single["clean"]["n_clean"] > BUDGET
+    # trust_min 0: every class is trusted, so "trusted" is the clean set plus the answers
+    assert single["trusted"]["n_clean"] == single["clean"]["n_clean"]
+    assert single["trusted"]["trusted_classes"] == [0, 1, 2]
+    select = first_round("select")
+    best = max(("clean", "relabeled"), key=lambda t: (single[t]["val_f1"], t == "clean"))
+    assert select["trained_on"] == best
     for key in ("val_f1", "test_f1", "n_clean", "query_precision"):
-        assert select[key] == best[key]
+        assert select[key] == single[best][key]
+    # trust_min 1: no class can be trusted, so "trusted" is the answers only
+    assert first_round("trusted", 1.0)["n_clean"] == BUDGET
+
+
+def test_trusted_classes_from_answers() -> None:
+    from labelrefine.pipelines.ours_plus import trusted_classes
+
+    given = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    answer = np.array([0, 0, 0, 0, 1, 2, 2, 2])  # class 0 confirmed 4/4, class 1 1/4
+    # posterior means: class 0 5/6 = 0.83, class 1 2/6 = 0.33, class 2 (never asked) 0.5
+    np.testing.assert_array_equal(trusted_classes(given, answer, 3, 0.8), [True, False, False])
+    np.testing.assert_array_equal(trusted_classes(given, answer, 3, 0.9), [False, False, False])
+    np.testing.assert_array_equal(trusted_classes(given, answer, 3, 0.0), [True, True, True])
+    with pytest.raises(ValueError, match="min_precision"):
+        trusted_classes(given, answer, 3, 1.5)
+    with pytest.raises(ValueError, match="same 1-D shape"):
+        trusted_classes(given, answer[:3], 3, 0.5)

@@ -280,8 +280,12 @@ class PlusConfig(_Strict):
     # where queries come from: phase 1's suspects, or every training item not asked yet
     pool: Literal["suspects", "all"] = "all"
     # what each round trains on: the clean set plus the expert's answers (as ours), the
-    # answers only (as ce_al), or both fitted from the same weights, the higher val F1 kept
-    train_on: Literal["clean", "relabeled", "select"] = "select"
+    # answers only (as ce_al), the answers plus the trusted classes' clean-set items, or
+    # (select) the first two fitted from the same weights and the higher val F1 kept
+    train_on: Literal["clean", "relabeled", "trusted", "select"] = "select"
+    # trusted: the answers plus the clean-set items of the classes whose clean-set labels the
+    # expert's answers confirmed at least this often (posterior mean, see trusted_classes)
+    trust_min: float = Field(0.8, ge=0, le=1)
 
 
 class PipelineSpec(_Strict):

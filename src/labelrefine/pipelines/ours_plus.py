@@ -15,7 +15,13 @@ and changes the rounds, each change behind a switch in :class:`~labelrefine.conf
   clean set plus the answers and on the answers only, and the fit with the higher validation
   macro-F1 is kept (the round record says which). ``clean`` / ``relabeled`` force one.
   Phase 1's weights carry what the clean set teaches; the answers then correct the decision
-  boundaries without the clean set's wrong labels pulling them back.
+  boundaries without the clean set's wrong labels pulling them back. Under symmetric noise
+  those are mostly in the rare classes (at p = 0.4 phase 1's clean set holds 14 % correct
+  df labels and 97 % correct nv labels). ``trusted`` trains on the answers plus the clean-set
+  items of the classes the expert's answers vouch for (:func:`trusted_classes`, ``trust_min``);
+  measured as a third candidate of ``select`` it raised validation F1 by 0.012 (the optimism
+  of a maximum over more candidates) and not test F1 (-0.013, not significant), so it is
+  opt-in.
 * ``sampler`` (default ``entropy``): query score; ``cl`` = cleanlab's label quality,
   ``combined`` = its rank mixed with the entropy rank (``weight``), see
   :mod:`labelrefine.active.label_quality`.
@@ -109,6 +115,28 @@ def agreement_pseudo_labels(probs_a: np.ndarray, probs_b: np.ndarray,
     return np.where(ok, ya, -1).astype(np.int64)
 
 
+def trusted_classes(given: np.ndarray, answers: np.ndarray, num_classes: int,
+                    min_precision: float) -> np.ndarray:
+    """Classes whose clean-set labels the expert's answers vouch for: boolean ``(C,)``.
+
+    ``given`` / ``answers``: the given label and the expert's answer of every answered item
+    that phase 1 had put in its clean set. A class is trusted when the posterior mean of the
+    share of its given labels the expert confirmed, ``(confirmed + 1) / (asked + 2)``, is at
+    least ``min_precision``; a class nobody has asked about is not (0.5).
+    """
+    g = np.asarray(given, dtype=np.int64)
+    a = np.asarray(answers, dtype=np.int64)
+    if g.shape != a.shape or g.ndim != 1:
+        raise ValueError(f"given {g.shape} and answers {a.shape} must be the same 1-D shape")
+    if not 0.0 <= min_precision <= 1.0:
+        raise ValueError(f"min_precision must be in [0, 1], got {min_precision}")
+    if g.size and (g.min() < 0 or g.max() >= num_classes):
+        raise ValueError(f"given labels must be in [0, {num_classes})")
+    asked = np.bincount(g, minlength=num_classes)
+    confirmed = np.bincount(g[g == a], minlength=num_classes)
+    return (confirmed + 1.0) / (asked + 2.0) >= min_precision
+
+
 def query_scores(plus: PlusConfig, probs: np.ndarray, given: np.ndarray,
                  seed: int) -> np.ndarray:
     """Query-first scores of the pool under ``plus.sampler`` (higher = query first): the
@@ -155,6 +183,9 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
                 "n_clean": int(clean.size), "n_queried": 0, "n_changed": 0, "oracle_wrong": 0,
                 "seconds": 0.0}]
     bought = fixed = 0
+    phase1_clean = clean.copy()
+    audit_given = np.zeros(0, dtype=np.int64)  # given / answer of answered phase-1 clean items
+    audit_answer = np.zeros(0, dtype=np.int64)
 
     def fit_on(net: Classifier, items: np.ndarray, y: np.ndarray, rnd: int) -> FitResult:
         return fit_ce(net, ctx.source, items, y, epochs=act.epochs_per_round, lr=act.lr,
@@ -209,19 +240,28 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
                 n_pseudo = int(ok.sum())
                 pseudo_wrong = int(np.sum(pseudo[ok] != d.true_labels[rest[ok]]))
         answers_only = np.setdiff1d(train_set, clean, assume_unique=True)  # relabeled + pseudo
-        trained_on = plus.train_on
-        if plus.train_on == "relabeled":
-            train_set = answers_only
-            fit = fit_on(model, train_set, train_labels, rnd)
-        elif plus.train_on == "select":
-            other = copy.deepcopy(model)
-            fit = fit_on(model, train_set, train_labels, rnd)
-            fit_b = fit_on(other, answers_only, train_labels, rnd)
-            trained_on = "clean"
-            if fit_b.best_val_f1 > fit.best_val_f1:  # validation decides, never test
-                model, fit, train_set, trained_on = other, fit_b, answers_only, "relabeled"
+        vouched = sure & np.isin(picked, phase1_clean)
+        audit_given = np.concatenate([audit_given, d.given_labels[picked[vouched]]])
+        audit_answer = np.concatenate([audit_answer, answers[vouched]])
+        trust = trusted_classes(audit_given, audit_answer, c, plus.trust_min)
+        candidates = {
+            "clean": train_set,
+            "relabeled": answers_only,
+            "trusted": np.union1d(answers_only, clean[trust[labels[clean]]]),
+        }
+        if plus.train_on != "select":
+            names = [plus.train_on]
         else:
-            fit = fit_on(model, train_set, train_labels, rnd)
+            names = ["clean", "relabeled"]
+        start = copy.deepcopy(model) if len(names) > 1 else model  # every fit starts here
+        fit = None
+        for name in names:
+            net = model if fit is None else copy.deepcopy(start)
+            cand = fit_on(net, candidates[name], train_labels, rnd)
+            if fit is None or cand.best_val_f1 > fit.best_val_f1:  # validation decides
+                model, fit, trained_on = net, cand, name
+        assert fit is not None
+        train_set = candidates[trained_on]
         in_clean = clean
         records.append({
             "round": rnd,
@@ -230,6 +270,7 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
             "query_precision": query_precision(picked, d.given_labels, d.true_labels),
             "n_clean": int(train_set.size),
             "trained_on": trained_on,
+            "trusted_classes": [int(k) for k in np.flatnonzero(trust)],
             "n_queried": int(picked.size),
             "n_changed": n_changed,
             "oracle_wrong": int(np.sum(answers[sure] != d.true_labels[picked[sure]])),
