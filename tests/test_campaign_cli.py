@@ -603,3 +603,54 @@ def test_readers_configure_backup_and_status_commands(tmp_path):
     res = run("campaign", "backup", ledger.path, tmp_path / "b.db")
     assert res.exit_code == 0 and len(Ledger(tmp_path / "b.db").answers()) == 2
     assert run("campaign", "backup", ledger.path, tmp_path / "b.db").exit_code == 2
+
+
+def test_plus_strategy_queues_any_item_and_keeps_the_better_fit(tmp_path, cache_dir,
+                                                                 monkeypatch):
+    """``--strategy plus``: the queue may hold phase-1 clean items; later rounds fit twice from
+    the same network and keep the higher validation F1; the strategy is fixed at step one."""
+    import labelrefine.campaign.step as step_mod
+
+    images, csv, truth = make_folder(tmp_path)
+    db = init(tmp_path, images, csv)
+    cfg = write_config(tmp_path, images, csv, cache_dir)
+    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu", "--budget", "12",
+              "--strategy", "plus")
+    assert res.exit_code == 0, res.output
+    ledger = Ledger(db)
+    assert ledger.rounds()["settings"].iloc[0]["strategy"] == "plus"
+    q = ledger.queue()
+    s0 = ledger.scores(0).set_index("item")
+    assert len(q) == 12 and s0.loc[list(q["item"]), "clean"].any()  # not only suspects
+    answer_queue(db, truth)
+
+    res = run("campaign", "step", db, "--device", "cpu", "--strategy", "paper")
+    assert res.exit_code == 2 and "fixed at the first step" in res.output
+    assert ledger.current_round() == 0
+
+    fits: list[tuple[int, float]] = []
+    orig = step_mod.refit
+
+    def spy(model, source, items, *args, **kwargs):
+        fit = orig(model, source, items, *args, **kwargs)
+        fits.append((int(np.asarray(items).size), float(fit.best_val_f1)))
+        return fit
+
+    monkeypatch.setattr(step_mod, "refit", spy)
+    res = run("campaign", "step", db, "--device", "cpu", "--budget", "3")
+    assert res.exit_code == 0, res.output
+    m1 = ledger.rounds()["metrics"].iloc[1]
+    assert len(fits) == 2 and fits[1][0] == 12  # second fit: the 12 expert labels only
+    assert m1["val_f1"] == pytest.approx(max(f for _, f in fits))
+    chosen = "relabeled" if fits[1][1] > fits[0][1] else "clean"
+    assert m1["trained_on"] == chosen and m1["n_clean"] == fits[chosen == "relabeled"][0]
+    answered = set(q["item"])
+    assert not set(ledger.queue(1)["item"]) & answered
+
+
+def test_unknown_strategy_is_refused_before_any_work(tmp_path):
+    from labelrefine.campaign.ledger import CampaignError
+    from labelrefine.campaign.step import StepOptions, run_step
+
+    with pytest.raises(CampaignError, match="unknown strategy 'best'; choose one of paper, plus"):
+        run_step(tmp_path / "missing.db", StepOptions(strategy="best"))

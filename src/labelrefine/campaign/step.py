@@ -9,6 +9,13 @@ Round r >= 1 loads round r-1's network and fine-tunes it with cross-entropy (fre
 set plus every item an expert has labeled so far, with the experts' labels. ``unsure`` answers
 leave an item out of both the training set and the pool.
 
+Strategy ``plus`` (fixed at the first step, ``--strategy plus``) applies the two changes that
+carry the simulated ``ours_plus`` pipeline's gain: the pool is every training item without a
+current answer, not only phase 1's suspects, and each round r >= 1 is fitted twice from round
+r-1's network -- on the trusted set and on the expert labels only -- keeping the fit with the
+higher validation macro-F1 (``metrics.trained_on`` says which). ``paper`` (the default) is the
+paper's method as described above.
+
 Every round then ranks the pool -- phase-1 suspects without a current answer -- with the chosen
 sampler and queues the top ``budget`` items with a reason each, and records the calibrated
 model's expected number of wrong given labels in the pool and in the queue
@@ -91,6 +98,11 @@ class StepOptions:
     experiment: ExperimentConfig | None = None
     device: str = "auto"
     force: bool = False
+    strategy: str | None = None  # "paper" / "plus"; fixed at the first step (None: stored)
+
+
+#: Campaign strategies: the paper's method, or with ours_plus' pool and per-round selection.
+STRATEGIES = ("paper", "plus")
 
 
 @dataclass
@@ -115,6 +127,7 @@ class Settings:
     active: ActiveConfig
     seed: int
     tau: float
+    strategy: str = "paper"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +136,7 @@ class Settings:
             "active": self.active.model_dump(mode="json"),
             "seed": self.seed,
             "tau": self.tau,
+            "strategy": self.strategy,
         }
 
     @classmethod
@@ -133,6 +147,7 @@ class Settings:
             active=ActiveConfig.model_validate(d["active"]),
             seed=int(d["seed"]),
             tau=float(d["tau"]),
+            strategy=str(d.get("strategy", "paper")),  # campaigns made before strategies
         )
 
 
@@ -156,7 +171,8 @@ def first_settings(opts: StepOptions) -> Settings:
     if opts.epochs is not None:
         lnl = lnl.model_copy(update={"epochs": int(opts.epochs)})
     lnl = lnl.model_copy(update={"method": resolved.phase1_method})
-    return Settings(encoder=encoder, lnl=lnl, active=active, seed=int(opts.seed), tau=float(tau))
+    return Settings(encoder=encoder, lnl=lnl, active=active, seed=int(opts.seed), tau=float(tau),
+                    strategy=opts.strategy or "paper")
 
 
 def campaign_dataset(ledger: Ledger) -> ImageDataset:
@@ -291,6 +307,9 @@ def run_step(
         get_sampler(opts.sampler)
     except ValueError as err:
         raise CampaignError(str(err)) from None
+    if opts.strategy is not None and opts.strategy not in STRATEGIES:
+        raise CampaignError(f"unknown strategy {opts.strategy!r}; choose one of "
+                            f"{', '.join(STRATEGIES)}")
     ledger = Ledger(campaign)
     rounds = ledger.rounds()
     rnd = len(rounds)
@@ -305,6 +324,9 @@ def run_step(
         settings = first_settings(opts)
     else:
         settings = Settings.from_dict(rounds["settings"].iloc[0])
+        if opts.strategy is not None and opts.strategy != settings.strategy:
+            raise CampaignError(f"the strategy is fixed at the first step; this campaign uses "
+                                f"{settings.strategy!r}, not {opts.strategy!r}")
     device = str(resolve_device(opts.device))
     names = ledger.class_names
     c = len(names)
@@ -312,7 +334,7 @@ def run_step(
     if rnd == 0:  # schedule from the training-set size (lnl.auto_schedule); stored with round 0
         lnl_a, active_a = adapt(settings.lnl, settings.active, int(st.train_idx.size))
         settings = Settings(encoder=settings.encoder, lnl=lnl_a, active=active_a,
-                            seed=settings.seed, tau=settings.tau)
+                            seed=settings.seed, tau=settings.tau, strategy=settings.strategy)
     dataset = campaign_dataset(ledger)
     source = for_training(batch_source(dataset, settings, device, progress), st.train_idx,
                           settings.lnl)
@@ -353,34 +375,45 @@ def run_step(
             data = ledger.checkpoint(rnd - 1)
             if data is None:
                 raise CampaignError(f"round {rnd - 1} stored no network to fine-tune")
-            model = load_model(data, settings, c, in_dim)
             s0 = ledger.scores(0)
             s0 = s0[s0["clean"].to_numpy()]
             phase1_clean = np.intersect1d(s0["item"].to_numpy(dtype=np.int64), st.train_idx)
-            trusted = np.union1d(phase1_clean, st.labeled)
             epochs = (
                 int(opts.epochs) if opts.epochs is not None else settings.active.epochs_per_round
             )
-            fit = refit(
-                model,
-                source,
-                trusted,
-                st.labels,
-                active=settings.active,
-                lnl=settings.lnl,
-                val=st.val,
-                test=st.test,
-                seed=seed,
-                rnd=rnd,
-                device=device,
-                epochs=epochs,
-                progress=task(f"round {rnd}: fine-tune", epochs),
-            )
+            candidates = {"clean": np.union1d(phase1_clean, st.labeled)}
+            if settings.strategy == "plus" and st.labeled.size:
+                candidates["relabeled"] = st.labeled
+            fit = None
+            for name, items in candidates.items():  # each from round r-1's network
+                net = load_model(data, settings, c, in_dim)
+                cand = refit(
+                    net,
+                    source,
+                    items,
+                    st.labels,
+                    active=settings.active,
+                    lnl=settings.lnl,
+                    val=st.val,
+                    test=st.test,
+                    seed=seed,
+                    rnd=rnd,
+                    device=device,
+                    epochs=epochs,
+                    progress=task(f"round {rnd}: fine-tune"
+                                  + (f" on {name}" if len(candidates) > 1 else ""), epochs),
+                )
+                if fit is None or cand.best_val_f1 > fit.best_val_f1:  # validation decides
+                    model, fit, trained_on, trained = net, cand, name, items
+            assert fit is not None
             metrics = _summary(fit)
+            metrics["trained_on"] = trained_on
 
     trusted = np.union1d(phase1_clean, st.labeled)
+    if rnd == 0:
+        trained = trusted
     suspects = np.setdiff1d(st.train_idx, phase1_clean)
-    pool = np.setdiff1d(suspects, st.answered)
+    pool = np.setdiff1d(suspects if settings.strategy == "paper" else st.train_idx, st.answered)
     all_idx = np.arange(len(st.given), dtype=np.int64)
     probs_all, _ = predict(model, source, all_idx, device=device)
     k = min(budget, int(pool.size))
@@ -424,14 +457,14 @@ def run_step(
         "epochs": int(epochs),
         "labels_bought": int(st.labeled.size),
         "answered": int(st.answered.size),
-        "n_clean": int(trusted.size),
+        "n_clean": int(trained.size),
         "n_pool": int(pool.size),
         "n_phase1_clean": int(phase1_clean.size),
     }
     # Round 0 records phase 1's clean set exactly (later rounds read it back); later rounds
-    # record the trusted set they trained on.
+    # record the set they trained on.
     clean_mask = np.zeros(len(st.given), dtype=bool)
-    clean_mask[phase1_clean if rnd == 0 else trusted] = True
+    clean_mask[phase1_clean if rnd == 0 else trained] = True
     ledger.write_round(
         rnd,
         kind=kind,

@@ -28,6 +28,13 @@ CAMPAIGN_ARG = typer.Argument(..., help="Campaign file (SQLite) made by 'campaig
 Sampler = StrEnum("Sampler", {name: name for name in SAMPLER_NAMES})  # type: ignore[misc]
 
 
+class Strategy(StrEnum):
+    """Campaign strategies (labelrefine.campaign.step)."""
+
+    paper = "paper"
+    plus = "plus"
+
+
 class ExportFormat(StrEnum):
     """Export formats."""
 
@@ -118,6 +125,13 @@ def step(
     force: bool = typer.Option(
         False, help="Step even though the current round's queue is not fully answered."
     ),
+    strategy: Strategy | None = typer.Option(
+        None,
+        help="paper (default): queue phase 1's suspects, fine-tune on its clean set plus the "
+        "answers. plus: queue from every unanswered training item and keep, each round, the "
+        "better-validating of two fine-tunes (clean set + answers, answers only); measured "
+        "ahead of paper in the README's peers comparison. Fixed at the first step.",
+    ),
     budget_minutes: float | None = typer.Option(
         None,
         "--budget-minutes",
@@ -159,6 +173,7 @@ def step(
             StepOptions(
                 budget=budget,
                 sampler=sampler.value,
+                strategy=None if strategy is None else strategy.value,
                 seed=seed,
                 views=views,
                 epochs=epochs,
@@ -174,7 +189,9 @@ def step(
         f"[green]round {result.round}[/] ({result.kind}): queued {result.queued} items; "
         f"val F1 {m.get('val_f1', float('nan')):.3f}"
         + (f", test F1 {m['test_f1']:.3f}" if m.get("test_f1") is not None else "")
-        + f"; trusted {m.get('n_clean')} / suspects left {m.get('n_pool')}"
+        + f"; trained on {m.get('n_clean')}"
+        + (f" ({m['trained_on']})" if m.get("trained_on") else "")
+        + f" / pool left {m.get('n_pool')}"
     )
     if m.get("guard") not in (None, "ok"):
         console.print(f"[bold yellow]warning:[/] {m.get('guard_message')}")
