@@ -80,6 +80,21 @@ from labelrefine.pipelines.common import (
 )
 
 
+def _per_item(values: np.ndarray, classes: np.ndarray, num_classes: int,
+              names: tuple[str, str], fraction: float,
+              fraction_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Check a per-item array against per-item classes and a fraction in [0, 1]."""
+    y = np.asarray(classes, dtype=np.int64)
+    if values.shape != y.shape or values.ndim != 1:
+        raise ValueError(f"{names[0]} {values.shape} and {names[1]} {y.shape} must be the same "
+                         "1-D shape")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"{fraction_name} must be in [0, 1], got {fraction}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{names[1]} must be in [0, {num_classes})")
+    return values, y
+
+
 def small_loss_split(losses: np.ndarray, classes: np.ndarray, rate: float,
                      num_classes: int) -> np.ndarray:
     """Boolean clean mask: per class, the ``n_c - round(rate * n_c)`` smallest losses.
@@ -87,14 +102,8 @@ def small_loss_split(losses: np.ndarray, classes: np.ndarray, rate: float,
     Per class rather than globally so that a rare class, whose losses are higher everywhere,
     is not emptied into the suspects. Ties go to the lower position.
     """
-    loss = np.asarray(losses, dtype=np.float64)
-    y = np.asarray(classes, dtype=np.int64)
-    if loss.shape != y.shape or loss.ndim != 1:
-        raise ValueError(f"losses {loss.shape} and classes {y.shape} must be the same 1-D shape")
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"classes must be in [0, {num_classes})")
+    loss, y = _per_item(np.asarray(losses, dtype=np.float64), classes, num_classes,
+                        ("losses", "classes"), rate, "rate")
     clean = np.zeros(y.size, dtype=bool)
     for c in range(num_classes):
         members = np.flatnonzero(y == c)
@@ -124,14 +133,8 @@ def trusted_classes(given: np.ndarray, answers: np.ndarray, num_classes: int,
     share of its given labels the expert confirmed, ``(confirmed + 1) / (asked + 2)``, is at
     least ``min_precision``; a class nobody has asked about is not (0.5).
     """
-    g = np.asarray(given, dtype=np.int64)
-    a = np.asarray(answers, dtype=np.int64)
-    if g.shape != a.shape or g.ndim != 1:
-        raise ValueError(f"given {g.shape} and answers {a.shape} must be the same 1-D shape")
-    if not 0.0 <= min_precision <= 1.0:
-        raise ValueError(f"min_precision must be in [0, 1], got {min_precision}")
-    if g.size and (g.min() < 0 or g.max() >= num_classes):
-        raise ValueError(f"given labels must be in [0, {num_classes})")
+    a, g = _per_item(np.asarray(answers, dtype=np.int64), given, num_classes,
+                     ("answers", "given"), min_precision, "min_precision")
     asked = np.bincount(g, minlength=num_classes)
     confirmed = np.bincount(g[g == a], minlength=num_classes)
     return (confirmed + 1.0) / (asked + 2.0) >= min_precision
