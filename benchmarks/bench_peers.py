@@ -78,9 +78,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _at(run: dict[str, Any], rnd: int) -> dict[str, Any] | None:
+    """The record of round ``rnd`` (by its number: al_only has no round 0)."""
+    return run["_by_round"].get(rnd)
+
+
 def summarize(runs: list[dict[str, Any]], references: list[str]) -> str:
     by_setting: dict[str, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in runs:
+        r["_by_round"] = {int(rec["round"]): rec for rec in r["rounds"]}
         by_setting[r["_setting"]][r["label"]][int(r["seed"])] = r
     parts: list[str] = []
     for setting in sorted(by_setting):
@@ -88,7 +94,8 @@ def summarize(runs: list[dict[str, Any]], references: list[str]) -> str:
         parts.append(f"## {setting}\n")
         any_run = next(iter(next(iter(labels.values())).values()))
         names = any_run["class_names"]
-        n_rounds = max(len(s["rounds"]) for runs_ in labels.values() for s in runs_.values())
+        n_rounds = 1 + max(max(s["_by_round"]) for runs_ in labels.values()
+                           for s in runs_.values())
         seeds = sorted({s for runs_ in labels.values() for s in runs_})
         parts.append(f"seeds: {', '.join(map(str, seeds))}; labels per round: "
                      f"{any_run['budget_per_round']}\n")
@@ -97,8 +104,8 @@ def summarize(runs: list[dict[str, Any]], references: list[str]) -> str:
         for lab in sorted(labels):
             cells = [lab]
             for rnd in range(n_rounds):
-                vals = [s["rounds"][rnd]["test_f1"] for s in labels[lab].values()
-                        if len(s["rounds"]) > rnd]
+                vals = [rec["test_f1"] for s in labels[lab].values()
+                        if (rec := _at(s, rnd)) is not None]
                 cells.append(_fmt(*t_interval(vals)) if vals else "")
             rows.append(cells)
         parts.append("### Test macro-F1 per round (mean ± 95 % CI)\n")
@@ -130,10 +137,10 @@ def summarize(runs: list[dict[str, Any]], references: list[str]) -> str:
                     continue
                 cells = [f"{reference} - {lab}"]
                 for rnd in range(n_rounds):
-                    diffs = [ref[s]["rounds"][rnd]["test_f1"] - o["rounds"][rnd]["test_f1"]
-                             for s, o in labels[lab].items()
-                             if s in ref and len(o["rounds"]) > rnd
-                             and len(ref[s]["rounds"]) > rnd]
+                    pairs = [(_at(ref[s], rnd), _at(o, rnd)) for s, o in labels[lab].items()
+                             if s in ref]
+                    diffs = [a["test_f1"] - b["test_f1"] for a, b in pairs
+                             if a is not None and b is not None]
                     if len(diffs) < 2:
                         cells.append("")
                         continue
@@ -151,14 +158,14 @@ def summarize(runs: list[dict[str, Any]], references: list[str]) -> str:
                 continue
             cells = [lab]
             for rnd in range(1, n_rounds):
-                vals = [s["rounds"][rnd]["query_precision"] for s in labels[lab].values()
-                        if len(s["rounds"]) > rnd]
+                vals = [rec["query_precision"] for s in labels[lab].values()
+                        if (rec := _at(s, rnd)) is not None]
                 cells.append(_fmt(*t_interval(vals), digits=2) if vals else "")
             gains = []
             for s in labels[lab].values():
-                last = s["rounds"][-1]
-                if last["labels_bought"]:
-                    gains.append(100 * (last["test_f1"] - s["rounds"][0]["test_f1"])
+                last, first = s["rounds"][-1], _at(s, 0)
+                if last["labels_bought"] and first is not None:
+                    gains.append(100 * (last["test_f1"] - first["test_f1"])
                                  / last["labels_bought"])
             cells.append(_fmt(*t_interval(gains), digits=4))
             rows.append(cells)
