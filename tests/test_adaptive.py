@@ -36,8 +36,14 @@ def test_apply_fills_only_unset_fields():
     out = apply_adaptive(cfg, 300)
     auto = adaptive_schedule(300)
     assert out.lnl.epochs == 7  # written in the config: kept
-    assert out.lnl.batch_size == auto["batch_size"] and out.lnl.warmup == auto["warmup"]
-    assert out.active.epochs_per_round == auto["epochs_per_round"]
+    assert out.lnl.batch_size == auto["batch_size"]
+    # warm-up and epochs per round follow the 7 epochs that run, not the derived ones
+    assert auto["warmup"] > 7 and out.lnl.warmup == 2 <= out.lnl.epochs
+    assert out.active.epochs_per_round == 4
+    derived = apply_adaptive(_cfg(), 300)
+    assert derived.lnl.warmup == auto["warmup"] and derived.lnl.epochs == auto["epochs"]
+    assert derived.active.epochs_per_round == auto["epochs_per_round"]
+    assert apply_adaptive(_cfg(epochs=7, warmup=3), 300).lnl.warmup == 3  # set: kept
     assert out.active.lr == auto["lr"]
     assert cfg.lnl.batch_size == 256  # the input is not changed
     off = parse_config({"dataset": {"format": "medmnist", "npz": "x.npz"},

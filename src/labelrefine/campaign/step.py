@@ -407,7 +407,8 @@ def run_step(
                     model, fit, trained_on, trained = net, cand, name, items
             assert fit is not None
             metrics = _summary(fit)
-            metrics["trained_on"] = trained_on
+            if len(candidates) > 1:
+                metrics["trained_on"] = trained_on
 
     trusted = np.union1d(phase1_clean, st.labeled)
     if rnd == 0:

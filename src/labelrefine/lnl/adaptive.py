@@ -45,11 +45,16 @@ def adapt(lnl: Any, active: Any, n_train: int) -> tuple[Any, Any]:
     """``(lnl, active)`` (:class:`~labelrefine.config.LNLConfig`,
     :class:`~labelrefine.config.ActiveConfig`) with their schedule fields from
     :func:`adaptive_schedule` where they are not set explicitly (fields written in a config
-    always win); unchanged when ``lnl.auto_schedule`` is off."""
+    always win; with ``epochs`` set, the derived warm-up and epochs per round follow it);
+    unchanged when ``lnl.auto_schedule`` is off."""
     if not lnl.auto_schedule:
         return lnl, active
     auto = adaptive_schedule(n_train)
     lnl_set, act_set = lnl.model_fields_set, active.model_fields_set
+    if "epochs" in lnl_set:  # warm-up and rounds follow the epochs that will really run
+        epochs = int(lnl.epochs)
+        auto |= {"warmup": max(1, round(epochs / 4)),
+                 "epochs_per_round": max(1, round(epochs * 5 / 8))}
     lnl_up = {k: auto[k] for k in ("batch_size", "lr", "epochs", "warmup") if k not in lnl_set}
     act_up = {}
     if "epochs_per_round" not in act_set:

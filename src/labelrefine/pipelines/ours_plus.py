@@ -17,8 +17,9 @@ and changes the rounds, each change behind a switch in :class:`~labelrefine.conf
   Phase 1's weights carry what the clean set teaches; the answers then correct the decision
   boundaries without the clean set's wrong labels pulling them back. Under symmetric noise
   those are mostly in the rare classes (HAM10000, p = 0.4, seed 0: 14 % of the df labels and
-  97 % of the nv labels in phase 1's clean set are correct). ``trusted`` trains on the answers plus the clean-set
-  items of the classes the expert's answers vouch for (:func:`trusted_classes`, ``trust_min``);
+  97 % of the nv labels in phase 1's clean set are correct). ``trusted`` trains on the
+  answers plus the clean-set items of the classes the expert's answers vouch for
+  (:func:`trusted_classes`, ``trust_min``);
   measured as a third candidate of ``select`` it raised validation F1 by 0.012 (the optimism
   of a maximum over more candidates) and not test F1 (-0.013, not significant), so it is
   opt-in.
