@@ -130,7 +130,8 @@ def step(
         help="paper (default): queue phase 1's suspects, fine-tune on its clean set plus the "
         "answers. plus: queue from every unanswered training item and keep, each round, the "
         "better-validating of two fine-tunes (clean set + answers, answers only); measured "
-        "ahead of paper in the README's peers comparison. Fixed at the first step.",
+        "ahead of paper on the demo's schedule and level with it on the paper analog's "
+        "(README, Results). Fixed at the first step.",
     ),
     budget_minutes: float | None = typer.Option(
         None,
