@@ -646,6 +646,12 @@ def test_plus_strategy_queues_any_item_and_keeps_the_better_fit(tmp_path, cache_
     assert m1["trained_on"] == chosen and m1["n_clean"] == fits[chosen == "relabeled"][0]
     answered = set(q["item"])
     assert not set(ledger.queue(1)["item"]) & answered
+    # status counts the pool the strategy draws from: every undecided training item
+    import json
+
+    data = json.loads(run("campaign", "status", db, "--json").output)
+    n_train = int((ledger.items()["role"] == "train").sum())
+    assert data["suspects_left"] == n_train - len(answered)
 
 
 def test_unknown_strategy_is_refused_before_any_work(tmp_path):

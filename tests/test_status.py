@@ -46,9 +46,9 @@ def make(tmp_path, n=60, queue=tuple(range(20)), clean_from=40) -> Ledger:
     return ledger
 
 
-def write(ledger, r, queue, n, clean_from):
+def write(ledger, r, queue, n, clean_from, settings=None):
     ledger.write_round(r, kind="phase1" if r == 0 else "finetune", sampler="entropy",
-                       budget=len(queue), seed=0, settings={}, metrics={},
+                       budget=len(queue), seed=0, settings=settings or {}, metrics={},
                        probs=np.tile([0.5, 0.3, 0.2], (n, 1)), scored_items=np.arange(n),
                        clean=np.arange(n) >= clean_from, pool_scores={},
                        queue=[(i, 1.0, "r") for i in queue])
@@ -132,3 +132,20 @@ def test_budget_in_expert_minutes(tmp_path):
         items_for_minutes(ledger, 0)
     with pytest.raises(CampaignError, match="buy no item"):
         items_for_minutes(ledger, 0.5)
+
+
+@pytest.mark.parametrize("strategy, left", [("paper", 30), ("plus", 47)])
+def test_suspects_left_is_the_pool_of_the_campaign_strategy(tmp_path, strategy, left):
+    """paper: the untrusted training items; plus: every training item (campaign.step), minus
+    the items experts decided."""
+    n = 60
+    items = [ItemRecord(f"i{k}", f"i{k}.jpg", k % 3, "val" if k >= n - 3 else "train")
+             for k in range(n)]
+    ledger = Ledger.create(tmp_path / "c.db", image_root=tmp_path, class_names=CLASSES,
+                           items=items)
+    write(ledger, 0, tuple(range(10)), n, 40, settings={"strategy": strategy})
+    given = ledger.items()["given_label"].to_numpy()
+    for i in range(10):
+        ledger.submit(i, int(given[i]), annotator="ann", submission_id=f"s{i}")
+    assert campaign_status(ledger).suspects_left == left  # 57 train items, 17 trusted, 10 decided
+

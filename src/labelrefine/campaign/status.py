@@ -57,7 +57,8 @@ class CampaignStatus:
     - ``query_precision``: share of expert-labeled queued items whose given label was wrong.
     - ``flip_rate``: share of all expert-labeled items whose given label was wrong.
     - ``suspects_left``: items the latest model did not trust (not in its clean set) and no
-      expert has decided yet -- the pool the next round draws from.
+      expert has decided yet -- the pool the next round draws from (with ``--strategy plus``
+      every undecided training item).
     - ``estimated_noise``: ``suspects_left / n_train * flip_rate``.
     - ``readers``: per reader: answers (live), labels, unsure, minutes (all answers they gave).
     - ``agreement``: items read by two or more readers with a label, the share where they agree,
@@ -226,7 +227,10 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
     if current is not None:
         s = ledger.scores(current)
         suspect = np.zeros(len(items), dtype=bool)
-        suspect[s["item"].to_numpy(dtype=np.int64)[~s["clean"].to_numpy()]] = True
+        if _strategy(ledger) == "plus":  # its pool is every training item (campaign.step)
+            suspect[:] = True
+        else:
+            suspect[s["item"].to_numpy(dtype=np.int64)[~s["clean"].to_numpy()]] = True
         decided = np.zeros(len(items), dtype=bool)
         leaving = ledger.final_answers()["item"].to_numpy(dtype=np.int64)
         decided[leaving] = True
@@ -572,3 +576,11 @@ def items_for_minutes(ledger: Ledger, minutes: float) -> int:
             f"{minutes:g} expert-minutes buy no item at {float(secs.mean()):.0f} s per answer"
         )
     return n
+
+
+def _strategy(ledger: Ledger) -> str:
+    """The campaign's strategy, stored with round 0's settings (``paper`` for older ledgers)."""
+    rounds = ledger.rounds()
+    if rounds.empty:
+        return "paper"
+    return str(rounds["settings"].iloc[0].get("strategy", "paper"))
