@@ -649,6 +649,7 @@ def test_plus_strategy_queues_any_item_and_keeps_the_better_fit(tmp_path, cache_
     # status counts the pool the strategy draws from: every undecided training item
     import json
 
+    assert "strategy plus" in run("campaign", "status", db).output
     data = json.loads(run("campaign", "status", db, "--json").output)
     n_train = int((ledger.items()["role"] == "train").sum())
     assert data["suspects_left"] == n_train - len(answered)

@@ -147,5 +147,7 @@ def test_suspects_left_is_the_pool_of_the_campaign_strategy(tmp_path, strategy, 
     given = ledger.items()["given_label"].to_numpy()
     for i in range(10):
         ledger.submit(i, int(given[i]), annotator="ann", submission_id=f"s{i}")
-    assert campaign_status(ledger).suspects_left == left  # 57 train items, 17 trusted, 10 decided
+    st = campaign_status(ledger)
+    assert st.suspects_left == left  # 57 train items, 17 trusted, 10 decided
+    assert st.strategy == strategy and st.as_dict()["strategy"] == strategy
 

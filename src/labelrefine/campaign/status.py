@@ -120,6 +120,7 @@ class CampaignStatus:
     model_next_round_wrong: dict[str, float] | None = None
     model_estimate: str = "none"
     model_note: str = ""
+    strategy: str = "paper"  # campaign step's strategy, fixed at the first step
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not isinstance(v, pd.DataFrame)}
@@ -269,6 +270,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         ]
     )
     return CampaignStatus(
+        strategy=_strategy(ledger),
         n_items=len(items),
         n_train=int(train.sum()),
         rounds=len(rounds),

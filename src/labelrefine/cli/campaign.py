@@ -229,7 +229,8 @@ def status(
 
     console.print(
         f"[bold]{campaign}[/]: {st.n_items} items ({st.n_train} relabelable), "
-        f"{st.rounds} round(s); current round {st.current_round if st.rounds else '–'}: "
+        f"{st.rounds} round(s)" + (f", strategy {st.strategy}" if st.strategy != "paper" else "")
+        + f"; current round {st.current_round if st.rounds else '–'}: "
         f"{st.queue_answered}/{st.queue_size} answered"
     )
     console.print(
