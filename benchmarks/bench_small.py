@@ -132,11 +132,12 @@ def probe_guard(x: np.ndarray, data) -> GuardReport:
 
     tr, va = data.train_idx, data.val_idx
     scaler = StandardScaler().fit(x[tr])
+    x_tr, x_va = scaler.transform(x[tr]), scaler.transform(x[va])
     probe = LogisticRegression(C=0.01, class_weight="balanced", max_iter=2000)
-    probe.fit(scaler.transform(x[tr]), data.given_labels[tr])
-    return sanity_check(data.true_labels[va], probe.predict(scaler.transform(x[va])),
+    probe.fit(x_tr, data.given_labels[tr])
+    return sanity_check(data.true_labels[va], probe.predict(x_va),
                         train_labels=data.given_labels[tr], num_classes=data.num_classes,
-                        train_x=scaler.transform(x[tr]), val_x=scaler.transform(x[va]))
+                        train_x=x_tr, val_x=x_va)
 
 
 if __name__ == "__main__":

@@ -609,7 +609,7 @@ def test_plus_strategy_queues_any_item_and_keeps_the_better_fit(tmp_path, cache_
                                                                  monkeypatch):
     """``--strategy plus``: the queue may hold phase-1 clean items; later rounds fit twice from
     the same network and keep the higher validation F1; the strategy is fixed at step one."""
-    import labelrefine.campaign.step as step_mod
+    import labelrefine.active.round as round_mod
 
     images, csv, truth = make_folder(tmp_path)
     db = init(tmp_path, images, csv)
@@ -629,14 +629,14 @@ def test_plus_strategy_queues_any_item_and_keeps_the_better_fit(tmp_path, cache_
     assert ledger.current_round() == 0
 
     fits: list[tuple[int, float]] = []
-    orig = step_mod.refit
+    orig = round_mod.refit
 
     def spy(model, source, items, *args, **kwargs):
         fit = orig(model, source, items, *args, **kwargs)
         fits.append((int(np.asarray(items).size), float(fit.best_val_f1)))
         return fit
 
-    monkeypatch.setattr(step_mod, "refit", spy)
+    monkeypatch.setattr(round_mod, "refit", spy)
     res = run("campaign", "step", db, "--device", "cpu", "--budget", "3")
     assert res.exit_code == 0, res.output
     m1 = ledger.rounds()["metrics"].iloc[1]

@@ -6,7 +6,9 @@ A round has two halves (docs/design.md, "A round"):
   ranking of the pool with a score and a reason per item: the queue.
 * :func:`refit` -- fine-tune the network with cross-entropy on the trusted set (phase 1's
   clean set plus every answered item, with the answers as labels): fresh SGD optimiser,
-  ``active.epochs_per_round`` epochs, best-validation weights kept.
+  ``active.epochs_per_round`` epochs, best-validation weights kept. :func:`refit_select`
+  fits several candidate training sets from the same weights and keeps the best-validating
+  (``ours_plus`` and ``campaign step --strategy plus``).
 
 Between the two, answers arrive: from a simulated oracle in :func:`labelrefine.active.loop.
 active_loop` (:func:`apply_answers` updates labels, pool and trusted set), from experts through
@@ -17,7 +19,7 @@ true labels reproduces the simulated ``ours`` pipeline round for round.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +107,25 @@ def refit(model: Classifier, source: Any, trusted: np.ndarray, labels: np.ndarra
         seed=seeding.round_seed(seed, rnd), momentum=lnl.momentum,
         weight_decay=lnl.weight_decay, device=device, progress=progress,
     )
+
+
+def refit_select(make_net: Callable[[], Classifier], source: Any,
+                 candidates: Mapping[str, np.ndarray], labels: np.ndarray, *,
+                 progress: Callable[[str], ProgressFn | None] | None = None,
+                 **refit_kw: Any) -> tuple[str, Classifier, FitResult]:
+    """:func:`refit` a fresh network (``make_net()``, the same starting weights each time) on
+    every candidate training set; return the name, network and fit with the highest
+    validation macro-F1 (the first candidate on ties). Validation decides, never test."""
+    best: tuple[str, Classifier, FitResult] | None = None
+    for name, items in candidates.items():
+        net = make_net()
+        fit = refit(net, source, items, labels,
+                    progress=None if progress is None else progress(name), **refit_kw)
+        if best is None or fit.best_val_f1 > best[2].best_val_f1:
+            best = (name, net, fit)
+    if best is None:
+        raise ValueError("no candidate training set")
+    return best
 
 
 @dataclass

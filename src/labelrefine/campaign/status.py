@@ -144,6 +144,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
     changed = lab_labels != given[lab_items]
     final = dict(zip(lab_items.tolist(), lab_labels.tolist(), strict=True))
     rounds = ledger.rounds()
+    strategy = _strategy(rounds)
     current = ledger.current_round()
     answered_q, size_q = ledger.progress(current)
     history = ledger.answers(include_retracted=True)
@@ -228,7 +229,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
     if current is not None:
         s = ledger.scores(current)
         suspect = np.zeros(len(items), dtype=bool)
-        if _strategy(ledger) == "plus":  # its pool is every training item (campaign.step)
+        if strategy == "plus":  # its pool is every training item (campaign.step)
             suspect[:] = True
         else:
             suspect[s["item"].to_numpy(dtype=np.int64)[~s["clean"].to_numpy()]] = True
@@ -270,7 +271,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         ]
     )
     return CampaignStatus(
-        strategy=_strategy(ledger),
+        strategy=strategy,
         n_items=len(items),
         n_train=int(train.sum()),
         rounds=len(rounds),
@@ -580,9 +581,8 @@ def items_for_minutes(ledger: Ledger, minutes: float) -> int:
     return n
 
 
-def _strategy(ledger: Ledger) -> str:
+def _strategy(rounds: pd.DataFrame) -> str:
     """The campaign's strategy, stored with round 0's settings (``paper`` for older ledgers)."""
-    rounds = ledger.rounds()
     if rounds.empty:
         return "paper"
     return str(rounds["settings"].iloc[0].get("strategy", "paper"))

@@ -48,7 +48,8 @@ import torch
 
 from labelrefine import seeding
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
-from labelrefine.active.round import propose, refit
+from labelrefine.active.round import propose, refit_select
+from labelrefine.campaign import STRATEGIES
 from labelrefine.campaign.estimates import model_estimate
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
@@ -99,10 +100,6 @@ class StepOptions:
     device: str = "auto"
     force: bool = False
     strategy: str | None = None  # "paper" / "plus"; fixed at the first step (None: stored)
-
-
-#: Campaign strategies: the paper's method, or with ours_plus' pool and per-round selection.
-STRATEGIES = ("paper", "plus")
 
 
 @dataclass
@@ -384,28 +381,25 @@ def run_step(
             candidates = {"clean": np.union1d(phase1_clean, st.labeled)}
             if settings.strategy == "plus" and st.labeled.size:
                 candidates["relabeled"] = st.labeled
-            fit = None
-            for name, items in candidates.items():  # each from round r-1's network
-                net = load_model(data, settings, c, in_dim)
-                cand = refit(
-                    net,
-                    source,
-                    items,
-                    st.labels,
-                    active=settings.active,
-                    lnl=settings.lnl,
-                    val=st.val,
-                    test=st.test,
-                    seed=seed,
-                    rnd=rnd,
-                    device=device,
-                    epochs=epochs,
-                    progress=task(f"round {rnd}: fine-tune"
-                                  + (f" on {name}" if len(candidates) > 1 else ""), epochs),
-                )
-                if fit is None or cand.best_val_f1 > fit.best_val_f1:  # validation decides
-                    model, fit, trained_on, trained = net, cand, name, items
-            assert fit is not None
+            trained_on, model, fit = refit_select(  # each from round r-1's network
+                lambda: load_model(data, settings, c, in_dim),
+                source,
+                candidates,
+                st.labels,
+                active=settings.active,
+                lnl=settings.lnl,
+                val=st.val,
+                test=st.test,
+                seed=seed,
+                rnd=rnd,
+                device=device,
+                epochs=epochs,
+                progress=lambda name: task(
+                    f"round {rnd}: fine-tune" + (f" on {name}" if len(candidates) > 1 else ""),
+                    epochs,
+                ),
+            )
+            trained = candidates[trained_on]
             metrics = _summary(fit)
             if len(candidates) > 1:
                 metrics["trained_on"] = trained_on

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from labelrefine.active.registry import SAMPLER_NAMES
+from labelrefine.campaign import STRATEGIES
 from labelrefine.cli._common import console, friendly_errors
 
 campaign_app = typer.Typer(
@@ -28,11 +29,8 @@ CAMPAIGN_ARG = typer.Argument(..., help="Campaign file (SQLite) made by 'campaig
 Sampler = StrEnum("Sampler", {name: name for name in SAMPLER_NAMES})  # type: ignore[misc]
 
 
-class Strategy(StrEnum):
-    """Campaign strategies (labelrefine.campaign.step)."""
-
-    paper = "paper"
-    plus = "plus"
+#: Campaign strategies (labelrefine.campaign.step).
+Strategy = StrEnum("Strategy", {name: name for name in STRATEGIES})  # type: ignore[misc]
 
 
 class ExportFormat(StrEnum):

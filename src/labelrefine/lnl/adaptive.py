@@ -36,9 +36,13 @@ def adaptive_schedule(n_train: int) -> dict[str, Any]:
         "batch_size": batch,
         "lr": round(0.05 * math.sqrt(batch / 64), 4),
         "epochs": epochs,
-        "warmup": max(1, round(epochs / 4)),
-        "epochs_per_round": max(1, round(epochs * 5 / 8)),
+        **_follow(epochs),
     }
+
+
+def _follow(epochs: int) -> dict[str, int]:
+    """``warmup`` and ``epochs_per_round`` for a phase 1 of ``epochs`` epochs."""
+    return {"warmup": max(1, round(epochs / 4)), "epochs_per_round": max(1, round(epochs * 5 / 8))}
 
 
 def adapt(lnl: Any, active: Any, n_train: int) -> tuple[Any, Any]:
@@ -52,9 +56,7 @@ def adapt(lnl: Any, active: Any, n_train: int) -> tuple[Any, Any]:
     auto = adaptive_schedule(n_train)
     lnl_set, act_set = lnl.model_fields_set, active.model_fields_set
     if "epochs" in lnl_set:  # warm-up and rounds follow the epochs that will really run
-        epochs = int(lnl.epochs)
-        auto |= {"warmup": max(1, round(epochs / 4)),
-                 "epochs_per_round": max(1, round(epochs * 5 / 8))}
+        auto |= _follow(int(lnl.epochs))
     lnl_up = {k: auto[k] for k in ("batch_size", "lr", "epochs", "warmup") if k not in lnl_set}
     act_up = {}
     if "epochs_per_round" not in act_set:

@@ -4,7 +4,7 @@
 its suspects and fine-tunes on its clean set plus the expert's answers. The clean set still
 carries about a tenth of wrong labels that nothing can ever query, and the measurements show
 that these, not the number of labels, limit ``ours`` late in a campaign: ``ce_al``, which
-fine-tunes on nothing but the expert's answers, passes it after a few rounds.
+fine-tunes on nothing but the expert's answers, is ahead of it in the mean after a few rounds.
 ``ours_plus`` starts from the same phase 1 (CT_VOG / Co-teaching, the same cached computation)
 and changes the rounds, each change behind a switch in :class:`~labelrefine.config.PlusConfig`
 (``spec.plus``):
@@ -53,6 +53,7 @@ pipeline.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 
 import numpy as np
@@ -68,10 +69,10 @@ from labelrefine.active.label_quality import combined_scores
 from labelrefine.active.loop import eval_sets, fit_summary
 from labelrefine.active.oracle import UNSURE
 from labelrefine.active.registry import ScoreInputs, get_sampler
+from labelrefine.active.round import refit_select
 from labelrefine.config import PipelineSpec, PlusConfig
-from labelrefine.lnl.trainer import FitResult, fit_ce, predict
+from labelrefine.lnl.trainer import predict
 from labelrefine.metrics import query_precision
-from labelrefine.models.heads import Classifier
 from labelrefine.pipelines.common import (
     PipelineContext,
     RunResult,
@@ -191,12 +192,6 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     audit_given = np.zeros(0, dtype=np.int64)  # given / answer of answered phase-1 clean items
     audit_answer = np.zeros(0, dtype=np.int64)
 
-    def fit_on(net: Classifier, items: np.ndarray, y: np.ndarray, rnd: int) -> FitResult:
-        return fit_ce(net, ctx.source, items, y, epochs=act.epochs_per_round, lr=act.lr,
-                      batch_size=lnl_cfg.batch_size, val=val, test=test,
-                      seed=seeding.round_seed(ctx.seed, rnd), momentum=lnl_cfg.momentum,
-                      weight_decay=lnl_cfg.weight_decay, device=ctx.device)
-
     t0 = time.perf_counter()
     for rnd in range(1, act.rounds + 1):
         t_r = time.perf_counter()
@@ -247,24 +242,19 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         vouched = sure & np.isin(picked, phase1_clean)
         audit_given = np.concatenate([audit_given, d.given_labels[picked[vouched]]])
         audit_answer = np.concatenate([audit_answer, answers[vouched]])
-        trust = trusted_classes(audit_given, audit_answer, c, plus.trust_min)
-        candidates = {
-            "clean": train_set,
-            "relabeled": answers_only,
-            "trusted": np.union1d(answers_only, clean[trust[labels[clean]]]),
-        }
-        if plus.train_on != "select":
-            names = [plus.train_on]
-        else:
-            names = ["clean", "relabeled"]
-        start = copy.deepcopy(model) if len(names) > 1 else model  # every fit starts here
-        fit = None
-        for name in names:
-            net = model if fit is None else copy.deepcopy(start)
-            cand = fit_on(net, candidates[name], train_labels, rnd)
-            if fit is None or cand.best_val_f1 > fit.best_val_f1:  # validation decides
-                model, fit, trained_on = net, cand, name
-        assert fit is not None
+        candidates = {"clean": train_set, "relabeled": answers_only}
+        trust = None
+        if plus.train_on == "trusted":
+            trust = trusted_classes(audit_given, audit_answer, c, plus.trust_min)
+            candidates["trusted"] = np.union1d(answers_only, clean[trust[labels[clean]]])
+        wanted = ("clean", "relabeled") if plus.train_on == "select" else (plus.train_on,)
+        # an empty candidate (no answer yet: every one unsure) falls back to the clean set
+        candidates = {k: candidates[k] for k in wanted if candidates[k].size} or {
+            "clean": train_set}
+        trained_on, model, fit = refit_select(
+            functools.partial(copy.deepcopy, model), ctx.source, candidates, train_labels,
+            active=act, lnl=lnl_cfg, val=val, test=test, seed=ctx.seed, rnd=rnd,
+            device=ctx.device)
         train_set = candidates[trained_on]
         in_clean = clean
         records.append({
@@ -274,7 +264,7 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
             "query_precision": query_precision(picked, d.given_labels, d.true_labels),
             "n_clean": int(train_set.size),
             "trained_on": trained_on,
-            "trusted_classes": [int(k) for k in np.flatnonzero(trust)],
+            "trusted_classes": None if trust is None else np.flatnonzero(trust).tolist(),
             "n_queried": int(picked.size),
             "n_changed": n_changed,
             "oracle_wrong": int(np.sum(answers[sure] != d.true_labels[picked[sure]])),
