@@ -151,7 +151,7 @@ def test_step_round_trip_status_and_resume_rules(tmp_path, cache_dir):
     images, csv, truth = make_folder(tmp_path)
     db = init(tmp_path, images, csv)
     cfg = write_config(tmp_path, images, csv, cache_dir)
-    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu")
+    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu", "--strategy", "paper")
     assert res.exit_code == 0, res.output
     ledger = Ledger(db)
     rounds = ledger.rounds()
@@ -367,7 +367,8 @@ def simulate(root: Path, cfg, dataset, *, seed: int, client_factory) -> tuple[li
     if src != dst:  # keys that ignore labels already coincide
         shutil.copyfile(src, dst)
     for _ in range(cfg.active.rounds + 1):
-        run_step(db, StepOptions(experiment=cfg, sampler="entropy", seed=seed, device="cpu"))
+        run_step(db, StepOptions(experiment=cfg, sampler="entropy", seed=seed, device="cpu",
+                                 strategy="paper"))
         with client_factory(db) as client:
             expert_answers_over_http(client, truth)
     ledger = Ledger(db)
@@ -659,5 +660,6 @@ def test_unknown_strategy_is_refused_before_any_work(tmp_path):
     from labelrefine.campaign.ledger import CampaignError
     from labelrefine.campaign.step import StepOptions, run_step
 
-    with pytest.raises(CampaignError, match="unknown strategy 'best'; choose one of paper, plus"):
+    with pytest.raises(CampaignError,
+                       match="unknown strategy 'best'; choose one of find, paper, plus"):
         run_step(tmp_path / "missing.db", StepOptions(strategy="best"))

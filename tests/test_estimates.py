@@ -295,7 +295,7 @@ def test_step_records_the_estimate_and_status_reports_it(tmp_path, one_torch_thr
     res = run("campaign", "init", "--images", images, "--labels", csv, "--out", db,
               "--val-fraction", "0.25")
     assert res.exit_code == 0, res.output
-    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu")
+    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu", "--strategy", "paper")
     assert res.exit_code == 0, res.output
 
     ledger = Ledger(db)

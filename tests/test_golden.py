@@ -2,7 +2,8 @@
 
 ``tests/golden/golden.json`` was written by ``tests/golden/make_golden.py``; rerun that script
 only when a change is *meant* to change results, and say why in the commit. The comparison is
-exact for integers, item lists and text, and to 1e-9 for floats.
+exact for integers, item lists and text, and to a relative 1e-6 for floats (last-digit
+noise of float32 kernels differs between CPUs and BLAS builds; a real change moves far more).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _load_generator() -> Any:
 
 
 def _differences(want: Any, got: Any, path: str = "") -> list[str]:
-    """Paths where ``got`` differs from ``want`` (floats to 1e-9)."""
+    """Paths where ``got`` differs from ``want`` (floats to a relative 1e-6)."""
     if isinstance(want, dict) and isinstance(got, dict):
         out = [f"{path}.{k}: missing" for k in want if k not in got]
         out += [f"{path}.{k}: unexpected" for k in got if k not in want]
@@ -43,7 +44,7 @@ def _differences(want: Any, got: Any, path: str = "") -> list[str]:
             out += _differences(w, g, f"{path}[{i}]")
         return out
     if isinstance(want, float) and isinstance(got, int | float) and not isinstance(got, bool):
-        if math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-9):
+        if math.isclose(want, got, rel_tol=1e-6, abs_tol=1e-7):
             return []
     elif type(want) is type(got) and want == got:
         return []

@@ -136,7 +136,7 @@ def test_campaign_step_with_broken_lr_says_so(tmp_path):
         "active: {epochs_per_round: 2, budget_per_round: 4}\n"
         "noise: [{kind: symmetric, rate: 0.2}]\n"
     )
-    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu")
+    res = run("campaign", "step", db, "--config", cfg, "--device", "cpu", "--strategy", "paper")
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert "warning:" in out and "model" in out, out

@@ -208,7 +208,7 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
                               "--out", str(db), "--val-fraction", "0.2"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["campaign", "step", str(db), "--config", str(cfg), "--sampler",
-                              "confidence", "--device", "cpu"])
+                              "confidence", "--device", "cpu", "--strategy", "paper"])
     assert res.exit_code == 0, res.output
     from labelrefine.campaign.ledger import Ledger
 

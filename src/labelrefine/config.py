@@ -248,7 +248,7 @@ class ActiveConfig(_Strict):
 
 
 PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
-                       "cleanlab_prune", "cleanlab_relabel", "ours_plus"]
+                       "cleanlab_prune", "cleanlab_relabel", "ours_plus", "ours_find"]
 
 
 def sampler_names() -> tuple[str, ...]:
@@ -288,6 +288,25 @@ class PlusConfig(_Strict):
     trust_min: float = Field(0.8, ge=0, le=1)
 
 
+class FindConfig(_Strict):
+    """The finding strategy (campaign default ``--strategy find``, simulated as ``ours_find``):
+    queue from every unanswered training item, ranked by out-of-sample label quality and
+    neighbour agreement on the cached features, with a random audit share for the estimate of
+    wrong labels left (:mod:`labelrefine.active.finding`, :mod:`labelrefine.active.audit`)."""
+
+    # share of each round's budget drawn as a stratified random audit (0 = no estimate)
+    audit_share: float = Field(0.1, ge=0, le=1)
+    # share of the rest spent on the highest-entropy items (model-improving) instead of finding
+    info_share: float = Field(0.0, ge=0, le=1)
+    # weight of the neighbour-agreement rank against cleanlab's label quality (0 = cleanlab)
+    weight: float = Field(0.5, ge=0, le=1)
+    c: float = Field(0.003, gt=0)  # inverse L2 strength of the cross-fitted logistic heads
+    folds: int = Field(5, ge=2, le=20)
+    neighbours: int = Field(10, ge=1, le=200)
+    # what each round fine-tunes on: clean set + answers, answers only, or the better-validating
+    train_on: Literal["clean", "relabeled", "select"] = "select"
+
+
 class PipelineSpec(_Strict):
     """One pipeline in a sweep; ``label`` names it in reports."""
 
@@ -296,6 +315,7 @@ class PipelineSpec(_Strict):
     mix: float | None = Field(None, ge=0, le=1)  # overrides lnl.mix for this pipeline
     ce_al_train_on: Literal["relabeled", "all"] = "relabeled"
     plus: PlusConfig | None = None  # ours_plus only (None: PlusConfig's defaults)
+    find: FindConfig | None = None  # ours_find only (None: FindConfig's defaults)
     label: str | None = None
 
     @field_validator("sampler")
@@ -310,6 +330,8 @@ class PipelineSpec(_Strict):
     def _plus_only_for_ours_plus(self) -> PipelineSpec:
         if self.plus is not None and self.name != "ours_plus":
             raise ValueError(f"'plus' applies to pipeline ours_plus, not {self.name}")
+        if self.find is not None and self.name != "ours_find":
+            raise ValueError(f"'find' applies to pipeline ours_find, not {self.name}")
         return self
 
     @property

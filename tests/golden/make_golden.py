@@ -213,7 +213,7 @@ def campaign(root: Path) -> dict[str, Any]:
     with _patched(truth, {}):
         for n, (sampler, budget) in enumerate(steps):
             res = run_step(db, StepOptions(experiment=cfg, sampler=sampler, seed=5,
-                                           budget=budget, device="cpu"))
+                                           budget=budget, device="cpu", strategy="paper"))
             ledger = Ledger(db)
             q = ledger.queue(res.round)
             rounds.append({"round": res.round, "kind": res.kind, "sampler": sampler,

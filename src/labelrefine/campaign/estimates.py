@@ -97,3 +97,24 @@ def model_estimate(
         "queue": summary(w[queue]),
         "per_class": {str(n): float(v) for n, v in zip(class_names, per_class, strict=True)},
     }
+
+
+def finder_estimate(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """The finder's model-based count of wrong labels among the rows given (the unanswered
+    training items): cleanlab's confident-learning estimate
+    (``cleanlab.count.num_label_issues``, off-diagonal calibrated) on the out-of-sample
+    probabilities, next to ``sum (1 - p(label))``. Model-based: it assumes the probabilities
+    are right, which the audit estimate does not."""
+    from cleanlab.count import num_label_issues
+
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if y.size == 0:
+        return {"n": 0, "estimate": 0.0, "expected": 0.0, "method": "cleanlab"}
+    present = np.unique(y)
+    try:
+        count = float(num_label_issues(y, p, estimation_method="off_diagonal_calibrated"))
+    except (ValueError, IndexError):  # too few items of some class for cleanlab's thresholds
+        count = float("nan")
+    return {"n": int(y.size), "estimate": count, "expected": expected_wrong(p, y),
+            "classes_present": int(present.size), "method": "cleanlab"}

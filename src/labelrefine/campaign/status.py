@@ -59,7 +59,16 @@ class CampaignStatus:
     - ``suspects_left``: items the latest model did not trust (not in its clean set) and no
       expert has decided yet -- the pool the next round draws from (with ``--strategy plus``
       every undecided training item).
-    - ``estimated_noise``: ``suspects_left / n_train * flip_rate``.
+    - ``estimated_noise``: the estimated share of wrong labels left in the whole training set,
+      ``wrong_left`` / ``n_train`` (None without an audit estimate: the pool alone says
+      nothing about the clean set's wrong labels).
+    - ``wrong_left``: the audit estimate of the wrong given labels left among the training
+      items without a sure answer -- the whole training set, design-unbiased, with a 95 %
+      interval (:func:`labelrefine.active.audit.remaining_wrong`; ``find`` campaigns draw the
+      audit share every round) -- and ``wrong_left_parts`` the same for phase 1's clean set
+      and its suspects. None before any audit item is answered.
+    - ``finder_estimate``: the finder's model-based count over the unanswered training items
+      (cleanlab's confident-learning estimate; ``find`` campaigns), labelled model-based.
     - ``readers``: per reader: answers (live), labels, unsure, minutes (all answers they gave).
     - ``agreement``: items read by two or more readers with a label, the share where they agree,
       and kappa (Cohen's with exactly two readers, Fleiss' -- over each item's first two labels --
@@ -121,6 +130,9 @@ class CampaignStatus:
     model_estimate: str = "none"
     model_note: str = ""
     strategy: str = "paper"  # campaign step's strategy, fixed at the first step
+    wrong_left: dict[str, Any] | None = None
+    wrong_left_parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finder_estimate: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not isinstance(v, pd.DataFrame)}
@@ -238,8 +250,13 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         decided[leaving] = True
         left = np.flatnonzero(suspect & train & ~decided)
         suspects_left = int(left.size)
-        if flip is not None and train.sum():
-            est = suspects_left / int(train.sum()) * flip
+    whole, parts = _audit_estimate(ledger, rounds, given, train,
+                                   None if current is None else wrong_w(current))
+    if whole is not None and train.sum():
+        est = whole["estimate"] / int(train.sum())
+    finder = None
+    if current is not None and current in estimates:
+        finder = estimates[current].get("finder")
 
     w_left = wrong_w(current)[left] if current in estimates else None
     per_class = pd.DataFrame(
@@ -306,7 +323,47 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         model_next_round_wrong=model.next_round,
         model_estimate=model.state,
         model_note=model.note,
+        wrong_left=whole,
+        wrong_left_parts=parts,
+        finder_estimate=finder,
     )
+
+
+def _audit_estimate(ledger: Ledger, rounds: pd.DataFrame, given: np.ndarray,
+                    train: np.ndarray, w_now: np.ndarray | None
+                    ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """The audit estimate of the wrong labels left (whole training set, and phase 1's clean
+    set and suspects), from the audit designs the rounds stored and the experts' sure
+    answers (:func:`labelrefine.active.audit.remaining_wrong`)."""
+    from labelrefine.active.audit import AuditRound, remaining_wrong
+
+    designs = [m.get("audit") for m in rounds["metrics"]] if len(rounds) else []
+    audits = [AuditRound(population=np.asarray(d["population"], dtype=np.int64),
+                         strata=np.asarray(d["strata"], dtype=np.int64),
+                         audit=np.asarray(d["audit"], dtype=np.int64),
+                         m=np.asarray(d["m"], dtype=np.float64))
+              for d in designs if d and d.get("audit")]
+    if not audits:
+        return None, {}
+    answer = np.full(given.size, -1, dtype=np.int64)
+    final = ledger.final_answers()
+    lab = final[final["kind"] == "label"]
+    answer[lab["item"].to_numpy(dtype=np.int64)] = lab["label"].to_numpy(dtype=np.int64)
+    m_now = np.zeros(given.size) if w_now is None else np.nan_to_num(w_now, nan=0.0)
+    items = np.flatnonzero(train)
+    whole = remaining_wrong(audits, given=given, answer=answer, m_now=m_now, items=items)
+    if whole is None:
+        return None, {}
+    s0 = ledger.scores(0)
+    clean = np.zeros(given.size, dtype=bool)
+    clean[s0["item"].to_numpy(dtype=np.int64)[s0["clean"].to_numpy(dtype=bool)]] = True
+    parts = {}
+    for name, dom in (("phase-1 clean set", clean), ("phase-1 suspects", ~clean)):
+        got = remaining_wrong(audits, given=given, answer=answer, m_now=m_now, items=items,
+                              domain=dom)
+        if got is not None:
+            parts[name] = got.as_dict()
+    return whole.as_dict(), parts
 
 
 def _readers(
@@ -488,6 +545,20 @@ def _model_advice(model: _Model) -> str:
     )
 
 
+def headline(st: CampaignStatus) -> str:
+    """The status headline: wrong labels left in the whole training set (the audit estimate
+    with its 95 % interval), or why there is none."""
+    w = st.wrong_left
+    if w is None:
+        why = ("no audit answers yet" if st.strategy == "find" else
+               f"strategy {st.strategy} draws no audit share")
+        return f"wrong labels left in the training set: not estimated yet ({why})"
+    share = "" if not st.n_train else f", {100 * w['estimate'] / st.n_train:.1f}% of the labels"
+    return (f"wrong labels left in the training set: ≈ {w['estimate']:.0f} (95% interval "
+            f"{w['low']:.0f}–{w['high']:.0f}{share}; audit estimate from {w['audited']} random "
+            f"answers over {w['rounds']} round(s), {w['n_left']} items unanswered)")
+
+
 def estimate_line(st: CampaignStatus) -> str:
     """One line with both estimates of the wrong labels left in the pool (CLI and web page)."""
 
@@ -502,10 +573,15 @@ def estimate_line(st: CampaignStatus) -> str:
         if st.model_remaining_wrong is None
         else f"model {fmt(st.model_remaining_wrong)}{flag.get(st.model_estimate, '')}"
     )
-    return (
+    line = (
         f"wrong labels left in the pool (95% interval): observed {fmt(st.remaining_wrong)} · "
         f"{model}"
     )
+    f = st.finder_estimate
+    if f is not None and f.get("estimate") is not None and np.isfinite(f["estimate"]):
+        line += (f" · finder, model-based (cleanlab): ≈ {f['estimate']:.0f} among the "
+                 f"{f['n']} unanswered training items")
+    return line
 
 
 def _advice(

@@ -1,4 +1,15 @@
-"""One campaign round: train, rank the unanswered suspects, write the next queue.
+"""One campaign round: train, rank the unanswered items, write the next queue.
+
+Strategy ``find`` (the default for new campaigns; fixed at the first step) queues for the
+expert's time: every round scores **every training item without an answer** -- phase 1's clean
+set included, which holds most of the wrong labels phase 1 could not see -- with the finder
+(:mod:`labelrefine.active.finding`: cleanlab's label quality on cross-fitted logistic
+probabilities of the cached features, plus neighbour label agreement), and queues the top
+scores plus a stratified random audit share (``find.audit_share``, default 10 %; mixed into the
+queue, the same kind of reason as every other item) from which ``campaign status`` estimates
+how many wrong labels are left in the whole training set (:mod:`labelrefine.active.audit`). The
+network is trained as under ``plus`` (below) and gives the model F1. ``paper`` and ``plus``
+are described next.
 
 Round 0 (the first ``campaign step``) embeds the images (embedding mode; cached on disk) and runs
 phase 1 -- CT_VOG, or Co-teaching when the mix ratio is 0 -- on the given labels of the ``train``
@@ -35,6 +46,7 @@ column). ``test`` items, when present, are only reported.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -47,15 +59,17 @@ import numpy as np
 import torch
 
 from labelrefine import seeding
+from labelrefine.active.finding import finding_reason, plan_round
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
 from labelrefine.active.round import propose, refit_select
-from labelrefine.campaign import STRATEGIES
-from labelrefine.campaign.estimates import model_estimate
+from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
+from labelrefine.campaign.estimates import finder_estimate, model_estimate
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
     ActiveConfig,
     EncoderConfig,
     ExperimentConfig,
+    FindConfig,
     LNLConfig,
     load_config,
     resolve_settings,
@@ -99,7 +113,9 @@ class StepOptions:
     experiment: ExperimentConfig | None = None
     device: str = "auto"
     force: bool = False
-    strategy: str | None = None  # "paper" / "plus"; fixed at the first step (None: stored)
+    strategy: str | None = None  # "find" / "paper" / "plus"; fixed at the first step
+    audit_share: float | None = None  # find: random audit share of each round (first step)
+    info_share: float | None = None  # find: share spent on high-entropy items (first step)
 
 
 @dataclass
@@ -125,6 +141,7 @@ class Settings:
     seed: int
     tau: float
     strategy: str = "paper"
+    find: FindConfig = field(default_factory=FindConfig)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +151,7 @@ class Settings:
             "seed": self.seed,
             "tau": self.tau,
             "strategy": self.strategy,
+            "find": self.find.model_dump(mode="json"),
         }
 
     @classmethod
@@ -145,6 +163,7 @@ class Settings:
             seed=int(d["seed"]),
             tau=float(d["tau"]),
             strategy=str(d.get("strategy", "paper")),  # campaigns made before strategies
+            find=FindConfig.model_validate(d.get("find", {})),
         )
 
 
@@ -168,8 +187,14 @@ def first_settings(opts: StepOptions) -> Settings:
     if opts.epochs is not None:
         lnl = lnl.model_copy(update={"epochs": int(opts.epochs)})
     lnl = lnl.model_copy(update={"method": resolved.phase1_method})
+    shares = {k: v for k, v in (("audit_share", opts.audit_share),
+                                ("info_share", opts.info_share)) if v is not None}
+    try:
+        find = FindConfig.model_validate(shares)
+    except ValueError as err:
+        raise CampaignError(f"find options: {err}") from None
     return Settings(encoder=encoder, lnl=lnl, active=active, seed=int(opts.seed), tau=float(tau),
-                    strategy=opts.strategy or "paper")
+                    strategy=opts.strategy or DEFAULT_STRATEGY, find=find)
 
 
 def campaign_dataset(ledger: Ledger) -> ImageDataset:
@@ -330,8 +355,7 @@ def run_step(
     st = _state(ledger)
     if rnd == 0:  # schedule from the training-set size (lnl.auto_schedule); stored with round 0
         lnl_a, active_a = adapt(settings.lnl, settings.active, int(st.train_idx.size))
-        settings = Settings(encoder=settings.encoder, lnl=lnl_a, active=active_a,
-                            seed=settings.seed, tau=settings.tau, strategy=settings.strategy)
+        settings = dataclasses.replace(settings, lnl=lnl_a, active=active_a)
     dataset = campaign_dataset(ledger)
     source = for_training(batch_source(dataset, settings, device, progress), st.train_idx,
                           settings.lnl)
@@ -378,9 +402,7 @@ def run_step(
             epochs = (
                 int(opts.epochs) if opts.epochs is not None else settings.active.epochs_per_round
             )
-            candidates = {"clean": np.union1d(phase1_clean, st.labeled)}
-            if settings.strategy == "plus" and st.labeled.size:
-                candidates["relabeled"] = st.labeled
+            candidates = _candidates(settings, phase1_clean, st.labeled)
             trained_on, model, fit = refit_select(  # each from round r-1's network
                 lambda: load_model(data, settings, c, in_dim),
                 source,
@@ -410,12 +432,19 @@ def run_step(
     suspects = np.setdiff1d(st.train_idx, phase1_clean)
     pool = np.setdiff1d(suspects if settings.strategy == "paper" else st.train_idx, st.answered)
     all_idx = np.arange(len(st.given), dtype=np.int64)
-    probs_all, _ = predict(model, source, all_idx, device=device)
+    probs_all, emb_all = predict(model, source, all_idx, device=device)
     k = min(budget, int(pool.size))
     queue: list[tuple[int, float | None, str]] = []
-    fallback = settings.active.guard_fallback and metrics.get("guard", "ok") != "ok"
+    finder: dict[str, Any] | None = None
+    fallback = (settings.strategy != "find" and settings.active.guard_fallback
+                and metrics.get("guard", "ok") != "ok")
     features = source_features(source, all_idx) if fallback else None
-    if k > 0 and features is not None:
+    if k > 0 and settings.strategy == "find":
+        x = source_features(source, all_idx)
+        queue, finder = _find_queue(settings.find, emb_all if x is None else x, st, k, seed,
+                                    rnd, names)
+        metrics["queue_ranking"] = "finder (out-of-sample label quality + neighbours)"
+    elif k > 0 and features is not None:
         # The model failed its sanity check: its probabilities would rank the pool by noise.
         items, scores, reasons = fallback_queue(features, st.labels, st.train_idx, pool, k,
                                                 class_names=names)
@@ -448,6 +477,10 @@ def run_step(
                               class_names=names)
     estimate["calibrated"] = bool(model.options.calibrate)
     temperature = float(getattr(model, "temperature", 1.0))
+    estimate["temperature_at_bound"] = temperature_at_bound(temperature)
+    if finder is not None:
+        metrics["audit"] = finder["audit"]
+        estimate["finder"] = finder["estimate"]
     metrics |= {
         "epochs": int(epochs),
         "labels_bought": int(st.labeled.size),
@@ -478,6 +511,7 @@ def run_step(
         model_estimate=estimate,
     )
     keys = ledger.items()["key"].tolist()
+    metrics.pop("audit", None)  # the audit design is the ledger's, never shown
     return StepResult(
         round=rnd,
         kind=kind,
@@ -487,3 +521,50 @@ def run_step(
         temperature=temperature,
         model_estimate=json.loads(json.dumps(estimate)),
     )
+
+
+#: Fits each ``find.train_on`` setting compares (``plus`` always selects).
+TRAIN_ON = {"clean": ("clean",), "relabeled": ("relabeled",), "select": ("clean", "relabeled")}
+
+
+def _candidates(settings: Settings, phase1_clean: np.ndarray,
+                labeled: np.ndarray) -> dict[str, np.ndarray]:
+    """The training sets a fine-tuning round fits from the same weights (the better-validating
+    is kept): ``paper`` the clean set plus the answers; ``plus`` also the answers alone;
+    ``find`` as ``find.train_on`` says. An empty candidate is dropped."""
+    sets = {"clean": np.union1d(phase1_clean, labeled), "relabeled": labeled}
+    wanted = {"paper": ("clean",), "plus": ("clean", "relabeled"),
+              "find": TRAIN_ON[settings.find.train_on]}[settings.strategy]
+    return {k: sets[k] for k in wanted if sets[k].size} or {"clean": sets["clean"]}
+
+
+def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: int, seed: int,
+                rnd: int, names: Any) -> tuple[list[tuple[int, float | None, str]],
+                                               dict[str, Any]]:
+    """The ``find`` strategy's queue (:func:`labelrefine.active.finding.plan_round` over every
+    unanswered training item, seeded as the simulated ``ours_find`` round that buys it), with
+    a plain-words reason per item, and what the ledger keeps for the audit estimate."""
+    plan = plan_round(np.asarray(features), st.labels, st.train_idx, st.answered, k,
+                      len(names), seed=seeding.sampler_seed(seed, seeding.queue_round(rnd)),
+                      audit_share=opts.audit_share, info_share=opts.info_share,
+                      weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds)
+    fnd, q = plan.finding, plan.queue
+    row = {int(i): r for r, i in enumerate(plan.train_idx)}
+    queue = [(int(i), float(fnd.scores[row[int(i)]]),
+              finding_reason(fnd.probs[row[int(i)]], int(st.labels[i]),
+                             float(fnd.agreement[row[int(i)]]), opts.neighbours, names))
+             for i in q.order]
+    m = plan.wrong_probability(st.labels)
+    unanswered = np.flatnonzero(~np.isin(plan.train_idx, st.answered))
+    return queue, {
+        "audit": {**q.design(), "m": [round(float(v), 6) for v in m[q.population]]},
+        "estimate": finder_estimate(fnd.probs[unanswered], st.labels[plan.train_idx][unanswered]),
+    }
+
+
+def temperature_at_bound(t: float) -> bool:
+    """Whether a fitted temperature sits at its search bound: the calibration failed (the
+    validation data could not pin it down), so estimates from it are withheld."""
+    from labelrefine.models.calibration import T_MAX, T_MIN
+
+    return bool(t <= T_MIN * 1.01 or t >= T_MAX * 0.99)

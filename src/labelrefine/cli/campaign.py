@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from labelrefine.active.registry import SAMPLER_NAMES
@@ -102,7 +103,9 @@ def step(
     budget: int | None = typer.Option(
         None, help="Items to queue this round (default: 2.2% of the train items)."
     ),
-    sampler: Sampler = typer.Option(Sampler.entropy, help="How to rank the suspect pool."),
+    sampler: Sampler = typer.Option(
+        Sampler.entropy, help="How to rank the pool under --strategy paper / plus (find ranks "
+        "with its own finder)."),
     seed: int = typer.Option(0, help="Seed for training and ranking (fixed at the first step)."),
     views: int | None = typer.Option(
         None, help="Augmented views per image for the embedding cache (first step only)."
@@ -125,11 +128,23 @@ def step(
     ),
     strategy: Strategy | None = typer.Option(
         None,
-        help="paper (default): queue phase 1's suspects, fine-tune on its clean set plus the "
-        "answers. plus: queue from every unanswered training item and keep, each round, the "
-        "better-validating of two fine-tunes (clean set + answers, answers only); measured "
-        "ahead of paper on the demo's schedule and level with it on the paper analog's "
-        "(README, Results). Fixed at the first step.",
+        help="find (default): queue from every unanswered training item (phase 1's clean set "
+        "included) by out-of-sample label quality and neighbour agreement on the features, plus "
+        "a random audit share from which status estimates the wrong labels left; fine-tune as "
+        "plus. paper: queue phase 1's suspects with --sampler, fine-tune on its clean set plus "
+        "the answers. plus: queue from every unanswered training item with --sampler and keep, "
+        "each round, the better-validating of two fine-tunes (clean set + answers, answers "
+        "only). README, Results, compares them. Fixed at the first step.",
+    ),
+    audit_share: float | None = typer.Option(
+        None, min=0.0, max=1.0,
+        help="find: share of each round's budget drawn as a stratified random audit (default "
+        "0.1; 0 = no whole-set estimate). First step only.",
+    ),
+    info_share: float | None = typer.Option(
+        None, min=0.0, max=1.0,
+        help="find: share of the rest spent on the most uncertain items, which teach the model "
+        "more, instead of the likeliest wrong labels (default 0). First step only.",
     ),
     budget_minutes: float | None = typer.Option(
         None,
@@ -173,6 +188,8 @@ def step(
                 budget=budget,
                 sampler=sampler.value,
                 strategy=None if strategy is None else strategy.value,
+                audit_share=audit_share,
+                info_share=info_share,
                 seed=seed,
                 views=views,
                 epochs=epochs,
@@ -213,7 +230,7 @@ def status(
     estimated wrong labels left -- observed (the last round's wrong share) next to the model's
     (its calibrated probabilities) -- and whether another round is worth it."""
     from labelrefine.campaign.ledger import Ledger
-    from labelrefine.campaign.status import campaign_status, estimate_line
+    from labelrefine.campaign.status import campaign_status, estimate_line, headline
     from labelrefine.io import to_jsonable
 
     with friendly_errors():
@@ -234,9 +251,12 @@ def status(
     console.print(
         f"labels bought {st.labels_bought} (changed {st.labels_changed}), unsure {st.unsure}; "
         f"query precision {pct(st.query_precision)}; flip rate {pct(st.flip_rate)}; "
-        f"suspects left {st.suspects_left if st.suspects_left is not None else '–'}; "
-        f"estimated remaining noise {pct(st.estimated_noise)}"
+        f"suspects left {st.suspects_left if st.suspects_left is not None else '–'}"
     )
+    console.print(f"[bold]{escape(headline(st))}[/]")
+    for part, w in st.wrong_left_parts.items():
+        console.print(f"  {part}: ≈ {w['estimate']:.0f} ({w['low']:.0f}–{w['high']:.0f}) of "
+                      f"{w['n_left']} unanswered")
     t = Table(title="per class (relabelable items)")
     for col in st.per_class.columns:
         t.add_column(col, justify="left" if col == "class" else "right")

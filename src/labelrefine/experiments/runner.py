@@ -40,7 +40,8 @@ EventFn = Callable[[dict[str, Any]], None]
 
 # Rough relative costs, used only to start the longest groups first.
 _COST = {"ours": 3.0, "alc_coteaching": 4.0, "ce_al": 2.0, "al_only": 1.5, "clean": 1.0,
-         "noisy_ce": 1.0, "cleanlab_prune": 2.0, "cleanlab_relabel": 10.0, "ours_plus": 3.0}
+         "noisy_ce": 1.0, "cleanlab_prune": 2.0, "cleanlab_relabel": 10.0, "ours_plus": 3.0,
+         "ours_find": 4.0}
 
 
 @dataclass

@@ -73,7 +73,7 @@ def phase1_group(cfg: ExperimentConfig, key: RunKey) -> tuple[str, float | None]
         return _CE_PHASE
     if name == "alc_coteaching":
         return ("coteaching", 0.0)
-    if name in ("ours", "ours_plus"):
+    if name in ("ours", "ours_plus", "ours_find"):
         settings = cfg.resolve(key.noise, key.spec)
         return (settings.phase1_method, settings.mix)
     return None

@@ -20,6 +20,7 @@ from labelrefine.pipelines.cleanlab_relabel import run_cleanlab_relabel
 from labelrefine.pipelines.common import PipelineContext, RunResult
 from labelrefine.pipelines.noisy_ce import run_noisy_ce
 from labelrefine.pipelines.ours import run_ours
+from labelrefine.pipelines.ours_find import run_ours_find
 from labelrefine.pipelines.ours_plus import run_ours_plus
 from labelrefine.runtime import seed_everything
 
@@ -35,6 +36,7 @@ PIPELINES: dict[str, Pipeline] = {
     "cleanlab_prune": run_cleanlab_prune,
     "cleanlab_relabel": run_cleanlab_relabel,
     "ours_plus": run_ours_plus,
+    "ours_find": run_ours_find,
 }
 
 

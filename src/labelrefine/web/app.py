@@ -53,7 +53,7 @@ from labelrefine.campaign.ledger import (
     NotAllowed,
     SubmissionRetracted,
 )
-from labelrefine.campaign.status import campaign_status, estimate_line
+from labelrefine.campaign.status import campaign_status, estimate_line, headline
 from labelrefine.data.dataset import HIGH_BIT_MODES, to_rgb8
 from labelrefine.io import to_jsonable
 
@@ -331,7 +331,7 @@ def create_app(
             "classes": list(names),
             "progress": p,
             # the queue is done: both estimates of the wrong labels left (observed, model)
-            "estimates": estimate_line(campaign_status(ledger))
+            "estimates": _estimates(campaign_status(ledger))
             if idx is None and p["round"] is not None
             else "",
             "annotator": who.name,
@@ -576,3 +576,8 @@ def _answer_label(ledger: Ledger, body: AnswerIn, item: dict[str, Any]) -> int |
     if body.label == UNSURE:
         return None
     return ledger.class_index(body.label)
+
+
+def _estimates(st: Any) -> str:
+    """The status page's estimates: the whole-set headline, then the pool's."""
+    return f"{headline(st)}. {estimate_line(st)}"

@@ -1,0 +1,139 @@
+"""``ours_find``: the simulated twin of the default campaign strategy (``campaign step
+--strategy find``).
+
+Phase 1 is ``ours``' (CT_VOG on the noisy labels, the same shared computation); it provides the
+network a round fine-tunes and phase 1's clean set. Each round then:
+
+1. scores **every training item** with the finder -- cleanlab's label quality on 5-fold
+   cross-fitted L2 logistic probabilities plus neighbour label agreement, both on the cached
+   features and the current labels (:func:`labelrefine.active.finding.plan_round`) -- and
+   queues, from the items not asked yet, the budget's finding picks, an optional informative
+   share and a stratified random audit share (:mod:`labelrefine.active.audit`);
+2. applies the (simulated) expert's answers;
+3. fine-tunes from the last weights as ``ours_plus`` does (``spec.find.train_on``: phase 1's
+   clean set with its corrected labels plus the answers, the answers only, or the better-
+   validating of the two);
+4. records, beside F1 and query precision, the audit estimate of the wrong labels left in the
+   whole training set next to the true count (what ``campaign status`` would show).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import time
+
+import numpy as np
+
+from labelrefine import seeding
+from labelrefine.active.audit import AuditRound, remaining_wrong
+from labelrefine.active.finding import plan_round
+from labelrefine.active.loop import eval_sets, fit_summary
+from labelrefine.active.oracle import UNSURE
+from labelrefine.active.round import refit_select
+from labelrefine.config import FindConfig, PipelineSpec
+from labelrefine.lnl.trainer import predict, source_features
+from labelrefine.metrics import query_precision
+from labelrefine.pipelines.common import (
+    PipelineContext,
+    RunResult,
+    make_result,
+    phase1,
+    phase1_record,
+)
+
+#: Fits each ``train_on`` setting compares.
+TRAIN_ON = {"clean": ("clean",), "relabeled": ("relabeled",), "select": ("clean", "relabeled")}
+
+
+def finder_features(model: object, source: object, n: int, device: str) -> np.ndarray:
+    """The features the finder works on: the source's input features (embedding mode), else
+    the network's penultimate-layer embeddings (fine-tune mode)."""
+    idx = np.arange(n, dtype=np.int64)
+    x = source_features(source, idx)
+    if x is None:
+        _, x = predict(model, source, idx, device=device)  # type: ignore[arg-type]
+    return np.asarray(x)
+
+
+def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
+    """Phase 1 as ``ours``; finding rounds with the options of ``spec.find``."""
+    opts = spec.find or FindConfig()
+    d, act, lnl_cfg = ctx.data, ctx.active, ctx.cfg.lnl
+    c = d.num_classes
+    settings = ctx.settings(spec)
+    lnl, p1_seconds, shared = phase1(ctx, settings.phase1_method, settings.mix)
+    model = lnl.model
+    val, test = eval_sets(d)
+    train = d.train_idx
+    n_all = d.true_labels.size
+    x = finder_features(model, ctx.source, n_all, ctx.device)
+    labels = d.given_labels.astype(np.int64, copy=True)
+    clean = np.unique(lnl.clean_idx).astype(np.int64)
+    answer = np.full(n_all, -1, dtype=np.int64)  # sure answer per item (-1: none)
+    asked = np.zeros(0, dtype=np.int64)
+    audits: list[AuditRound] = []
+    oracle = ctx.oracle()
+    records = [{"round": 0, "labels_bought": 0, **fit_summary(lnl.fit), "query_precision": None,
+                "n_clean": int(clean.size), "n_queried": 0, "n_changed": 0, "oracle_wrong": 0,
+                "seconds": 0.0}]
+    bought = fixed = 0
+    t0 = time.perf_counter()
+    for rnd in range(1, act.rounds + 1):
+        t_r = time.perf_counter()
+        if np.setdiff1d(train, asked).size == 0:
+            break
+        plan = plan_round(x, labels, train, asked, ctx.budget, c,
+                          seed=seeding.sampler_seed(ctx.seed, rnd),
+                          audit_share=opts.audit_share, info_share=opts.info_share,
+                          weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds)
+        q = plan.queue
+        m = plan.wrong_probability(labels)
+        audits.append(AuditRound(population=q.population, strata=q.strata, audit=q.audit,
+                                 m=m[q.population]))
+        picked = q.order
+        answers = np.asarray(oracle.query(picked), dtype=np.int64)
+        sure = answers != UNSURE
+        n_changed = int(np.sum(answers[sure] != labels[picked[sure]]))
+        fixed += n_changed
+        labels[picked[sure]] = answers[sure]
+        answer[picked[sure]] = answers[sure]
+        asked = np.union1d(asked, picked)
+        bought += int(picked.size)
+        relabeled = np.flatnonzero(answer >= 0)
+        candidates = {"clean": np.union1d(clean, relabeled), "relabeled": relabeled}
+        candidates = {k: candidates[k] for k in TRAIN_ON[opts.train_on]
+                      if candidates[k].size} or {"clean": candidates["clean"]}
+        trained_on, model, fit = refit_select(
+            functools.partial(copy.deepcopy, model), ctx.source, candidates, labels,
+            active=act, lnl=lnl_cfg, val=val, test=test, seed=ctx.seed, rnd=rnd,
+            device=ctx.device)
+        est = remaining_wrong(audits, given=d.given_labels, answer=answer, m_now=m, items=train)
+        left = train[answer[train] < 0]
+        records.append({
+            "round": rnd,
+            "labels_bought": bought,
+            **fit_summary(fit),
+            "query_precision": query_precision(picked, d.given_labels, d.true_labels),
+            "n_clean": int(candidates[trained_on].size),
+            "trained_on": trained_on,
+            "n_queried": int(picked.size),
+            "n_changed": n_changed,
+            "n_audit": int(q.audit.size),
+            "n_info": int(q.info.size),
+            "audit_wrong": int(np.sum(d.given_labels[q.audit] != d.true_labels[q.audit])),
+            "oracle_wrong": int(np.sum(answers[sure] != d.true_labels[picked[sure]])),
+            "n_unsure": int(np.sum(~sure)),
+            "wrong_left": int(np.sum(d.given_labels[left] != d.true_labels[left])),
+            "estimate_left": None if est is None else est.as_dict(),
+            "seconds": time.perf_counter() - t_r,
+        })
+        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+    wrong = int(np.sum(labels[train] != d.true_labels[train]))
+    return make_result(
+        ctx, spec, records,
+        phase1=phase1_record(ctx, lnl, settings.phase1_method, settings.mix, p1_seconds, shared),
+        seconds={"phase1_s": p1_seconds, "phase2_s": time.perf_counter() - t0},
+        extra={"final_wrong_labels": wrong, "fixed": fixed,
+               "find": opts.model_dump(mode="json")},
+    )
