@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from labelrefine.campaign.ledger import ROLES, CampaignError, ItemRecord, Ledger, file_sha256
+from labelrefine.config import IntensityConfig
 from labelrefine.data.dataset import ImageDataset
 from labelrefine.data.loaders import load_csv_folder
 from labelrefine.data.splits import stratified_split
@@ -27,6 +29,7 @@ def init_campaign(
     split_column: str | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
+    intensity: IntensityConfig | None = None,
 ) -> Ledger:
     """Validate the folder and CSV completely, then write a new campaign file at ``out``.
 
@@ -38,6 +41,10 @@ def init_campaign(
     ``val`` (used to pick the best epoch) and ``test`` (held out, reported only) -- use this when
     the team has an expert-verified subset. Without it, a stratified ``val_fraction`` of the items
     (seeded) is held out as ``val`` with its given labels; it is never queued for relabeling.
+
+    ``intensity``: how high-bit-depth and DICOM images become 8-bit pictures for the model and
+    the reading page (default: percentile clipping; DICOM files' own windows); kept in the
+    campaign (:func:`campaign_intensity`).
     """
     images = Path(images)
     labels_csv = Path(labels_csv)
@@ -79,9 +86,22 @@ def init_campaign(
         "seed": int(seed),
         "dataset_name": dataset.name,
     }
+    if intensity is not None and intensity != IntensityConfig():
+        meta[INTENSITY_META] = intensity.model_dump_json()
     return Ledger.create(
         out, image_root=root, class_names=dataset.class_names, items=records, meta=meta
     )
+
+
+INTENSITY_META = "intensity"
+"""Campaign meta key holding the :class:`~labelrefine.config.IntensityConfig` (JSON); absent
+for the default."""
+
+
+def campaign_intensity(ledger: Ledger) -> IntensityConfig:
+    """The campaign's intensity setting (the default when it set none)."""
+    text = ledger.meta().get(INTENSITY_META)
+    return IntensityConfig() if not text else IntensityConfig.model_validate(json.loads(text))
 
 
 def _relative(path: Path, root: Path, key: str) -> str:

@@ -6,6 +6,7 @@ import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -68,11 +69,28 @@ def init(
         0.1, help="Share held out (stratified) for model selection when there is no split column."
     ),
     seed: int = typer.Option(0, help="Seed of the validation hold-out."),
+    intensity: str = typer.Option(
+        "percentile",
+        help="How 16-bit, float and DICOM images become 8-bit: percentile (clip each image to "
+        "--percentiles), minmax (each image's range) or window (--window for all images, "
+        "replacing DICOM files' own windows). 8-bit images never change.",
+    ),
+    percentiles: str = typer.Option("0.5,99.5", help="LOW,HIGH percentiles of --intensity "
+                                    "percentile."),
+    window: str | None = typer.Option(
+        None, help="CENTER,WIDTH of --intensity window, in the images' values (DICOM: after "
+        "rescale slope / intercept, e.g. 40,400 for a CT soft-tissue window)."
+    ),
 ) -> None:
-    """Create a campaign: validate every image and label first; nothing is written on error."""
+    """Create a campaign: validate every image and label first; nothing is written on error.
+
+    DICOM files (.dcm, one frame each; use --suffix .dcm for ids without it) are shown with
+    their own window (or VOI LUT) unless --intensity window sets one.
+    """
     from labelrefine.campaign.create import init_campaign
 
     with friendly_errors():
+        setting = _intensity_option(intensity, percentiles, window)
         with console.status("checking images and labels"):
             ledger = init_campaign(
                 images,
@@ -85,6 +103,7 @@ def init(
                 split_column=split_column,
                 val_fraction=val_fraction,
                 seed=seed,
+                intensity=setting,
             )
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()
@@ -94,6 +113,39 @@ def init(
         + ", ".join(f"{k} {v}" for k, v in sorted(roles.items()))
     )
     console.print(f"next: labelrefine campaign step {out}")
+
+
+def _pair(text: str, option: str) -> tuple[float, float]:
+    from labelrefine.config import ConfigError
+
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        a, b = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"{option}: expected two numbers A,B, got {text!r}") from None
+    return a, b
+
+
+def _intensity_option(mode: str, percentiles: str, window: str | None) -> Any:
+    """The :class:`~labelrefine.config.IntensityConfig` of ``campaign init``'s options."""
+    from pydantic import ValidationError
+
+    from labelrefine.config import ConfigError, IntensityConfig
+
+    low, high = _pair(percentiles, "--percentiles")
+    data: dict[str, Any] = {"mode": mode, "low": low, "high": high}
+    if window is not None:
+        if mode != "window":
+            raise ConfigError(f"--window applies to --intensity window, not {mode!r}")
+        data["center"], data["width"] = _pair(window, "--window")
+    elif mode == "window":
+        raise ConfigError("--intensity window needs --window CENTER,WIDTH")
+    try:
+        return IntensityConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        raise ConfigError(f"--intensity {where + ': ' if where else ''}{first['msg']}") from None
 
 
 @campaign_app.command("step")
