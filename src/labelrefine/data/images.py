@@ -130,6 +130,25 @@ def apply_window(
     raise ValueError(f"unknown VOI LUT function {function!r}")
 
 
+def voi_lut_lookup(values: np.ndarray, table: np.ndarray, first: int, bits: int) -> np.ndarray:
+    """A DICOM VOI LUT (PS3.3 C.11.2.1.1) onto 0..255, as float64.
+
+    With the LUT's ``n`` entries ``table``, first mapped value ``first`` and output ``bits``::
+
+        y = table[clip(round(x) - first, 0, n - 1)] / (2**bits - 1) * 255
+
+    (inputs below ``first`` take the first entry, inputs past the end the last).
+    """
+    x = np.rint(np.asarray(values, dtype=np.float64))
+    lut = np.asarray(table, dtype=np.float64)
+    if lut.ndim != 1 or len(lut) == 0:
+        raise ValueError("empty VOI LUT")
+    if not 1 <= int(bits) <= 16:
+        raise ValueError(f"{bits} bits per LUT entry")
+    idx = np.clip(x - int(first), 0, len(lut) - 1).astype(np.int64)
+    return lut[idx] / float(2 ** int(bits) - 1) * 255.0
+
+
 def scale_range(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Linear map of ``low..high`` onto 0..255, clipped, as float64:
 
@@ -442,15 +461,22 @@ def _render_dicom_gray(ds: Any, stored: np.ndarray, intensity: IntensityConfig,
 
 
 def _voi_lut(ds: Any, values: np.ndarray, path: Path) -> np.ndarray:
-    """The file's first VOI LUT (PS3.3 C.11.2.1.1) applied to the modality values ``x``,
-    rounded to integers, by pydicom's ``apply_voi``: ``y = LUT[clip(x - first, 0, n - 1)]``
-    with the descriptor's ``n`` entries and first mapped value; then scaled from the LUT's
-    output range ``0 .. 2**bits - 1`` to 0..255."""
-    from pydicom.pixels import apply_voi
-
+    """The file's first VOI LUT (:func:`voi_lut_lookup`) applied to its modality values."""
+    item = ds.VOILUTSequence[0]
     try:
-        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
-        out = apply_voi(np.rint(values).astype(np.int64), ds, index=0)
-    except Exception as err:
-        raise _refuse(path, f"cannot apply its VOI LUT ({type(err).__name__}: {err})") from None
-    return to_uint8(np.asarray(out, dtype=np.float64) / float(2**bits - 1) * 255.0)
+        entries, first, bits = (int(v) for v in item.LUTDescriptor)
+        entries = entries or 65536
+        if first > 32767 and int(ds.get("PixelRepresentation", 0)) == 1:
+            first -= 65536  # read as US, meant as SS for signed pixels
+        raw = item.LUTData
+        if isinstance(raw, bytes):
+            syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            little = True if syntax is None else bool(syntax.is_little_endian)
+            table = np.frombuffer(raw, dtype="<u2" if little else ">u2")[:entries]
+        else:
+            table = np.asarray(list(raw) if not isinstance(raw, int) else [raw])
+        if len(table) != entries:
+            raise ValueError(f"{len(table)} LUT entries, descriptor says {entries}")
+        return to_uint8(voi_lut_lookup(values, table, first, bits))
+    except (ValueError, TypeError, AttributeError) as err:
+        raise _refuse(path, f"cannot apply its VOI LUT ({err})") from None
