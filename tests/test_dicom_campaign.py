@@ -207,3 +207,24 @@ def test_bad_dicom_files_stop_init_with_one_line_and_nothing_is_written(tmp_path
     assert says in res.output and "'case004'" in res.output and "case004.dcm" in res.output
     assert "Traceback" not in res.output
     assert not out.exists() and not (tmp_path / "out").exists()
+
+
+def test_embed_reads_a_dicom_folder_and_keys_the_cache_by_intensity(tmp_path):
+    images, csv, _ = make_dicom_folder(tmp_path, n=9, flip=0)
+    cache = tmp_path / "cache"
+
+    def embed(intensity: str) -> None:
+        cfg = tmp_path / "embed.yaml"
+        cfg.write_text(
+            f"dataset: {{format: csv, images: {images}, labels: {csv}, image_suffix: .dcm"
+            f"{intensity}}}\n"
+            f"encoder: {{views: 1, image_size: 32, batch_size: 16, cache_dir: {cache}}}\n"
+        )
+        res = run("embed", cfg, "--device", "cpu", "--workers", "0")
+        assert res.exit_code == 0, res.output
+
+    embed("")
+    embed(", intensity: {mode: minmax}")
+    assert len(list(cache.glob("*.npz"))) == 2  # DICOM rendering depends on the setting
+    embed(", intensity: {mode: minmax}")
+    assert len(list(cache.glob("*.npz"))) == 2  # the same setting: a cache hit
