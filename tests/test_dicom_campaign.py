@@ -94,7 +94,8 @@ def test_dicom_folder_through_init_step_serve_and_export(tmp_path):
     images, csv, truth = make_dicom_folder(tmp_path)
     db = tmp_path / "campaign.db"
     res = run("campaign", "init", "--images", images, "--labels", csv, "--out", db,
-              "--suffix", ".dcm", "--val-fraction", "0.25")
+              "--suffix", ".dcm", "--val-fraction", "0.25",
+              "--keep-tags", "PatientID,StudyInstanceUID")
     assert res.exit_code == 0, res.output
     ledger = Ledger(db)
     items = ledger.items()
@@ -137,6 +138,10 @@ def test_dicom_folder_through_init_step_serve_and_export(tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_csv(out, keep_default_na=False).set_index("item")
     assert len(df) == 36 and df["path"].str.endswith(".dcm").all()
+    assert list(df.columns[-2:]) == ["PatientID", "StudyInstanceUID"]  # kept at init
+    assert df.loc["case007", "PatientID"] == "P007"
+    assert df.loc["case007", "StudyInstanceUID"] == str(
+        pydicom.dcmread(images / "case007.dcm").StudyInstanceUID)
     for idx in q["item"]:
         key = ledger.item(int(idx))["key"]
         assert df.loc[key, "cleaned_label"] == truth[int(idx)]
@@ -171,9 +176,10 @@ def test_init_keeps_a_dataset_window_and_the_page_uses_it(tmp_path):
         (("--intensity", "window", "--window", "1,0"), "width"),
         (("--percentiles", "90,10"), "must be below high"),
         (("--intensity", "gamma"), "mode"),
+        (("--keep-tags", "PatientID,PatientShoeSize"), "'PatientShoeSize' is not a DICOM"),
     ],
 )
-def test_bad_intensity_options_fail_with_one_line(tmp_path, args, says):
+def test_bad_init_options_fail_with_one_line(tmp_path, args, says):
     images, csv, _ = make_dicom_folder(tmp_path, n=6, flip=0)
     db = tmp_path / "c.db"
     res = run("campaign", "init", "--images", images, "--labels", csv, "--out", db,

@@ -13,6 +13,7 @@ import pandas as pd
 from labelrefine.campaign.ledger import ROLES, CampaignError, ItemRecord, Ledger, file_sha256
 from labelrefine.config import IntensityConfig
 from labelrefine.data.dataset import ImageDataset
+from labelrefine.data.images import check_dicom_keywords, dicom_tags
 from labelrefine.data.loaders import load_csv_folder
 from labelrefine.data.splits import stratified_split
 
@@ -30,6 +31,7 @@ def init_campaign(
     val_fraction: float = 0.1,
     seed: int = 0,
     intensity: IntensityConfig | None = None,
+    keep_tags: Sequence[str] = (),
 ) -> Ledger:
     """Validate the folder and CSV completely, then write a new campaign file at ``out``.
 
@@ -45,6 +47,10 @@ def init_campaign(
     ``intensity``: how high-bit-depth and DICOM images become 8-bit pictures for the model and
     the reading page (default: percentile clipping; DICOM files' own windows); kept in the
     campaign (:func:`campaign_intensity`).
+
+    ``keep_tags``: DICOM attribute keywords (e.g. ``PatientID``, ``StudyInstanceUID``) whose
+    values are kept per item (:func:`campaign_tags`) and added to the CSV export; empty for
+    non-DICOM files.
     """
     images = Path(images)
     labels_csv = Path(labels_csv)
@@ -53,6 +59,8 @@ def init_campaign(
         raise CampaignError(f"{out} already exists; choose another --out or remove it")
     if not 0 <= val_fraction < 1:
         raise CampaignError(f"val fraction must be in [0, 1), got {val_fraction}")
+    keep_tags = list(dict.fromkeys(keep_tags))
+    check_dicom_keywords(keep_tags)
     dataset = load_csv_folder(
         images,
         labels_csv,
@@ -88,6 +96,12 @@ def init_campaign(
     }
     if intensity is not None and intensity != IntensityConfig():
         meta[INTENSITY_META] = intensity.model_dump_json()
+    if keep_tags:
+        values = [dicom_tags(p, keep_tags) for p in dataset.paths or ()]
+        meta[TAGS_META] = json.dumps({
+            tag: {key: v[tag] for key, v in zip(dataset.ids, values, strict=True)}
+            for tag in keep_tags
+        })
     return Ledger.create(
         out, image_root=root, class_names=dataset.class_names, items=records, meta=meta
     )
@@ -102,6 +116,17 @@ def campaign_intensity(ledger: Ledger) -> IntensityConfig:
     """The campaign's intensity setting (the default when it set none)."""
     text = ledger.meta().get(INTENSITY_META)
     return IntensityConfig() if not text else IntensityConfig.model_validate(json.loads(text))
+
+
+TAGS_META = "image_tags"
+"""Campaign meta key holding the kept DICOM attributes: ``{keyword: {item id: value}}``."""
+
+
+def campaign_tags(ledger: Ledger) -> dict[str, dict[str, str]]:
+    """The DICOM attributes kept at ``init`` (``keep_tags``): ``{keyword: {item id: value}}``,
+    in the order they were asked for; empty when none were kept."""
+    text = ledger.meta().get(TAGS_META)
+    return {} if not text else dict(json.loads(text))
 
 
 def _relative(path: Path, root: Path, key: str) -> str:

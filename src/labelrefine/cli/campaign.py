@@ -81,6 +81,10 @@ def init(
         None, help="CENTER,WIDTH of --intensity window, in the images' values (DICOM: after "
         "rescale slope / intercept, e.g. 40,400 for a CT soft-tissue window)."
     ),
+    keep_tags: str | None = typer.Option(
+        None, help="Comma-separated DICOM attributes kept per item and added to the CSV export, "
+        "e.g. PatientID,StudyInstanceUID."
+    ),
 ) -> None:
     """Create a campaign: validate every image and label first; nothing is written on error.
 
@@ -104,6 +108,8 @@ def init(
                 val_fraction=val_fraction,
                 seed=seed,
                 intensity=setting,
+                keep_tags=[t.strip() for t in keep_tags.split(",") if t.strip()]
+                if keep_tags else (),
             )
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()

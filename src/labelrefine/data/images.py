@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -414,6 +415,27 @@ def read_dicom(path: Path, intensity: IntensityConfig | None = None) -> np.ndarr
     if photometric == "MONOCHROME1":
         gray = invert(gray)
     return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def check_dicom_keywords(names: Sequence[str]) -> None:
+    """Raise :class:`DataError` naming the first of ``names`` that is not a DICOM keyword."""
+    from pydicom.datadict import tag_for_keyword
+
+    for name in names:
+        if tag_for_keyword(name) is None:
+            raise DataError(f"{name!r} is not a DICOM attribute keyword (e.g. PatientID, "
+                            "StudyInstanceUID, SeriesInstanceUID, Modality)")
+
+
+def dicom_tags(path: str | Path, names: Sequence[str]) -> dict[str, str]:
+    """The values of the DICOM attributes ``names`` (keywords) in ``path`` as text; ``""`` for
+    an attribute the file lacks, and for every name when the file is not DICOM."""
+    import pydicom
+
+    if not names or not is_dicom(path):
+        return {n: "" for n in names}
+    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(names))
+    return {n: "" if ds.get(n) is None else str(ds.get(n)) for n in names}
 
 
 def _check_transfer_syntax(ds: Any, path: Path) -> None:
