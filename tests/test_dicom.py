@@ -180,6 +180,22 @@ def test_rgb_and_compressed_files(tmp_path):
 
     assert pydicom.dcmread(rle).file_meta.TransferSyntaxUID == RLELossless
     np.testing.assert_array_equal(gray(rle), gray(raw))
+    # JPEG 2000 lossless (decoded by pylibjpeg-openjpeg), 16-bit
+    from pydicom.uid import JPEG2000Lossless
+
+    big = np.rint(np.linspace(0, 4095, 64 * 64)).astype(np.uint16).reshape(64, 64)
+    raw = write_dicom(tmp_path / "raw64.dcm", big, bits_stored=12, window=(2000.0, 3000.0))
+    ds = pydicom.dcmread(raw)
+    ds.compress(JPEG2000Lossless)
+    ds.save_as(tmp_path / "j2k.dcm")
+    np.testing.assert_array_equal(gray(tmp_path / "j2k.dcm"), gray(raw))
+    np.testing.assert_array_equal(gray(raw), linear_by_hand(big.astype(float), 2000, 3000))
+    # YCbCr: converted to RGB by pydicom (within rounding)
+    from pydicom.pixels import convert_color_space
+
+    ybr = write_dicom(tmp_path / "ybr.dcm", convert_color_space(rgb, "RGB", "YBR_FULL"),
+                      photometric="YBR_FULL")
+    assert np.abs(np.asarray(read_image(ybr)).astype(int) - rgb).max() <= 1
 
 
 def test_dicom_without_the_dcm_ending_is_recognised(tmp_path):
