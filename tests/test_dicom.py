@@ -269,7 +269,7 @@ def test_bad_files_are_refused_with_one_line_naming_the_file(tmp_path, monkeypat
 
     class Missing:
         is_available = False
-        missing_dependencies = {"pylibjpeg": ["pylibjpeg-openjpeg"]}
+        missing_dependencies = ["pylibjpeg - requires pylibjpeg-openjpeg"]
 
     monkeypatch.setattr(base, "get_decoder", lambda uid: Missing())
     msg = refused(write_dicom(tmp_path / "j2k.dcm", stored,

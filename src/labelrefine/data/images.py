@@ -452,9 +452,7 @@ def _check_transfer_syntax(ds: Any, path: Path) -> None:
     except NotImplementedError:
         raise _refuse(path, f"transfer syntax {name} is not supported") from None
     if not decoder.is_available:
-        missing = "; ".join(
-            f"{plugin}: {', '.join(deps)}" for plugin, deps in decoder.missing_dependencies.items()
-        ) if isinstance(decoder.missing_dependencies, dict) else ""
+        missing = "; ".join(str(m) for m in decoder.missing_dependencies)
         raise _refuse(path, f"transfer syntax {name} needs a decoder that is not installed"
                             + (f" ({missing})" if missing else ""))
 
