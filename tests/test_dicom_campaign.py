@@ -234,3 +234,13 @@ def test_embed_reads_a_dicom_folder_and_keys_the_cache_by_intensity(tmp_path):
     assert len(list(cache.glob("*.npz"))) == 2  # DICOM rendering depends on the setting
     embed(", intensity: {mode: minmax}")
     assert len(list(cache.glob("*.npz"))) == 2  # the same setting: a cache hit
+
+
+def test_data_info_checks_a_dicom_folder(tmp_path):
+    images, csv, _ = make_dicom_folder(tmp_path, n=6, flip=0)
+    args = ("data", "info", "--images", images, "--labels", csv, "--suffix", ".dcm")
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    write_dicom(images / "case002.dcm", np.zeros((8, 8), dtype=np.uint16), frames=2)
+    res = run(*args)
+    assert res.exit_code == 2 and "'case002'" in res.output and "multi-frame" in res.output
