@@ -72,12 +72,23 @@ class DatasetConfig(_Strict):
     id_column: str = "image_id"
     label_column: str = "dx"
     classes: list[str] | None = None  # fixes class order; default: sorted names found
+    # display names shown beside the class codes on the reading page, e.g.
+    # {akiec: "actinic keratosis / Bowen's"}; every key must be a class of the data
+    class_names: dict[str, str] | None = None
     image_suffix: str = ".jpg"
     # csv, isic2019: column naming each image's split (train, val or test) in the dataset's own
     # partition; used with split.keep_dataset
     split_column: str | None = None
     # how high-bit-depth images (16-bit, float, DICOM) become 8-bit; 8-bit images never change
     intensity: IntensityConfig = Field(default_factory=IntensityConfig)
+
+    @field_validator("class_names", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: Any) -> Any:
+        # YAML reads numeric class codes (0: normal) as integers
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _needs_source(self) -> DatasetConfig:
@@ -87,6 +98,9 @@ class DatasetConfig(_Strict):
             raise ValueError(f"format '{self.format}' needs 'images' and 'labels'")
         if self.format == "nct_crc" and self.images is None:
             raise ValueError("format 'nct_crc' needs 'images'")
+        for code, shown in (self.class_names or {}).items():
+            if not str(shown).strip():
+                raise ValueError(f"class_names: the display name of {code!r} is empty")
         if self.split_column is not None:
             if self.format not in ("csv", "isic2019"):
                 raise ValueError(
@@ -111,6 +125,8 @@ class DatasetConfig(_Strict):
             data.pop("split_column", None)
         if self.intensity == IntensityConfig():
             data.pop("intensity", None)
+        if self.class_names is None:
+            data.pop("class_names", None)
         return data
 
 

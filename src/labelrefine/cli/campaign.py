@@ -85,16 +85,22 @@ def init(
         None, help="Comma-separated DICOM attributes kept per item and added to the CSV export, "
         "e.g. PatientID,StudyInstanceUID."
     ),
+    class_names: Path | None = typer.Option(
+        None, "--class-names", help="YAML mapping of class codes to the names shown beside "
+        "them on the reading page (akiec: \"actinic keratosis / Bowen's\"), or a config "
+        "with dataset.class_names.",
+    ),
 ) -> None:
     """Create a campaign: validate every image and label first; nothing is written on error.
 
     DICOM files (.dcm, one frame each; use --suffix .dcm for ids without it) are shown with
     their own window (or VOI LUT) unless --intensity window sets one.
     """
-    from labelrefine.campaign.create import init_campaign
+    from labelrefine.campaign.create import init_campaign, read_class_names
 
     with friendly_errors():
         setting = _intensity_option(intensity, percentiles, window)
+        shown = read_class_names(class_names) if class_names is not None else None
         with console.status("checking images and labels"):
             ledger = init_campaign(
                 images,
@@ -110,6 +116,7 @@ def init(
                 intensity=setting,
                 keep_tags=[t.strip() for t in keep_tags.split(",") if t.strip()]
                 if keep_tags else (),
+                display_names=shown,
             )
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()
@@ -582,17 +589,34 @@ def configure(
         "--blind/--no-blind",
         help="Blind mode: hide the given label and the model's top-3 on the page.",
     ),
+    class_names: Path | None = typer.Option(
+        None, "--class-names", help="YAML mapping of class codes to display names (as for "
+        "init); an empty mapping ({}) removes them.",
+    ),
 ) -> None:
-    """Change how items are read (double reading, blind mode); effective at the next page."""
+    """Change how items are read (double reading, blind mode, class display names); effective
+    at the next page."""
+    from labelrefine.campaign.create import campaign_class_names, read_class_names, set_class_names
     from labelrefine.campaign.ledger import Ledger
+    from labelrefine.data.loaders import check_display_names
 
     with friendly_errors():
         ledger = Ledger(campaign)
+        shown = None
+        if class_names is not None:  # checked before anything changes
+            shown = check_display_names(read_class_names(class_names), ledger.class_names,
+                                        "class display names")
         ledger.configure(double_read_share=double_read, blind=blind)
+        if shown is not None:
+            set_class_names(ledger, shown)
     console.print(
         f"double reading {100 * ledger.double_read_share:.0f}% of queued items; "
         f"blind mode {'on' if ledger.blind else 'off'}"
     )
+    named = campaign_class_names(ledger)
+    if named:
+        console.print("class names: " + "; ".join(f"{k} = {v}" for k, v in named.items()),
+                      highlight=False)
 
 
 @campaign_app.command("backup")

@@ -562,7 +562,26 @@ def load_dataset(
 
     ``progress(done, total)`` reports image checking (file layouts only).
     """
-    return dataclasses.replace(_load(cfg, check_images, progress), intensity=cfg.intensity)
+    ds = _load(cfg, check_images, progress)
+    check_display_names(cfg.class_names or {}, ds.class_names, "dataset.class_names")
+    return dataclasses.replace(ds, intensity=cfg.intensity)
+
+
+def check_display_names(
+    names: dict[str, str], classes: Sequence[str], where: str
+) -> dict[str, str]:
+    """``names`` (class code -> display name) as clean strings; :class:`DataError` naming the
+    first code that is not a class, or an empty display name."""
+    out: dict[str, str] = {}
+    for code, shown in names.items():
+        code, shown = str(code), str(shown).strip()
+        if code not in classes:
+            raise DataError(f"{where}: {code!r} is not a class of the data "
+                            f"(classes: {', '.join(classes)})")
+        if not shown:
+            raise DataError(f"{where}: the display name of {code!r} is empty")
+        out[code] = shown
+    return out
 
 
 def _load(cfg: DatasetConfig, check_images: bool, progress: Progress | None) -> ImageDataset:

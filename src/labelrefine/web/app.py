@@ -44,7 +44,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from labelrefine.campaign.create import campaign_intensity
+from labelrefine.campaign.create import campaign_class_names, campaign_intensity
 from labelrefine.campaign.ledger import (
     UNSURE,
     CampaignError,
@@ -325,6 +325,7 @@ def create_app(
             "request": request,
             "item": None if idx is None else item_view(idx),
             "classes": list(names),
+            "display": campaign_class_names(ledger),  # class code -> name shown beside it
             "progress": p,
             # the queue is done: both estimates of the wrong labels left (observed, model)
             "estimates": estimate_line(campaign_status(ledger))
