@@ -64,7 +64,7 @@
 
   function local(ev, v) {
     const r = v.getBoundingClientRect();
-    return [ev.clientX - r.left, ev.clientY - r.top];
+    return [ev.clientX - r.left - v.clientLeft, ev.clientY - r.top - v.clientTop];
   }
 
   panel.addEventListener("wheel", (ev) => {
