@@ -226,7 +226,7 @@ def refused(path: Path) -> str:
     msg = str(err.value)
     assert "\n" not in msg and str(path) in msg
     assert isinstance(err.value, DataError) and isinstance(err.value, ValueError)
-    assert image_problem(path) == msg
+    assert msg == f"{path}: {image_problem(path)}"
     return msg
 
 

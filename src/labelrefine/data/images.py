@@ -55,7 +55,15 @@ VoiFunction = Literal["LINEAR", "LINEAR_EXACT", "SIGMOID"]
 
 class UnsupportedImageError(DataError):
     """A file that is (or claims to be) an image in a form this library does not read; the
-    message names the file and what is unsupported."""
+    message names the file and what is unsupported (``reason``)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:  # picklable across processes
+        return (type(self), (self.path, self.reason))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,7 +273,7 @@ def browser_png(path: str | Path, intensity: IntensityConfig | None = None) -> b
 
 
 def image_problem(path: str | Path) -> str | None:
-    """Why ``path`` is not a readable image, or ``None`` when it is fine.
+    """Why ``path`` is not a readable image (without the path), or ``None`` when it is fine.
 
     DICOM files are decoded completely (every refusal of :func:`read_dicom` is found here).
     Others: PIL's ``verify`` checks the container (and PNG checksums); JPEGs are additionally
@@ -282,7 +290,7 @@ def image_problem(path: str | Path) -> str | None:
                 im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
                 im.load()
     except UnsupportedImageError as err:
-        return str(err)
+        return err.reason
     except Exception as err:  # PIL raises many types for bad files
         return f"{type(err).__name__}: {err}"
     return None
@@ -355,7 +363,7 @@ def dicom_window(ds: Any) -> DicomWindow | None:
 
 
 def _refuse(path: Path, what: str) -> UnsupportedImageError:
-    return UnsupportedImageError(f"{path}: {what}")
+    return UnsupportedImageError(path, what)
 
 
 def read_dicom(path: Path, intensity: IntensityConfig | None = None) -> np.ndarray:
