@@ -103,7 +103,8 @@ def window_linear_exact(values: np.ndarray, center: float, width: float) -> np.n
     """DICOM ``LINEAR_EXACT`` window (PS3.3 C.11.2.1.3.2) onto 0..255, as float64.
 
     ``y = clip((x - c) / w + 0.5, 0, 1) * 255`` with ``w > 0`` (0 at ``x <= c - w/2``, 255 above
-    ``c + w/2``). This is also the dataset-level window of non-DICOM images.
+    ``c + w/2``). This is also the dataset-level window (``intensity.mode: window``), for DICOM
+    and other files alike.
     """
     x = np.asarray(values, dtype=np.float64)
     c, w = float(center), float(width)
