@@ -244,3 +244,16 @@ def test_data_info_checks_a_dicom_folder(tmp_path):
     write_dicom(images / "case002.dcm", np.zeros((8, 8), dtype=np.uint16), frames=2)
     res = run(*args)
     assert res.exit_code == 2 and "'case002'" in res.output and "multi-frame" in res.output
+
+
+def test_label_studio_export_says_which_images_it_cannot_show(tmp_path):
+    images, csv, _ = make_dicom_folder(tmp_path, n=6, flip=0)
+    db = tmp_path / "c.db"
+    assert run("campaign", "init", "--images", images, "--labels", csv, "--out", db,
+               "--suffix", ".dcm").exit_code == 0
+    res = run("campaign", "export", db, "--format", "labelstudio", "--scope", "train",
+              "--out", tmp_path / "ls")
+    assert res.exit_code == 0, res.output
+    n = len(json.loads((tmp_path / "ls" / "tasks.json").read_text()))
+    assert n > 0 and f"{n} of the {n} images are DICOM" in res.output
+    assert "labelrefine serve" in res.output

@@ -404,6 +404,13 @@ def export(
                 f"[green]wrote[/] {target}/tasks.json ({res.tasks} tasks, {res.answers} answers) "
                 f"and {target}/labeling_config.xml"
             )
+            if res.not_viewable:
+                console.print(
+                    f"[bold yellow]note:[/] {res.not_viewable} of the {res.tasks} images are "
+                    "DICOM, 16-bit or other files a browser cannot show, so Label Studio shows "
+                    "them broken; read those with 'labelrefine serve', which renders them",
+                    highlight=False, soft_wrap=True,
+                )
             if res.layout is not None:
                 console.print("images load in Label Studio once you:", highlight=False)
                 for line in res.layout.instructions():

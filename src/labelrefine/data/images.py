@@ -259,15 +259,21 @@ def read_image(path: str | Path, intensity: IntensityConfig | None = None) -> Im
         return to_rgb8(im, intensity)
 
 
+def browser_ready(path: str | Path) -> bool:
+    """Whether a browser shows the file ``path`` as it is (an 8-bit JPEG, PNG, GIF, WebP or
+    BMP); DICOM, high-bit-depth, TIFF and CMYK files are not. Reads the header only."""
+    if is_dicom(path):
+        return False
+    with Image.open(path) as im:
+        return im.format in BROWSER_FORMATS and im.mode in BROWSER_MODES
+
+
 def browser_png(path: str | Path, intensity: IntensityConfig | None = None) -> bytes | None:
     """PNG bytes of ``path`` rendered by :func:`read_image` when a browser cannot show the file
     as it is (DICOM, high bit depth, TIFF, CMYK, ...); ``None`` when the file itself can be
     served."""
-    path = Path(path)
-    if not is_dicom(path):
-        with Image.open(path) as im:
-            if im.format in BROWSER_FORMATS and im.mode in BROWSER_MODES:
-                return None
+    if browser_ready(path):
+        return None
     buf = io.BytesIO()
     read_image(path, intensity).save(buf, format="PNG")
     return buf.getvalue()
