@@ -6,7 +6,7 @@ import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -22,6 +22,9 @@ campaign_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+
+if TYPE_CHECKING:
+    from labelrefine.config import IntensityConfig
 
 CAMPAIGN_ARG = typer.Argument(..., help="Campaign file (SQLite) made by 'campaign init'.")
 
@@ -139,7 +142,7 @@ def _pair(text: str, option: str) -> tuple[float, float]:
     return a, b
 
 
-def _intensity_option(mode: str, percentiles: str, window: str | None) -> Any:
+def _intensity_option(mode: str, percentiles: str, window: str | None) -> IntensityConfig:
     """The :class:`~labelrefine.config.IntensityConfig` of ``campaign init``'s options."""
     from pydantic import ValidationError
 
