@@ -30,6 +30,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class IntensityConfig(_Strict):
+    """How images with more than 8 bits per pixel (16-bit / float PNG and TIFF, DICOM) map to
+    the 8-bit pictures that are embedded and shown (:mod:`labelrefine.data.images`); 8-bit
+    images are never changed.
+
+    ``percentile`` (default): values from the ``low``-th to the ``high``-th percentile of each
+    image onto 0..255, clipped. ``minmax``: each image's minimum..maximum. ``window``: one fixed
+    window for the whole dataset, ``center`` / ``width`` in the images' values (for DICOM: after
+    rescale slope / intercept, e.g. Hounsfield units; it replaces the files' own windows).
+    DICOM files with their own VOI LUT or window use it unless ``mode`` is ``window``.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    mode: Literal["percentile", "minmax", "window"] = "percentile"
+    low: float = Field(0.5, ge=0, lt=100)
+    high: float = Field(99.5, gt=0, le=100)
+    center: float | None = None
+    width: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IntensityConfig:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.mode == "window" and (self.center is None or self.width is None):
+            raise ValueError("mode 'window' needs 'center' and 'width'")
+        if self.mode != "window" and (self.center is not None or self.width is not None):
+            raise ValueError(f"center / width apply to mode 'window', not '{self.mode}'")
+        return self
+
+
 class DatasetConfig(_Strict):
     """Where the data lives and which layout it has."""
 
@@ -41,10 +72,23 @@ class DatasetConfig(_Strict):
     id_column: str = "image_id"
     label_column: str = "dx"
     classes: list[str] | None = None  # fixes class order; default: sorted names found
+    # display names shown beside the class codes on the reading page, e.g.
+    # {akiec: "actinic keratosis / Bowen's"}; every key must be a class of the data
+    class_names: dict[str, str] | None = None
     image_suffix: str = ".jpg"
     # csv, isic2019: column naming each image's split (train, val or test) in the dataset's own
     # partition; used with split.keep_dataset
     split_column: str | None = None
+    # how high-bit-depth images (16-bit, float, DICOM) become 8-bit; 8-bit images never change
+    intensity: IntensityConfig = Field(default_factory=IntensityConfig)
+
+    @field_validator("class_names", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: Any) -> Any:
+        # YAML reads numeric class codes (0: normal) as integers
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _needs_source(self) -> DatasetConfig:
@@ -54,6 +98,9 @@ class DatasetConfig(_Strict):
             raise ValueError(f"format '{self.format}' needs 'images' and 'labels'")
         if self.format == "nct_crc" and self.images is None:
             raise ValueError("format 'nct_crc' needs 'images'")
+        for code, shown in (self.class_names or {}).items():
+            if not str(shown).strip():
+                raise ValueError(f"class_names: the display name of {code!r} is empty")
         if self.split_column is not None:
             if self.format not in ("csv", "isic2019"):
                 raise ValueError(
@@ -70,12 +117,16 @@ class DatasetConfig(_Strict):
         return self
 
     @model_serializer(mode="wrap")
-    def _omit_unset_split_column(self, handler: Any) -> dict[str, Any]:
-        # Unset, it is left out of dumps, so configs (and the run fingerprints made from them)
-        # read as before the option existed.
+    def _omit_unset_options(self, handler: Any) -> dict[str, Any]:
+        # Unset (or default), they are left out of dumps, so configs (and the run fingerprints
+        # made from them) read as before the options existed.
         data = handler(self)
         if self.split_column is None:
             data.pop("split_column", None)
+        if self.intensity == IntensityConfig():
+            data.pop("intensity", None)
+        if self.class_names is None:
+            data.pop("class_names", None)
         return data
 
 

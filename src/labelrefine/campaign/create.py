@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from labelrefine.campaign.ledger import ROLES, CampaignError, ItemRecord, Ledger, file_sha256
+from labelrefine.config import IntensityConfig
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.data.loaders import load_csv_folder
+from labelrefine.data.images import check_dicom_keywords, dicom_tags
+from labelrefine.data.loaders import check_display_names, load_csv_folder
 from labelrefine.data.splits import stratified_split
 
 
@@ -27,6 +30,9 @@ def init_campaign(
     split_column: str | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
+    intensity: IntensityConfig | None = None,
+    keep_tags: Sequence[str] = (),
+    display_names: Mapping[str, str] | None = None,
 ) -> Ledger:
     """Validate the folder and CSV completely, then write a new campaign file at ``out``.
 
@@ -38,6 +44,17 @@ def init_campaign(
     ``val`` (used to pick the best epoch) and ``test`` (held out, reported only) -- use this when
     the team has an expert-verified subset. Without it, a stratified ``val_fraction`` of the items
     (seeded) is held out as ``val`` with its given labels; it is never queued for relabeling.
+
+    ``intensity``: how high-bit-depth and DICOM images become 8-bit pictures for the model and
+    the reading page (default: percentile clipping; DICOM files' own windows); kept in the
+    campaign (:func:`campaign_intensity`).
+
+    ``keep_tags``: DICOM attribute keywords (e.g. ``PatientID``, ``StudyInstanceUID``) whose
+    values are kept per item (:func:`campaign_tags`) and added to the CSV export; empty for
+    non-DICOM files.
+
+    ``display_names``: class code -> the name shown beside it on the reading page
+    (:func:`campaign_class_names`); every code must be a class of the data.
     """
     images = Path(images)
     labels_csv = Path(labels_csv)
@@ -46,6 +63,8 @@ def init_campaign(
         raise CampaignError(f"{out} already exists; choose another --out or remove it")
     if not 0 <= val_fraction < 1:
         raise CampaignError(f"val fraction must be in [0, 1), got {val_fraction}")
+    keep_tags = list(dict.fromkeys(keep_tags))
+    check_dicom_keywords(keep_tags)
     dataset = load_csv_folder(
         images,
         labels_csv,
@@ -55,6 +74,8 @@ def init_campaign(
         suffix=suffix,
         check_images=True,
     )
+    shown = check_display_names(dict(display_names or {}), dataset.class_names,
+                                "class display names")
     roles = _roles(dataset, labels_csv, id_column, split_column, val_fraction, seed)
     root = images.resolve()
     records = []
@@ -79,9 +100,85 @@ def init_campaign(
         "seed": int(seed),
         "dataset_name": dataset.name,
     }
+    if intensity is not None and intensity != IntensityConfig():
+        meta[INTENSITY_META] = intensity.model_dump_json()
+    if shown:
+        meta[CLASS_NAMES_META] = json.dumps(shown)
+    if keep_tags:
+        values = [dicom_tags(p, keep_tags) for p in dataset.paths or ()]
+        meta[TAGS_META] = json.dumps({
+            tag: {key: v[tag] for key, v in zip(dataset.ids, values, strict=True)}
+            for tag in keep_tags
+        })
     return Ledger.create(
         out, image_root=root, class_names=dataset.class_names, items=records, meta=meta
     )
+
+
+INTENSITY_META = "intensity"
+"""Campaign meta key holding the :class:`~labelrefine.config.IntensityConfig` (JSON); absent
+for the default."""
+
+
+def campaign_intensity(ledger: Ledger) -> IntensityConfig:
+    """The campaign's intensity setting (the default when it set none)."""
+    text = ledger.meta().get(INTENSITY_META)
+    return IntensityConfig() if not text else IntensityConfig.model_validate(json.loads(text))
+
+
+TAGS_META = "image_tags"
+"""Campaign meta key holding the kept DICOM attributes: ``{keyword: {item id: value}}``."""
+
+
+def campaign_tags(ledger: Ledger) -> dict[str, dict[str, str]]:
+    """The DICOM attributes kept at ``init`` (``keep_tags``): ``{keyword: {item id: value}}``,
+    in the order they were asked for; empty when none were kept."""
+    text = ledger.meta().get(TAGS_META)
+    return {} if not text else dict(json.loads(text))
+
+
+CLASS_NAMES_META = "class_display_names"
+"""Campaign meta key holding the class display names (JSON ``{code: name}``)."""
+
+
+def campaign_class_names(ledger: Ledger) -> dict[str, str]:
+    """The campaign's class display names ``{code: name}`` (empty when it has none)."""
+    text = ledger.meta().get(CLASS_NAMES_META)
+    return {} if not text else dict(json.loads(text))
+
+
+def set_class_names(ledger: Ledger, names: Mapping[str, str]) -> dict[str, str]:
+    """Replace the campaign's class display names (an empty mapping removes them); every code
+    must be one of its classes."""
+    shown = check_display_names(dict(names), ledger.class_names, "class display names")
+    ledger.set_meta(CLASS_NAMES_META, json.dumps(shown))
+    return shown
+
+
+def read_class_names(path: str | Path) -> dict[str, str]:
+    """Class display names from a YAML (or JSON) file: a mapping ``code: display name``, or an
+    experiment config whose ``dataset.class_names`` holds it. Errors name the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise CampaignError(f"class names file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise CampaignError(f"{path.name}: not a YAML mapping ({err})") from None
+    if isinstance(data, dict) and isinstance(data.get("dataset"), dict):
+        data = data["dataset"].get("class_names")
+        if data is None:
+            raise CampaignError(f"{path.name}: dataset.class_names is not set")
+    if not isinstance(data, dict) or not all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in data.values()
+    ):
+        raise CampaignError(
+            f"{path.name}: expected a mapping of class codes to display names, e.g. "
+            "akiec: \"actinic keratosis / Bowen's\""
+        )
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _relative(path: Path, root: Path, key: str) -> str:

@@ -51,7 +51,10 @@ leading apostrophe (removed again on import)."""
 
 def provenance(ledger: Ledger) -> pd.DataFrame:
     """One row per item: the original label, the latest model suggestion, the queue it was in,
-    the current expert answer (who, when) and the resulting cleaned label."""
+    the current expert answer (who, when) and the resulting cleaned label; then one column per
+    DICOM attribute kept at ``init`` (:func:`~labelrefine.campaign.create.campaign_tags`)."""
+    from labelrefine.campaign.create import campaign_tags
+
     names = ledger.class_names
     items = ledger.items()
     df = pd.DataFrame(
@@ -129,7 +132,10 @@ def provenance(ledger: Ledger) -> pd.DataFrame:
     df["adjudicator"] = adjudicator
     df["cleaned_label"] = [names[i] for i in items["current_label"]]
     df["source"] = items["source"]
-    return df[list(PROVENANCE_COLUMNS)]
+    tags = {t: v for t, v in campaign_tags(ledger).items() if t not in PROVENANCE_COLUMNS}
+    for tag, values in tags.items():
+        df[tag] = [values.get(str(k), "") for k in items["key"]]
+    return df[[*PROVENANCE_COLUMNS, *tags]]
 
 
 def _queue_items(ledger: Ledger, round: int) -> tuple[list[int], list[str]]:

@@ -139,6 +139,8 @@ class ExportResult:
     answers: int
     image_url_prefix: str
     layout: LocalFilesLayout | None
+    #: exported images a browser (so Label Studio) cannot show as they are: DICOM, 16-bit, TIFF
+    not_viewable: int = 0
 
 
 def _choice_result(choice: str) -> dict[str, Any]:
@@ -258,7 +260,21 @@ def export_labelstudio(
         {"format": "labelstudio", "folder": out_dir.name, "tasks": len(tasks),
          "answers": n_answers},
     )
-    return ExportResult(len(tasks), n_answers, image_url_prefix, layout)
+    paths = [ledger.image_root / str(items.iloc[idx]["path"]) for idx in chosen]
+    return ExportResult(len(tasks), n_answers, image_url_prefix, layout, _not_viewable(paths))
+
+
+def _not_viewable(paths: list[Path]) -> int:
+    """How many of ``paths`` are image files a browser cannot show as they are."""
+    from labelrefine.data.images import browser_ready
+
+    n = 0
+    for path in paths:
+        try:
+            n += not browser_ready(path)
+        except OSError:  # missing or unreadable: Label Studio will not show it either
+            n += 1
+    return n
 
 
 def _isnan(x: Any) -> bool:

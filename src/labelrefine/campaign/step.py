@@ -198,7 +198,10 @@ def first_settings(opts: StepOptions) -> Settings:
 
 
 def campaign_dataset(ledger: Ledger) -> ImageDataset:
-    """The campaign's images as an :class:`ImageDataset` (labels: the given labels)."""
+    """The campaign's images as an :class:`ImageDataset` (labels: the given labels), with the
+    campaign's intensity setting."""
+    from labelrefine.campaign.create import campaign_intensity
+
     items = ledger.items()
     root = ledger.image_root
     return ImageDataset(
@@ -207,6 +210,7 @@ def campaign_dataset(ledger: Ledger) -> ImageDataset:
         class_names=ledger.class_names,
         paths=tuple(root / str(p) for p in items["path"]),
         name=ledger.meta().get("dataset_name", ledger.path.stem),
+        intensity=campaign_intensity(ledger),
     )
 
 

@@ -6,6 +6,7 @@ import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -22,6 +23,9 @@ campaign_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+
+if TYPE_CHECKING:
+    from labelrefine.config import IntensityConfig
 
 CAMPAIGN_ARG = typer.Argument(..., help="Campaign file (SQLite) made by 'campaign init'.")
 
@@ -69,11 +73,38 @@ def init(
         0.1, help="Share held out (stratified) for model selection when there is no split column."
     ),
     seed: int = typer.Option(0, help="Seed of the validation hold-out."),
+    intensity: str = typer.Option(
+        "percentile",
+        help="How 16-bit, float and DICOM images become 8-bit: percentile (clip each image to "
+        "--percentiles), minmax (each image's range) or window (--window for all images, "
+        "replacing DICOM files' own windows). 8-bit images never change.",
+    ),
+    percentiles: str = typer.Option("0.5,99.5", help="LOW,HIGH percentiles of --intensity "
+                                    "percentile."),
+    window: str | None = typer.Option(
+        None, help="CENTER,WIDTH of --intensity window, in the images' values (DICOM: after "
+        "rescale slope / intercept, e.g. 40,400 for a CT soft-tissue window)."
+    ),
+    keep_tags: str | None = typer.Option(
+        None, help="Comma-separated DICOM attributes kept per item and added to the CSV export, "
+        "e.g. PatientID,StudyInstanceUID."
+    ),
+    class_names: Path | None = typer.Option(
+        None, "--class-names", help="YAML mapping of class codes to the names shown beside "
+        "them on the reading page (akiec: \"actinic keratosis / Bowen's\"), or a config "
+        "with dataset.class_names.",
+    ),
 ) -> None:
-    """Create a campaign: validate every image and label first; nothing is written on error."""
-    from labelrefine.campaign.create import init_campaign
+    """Create a campaign: validate every image and label first; nothing is written on error.
+
+    DICOM files (.dcm, one frame each; use --suffix .dcm for ids without it) are shown with
+    their own window (or VOI LUT) unless --intensity window sets one.
+    """
+    from labelrefine.campaign.create import init_campaign, read_class_names
 
     with friendly_errors():
+        setting = _intensity_option(intensity, percentiles, window)
+        shown = read_class_names(class_names) if class_names is not None else None
         with console.status("checking images and labels"):
             ledger = init_campaign(
                 images,
@@ -86,6 +117,10 @@ def init(
                 split_column=split_column,
                 val_fraction=val_fraction,
                 seed=seed,
+                intensity=setting,
+                keep_tags=[t.strip() for t in keep_tags.split(",") if t.strip()]
+                if keep_tags else (),
+                display_names=shown,
             )
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()
@@ -95,6 +130,39 @@ def init(
         + ", ".join(f"{k} {v}" for k, v in sorted(roles.items()))
     )
     console.print(f"next: labelrefine campaign step {out}")
+
+
+def _pair(text: str, option: str) -> tuple[float, float]:
+    from labelrefine.config import ConfigError
+
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        a, b = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"{option}: expected two numbers A,B, got {text!r}") from None
+    return a, b
+
+
+def _intensity_option(mode: str, percentiles: str, window: str | None) -> IntensityConfig:
+    """The :class:`~labelrefine.config.IntensityConfig` of ``campaign init``'s options."""
+    from pydantic import ValidationError
+
+    from labelrefine.config import ConfigError, IntensityConfig
+
+    low, high = _pair(percentiles, "--percentiles")
+    data: dict[str, Any] = {"mode": mode, "low": low, "high": high}
+    if window is not None:
+        if mode != "window":
+            raise ConfigError(f"--window applies to --intensity window, not {mode!r}")
+        data["center"], data["width"] = _pair(window, "--window")
+    elif mode == "window":
+        raise ConfigError("--intensity window needs --window CENTER,WIDTH")
+    try:
+        return IntensityConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        raise ConfigError(f"--intensity {where + ': ' if where else ''}{first['msg']}") from None
 
 
 @campaign_app.command("step")
@@ -359,6 +427,13 @@ def export(
                 f"[green]wrote[/] {target}/tasks.json ({res.tasks} tasks, {res.answers} answers) "
                 f"and {target}/labeling_config.xml"
             )
+            if res.not_viewable:
+                console.print(
+                    f"[bold yellow]note:[/] {res.not_viewable} of the {res.tasks} images are "
+                    "DICOM, 16-bit or other files a browser cannot show, so Label Studio shows "
+                    "them broken; read those with 'labelrefine serve', which renders them",
+                    highlight=False, soft_wrap=True,
+                )
             if res.layout is not None:
                 console.print("images load in Label Studio once you:", highlight=False)
                 for line in res.layout.instructions():
@@ -544,17 +619,34 @@ def configure(
         "--blind/--no-blind",
         help="Blind mode: hide the given label and the model's top-3 on the page.",
     ),
+    class_names: Path | None = typer.Option(
+        None, "--class-names", help="YAML mapping of class codes to display names (as for "
+        "init); an empty mapping ({}) removes them.",
+    ),
 ) -> None:
-    """Change how items are read (double reading, blind mode); effective at the next page."""
+    """Change how items are read (double reading, blind mode, class display names); effective
+    at the next page."""
+    from labelrefine.campaign.create import campaign_class_names, read_class_names, set_class_names
     from labelrefine.campaign.ledger import Ledger
+    from labelrefine.data.loaders import check_display_names
 
     with friendly_errors():
         ledger = Ledger(campaign)
+        shown = None
+        if class_names is not None:  # checked before anything changes
+            shown = check_display_names(read_class_names(class_names), ledger.class_names,
+                                        "class display names")
         ledger.configure(double_read_share=double_read, blind=blind)
+        if shown is not None:
+            set_class_names(ledger, shown)
     console.print(
         f"double reading {100 * ledger.double_read_share:.0f}% of queued items; "
         f"blind mode {'on' if ledger.blind else 'off'}"
     )
+    named = campaign_class_names(ledger)
+    if named:
+        console.print("class names: " + "; ".join(f"{k} = {v}" for k, v in named.items()),
+                      highlight=False)
 
 
 @campaign_app.command("backup")

@@ -1,6 +1,8 @@
-"""Data layer: dataset type, loaders for the supported layouts, splits, noise and long-tail."""
+"""Data layer: dataset type, image reading (DICOM, high bit depth), loaders for the supported
+layouts, splits, noise and long-tail."""
 
 from labelrefine.data.dataset import DataError, ImageDataset
+from labelrefine.data.images import UnsupportedImageError, read_image
 from labelrefine.data.loaders import (
     load_csv_folder,
     load_dataset,
@@ -17,6 +19,7 @@ __all__ = [
     "DataError",
     "ImageDataset",
     "PreparedData",
+    "UnsupportedImageError",
     "inject_noise",
     "load_csv_folder",
     "load_dataset",
@@ -27,5 +30,6 @@ __all__ = [
     "longtail_indices",
     "noise_transition_matrix",
     "prepare_data",
+    "read_image",
     "stratified_split",
 ]

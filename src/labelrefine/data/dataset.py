@@ -10,36 +10,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labelrefine.config import IntensityConfig
+
 
 class DataError(ValueError):
     """Bad input data; the message names the offending item."""
-
-
-HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-"""PIL modes holding more than 8 bits per pixel (16-bit and 32-bit integer, 32-bit float)."""
-
-
-def to_rgb8(im: Image.Image) -> Image.Image:
-    """An 8-bit RGB copy of ``im``, for embedding and for display alike.
-
-    High-bit-depth grayscale images (16-bit or 32-bit integer, float; common in radiology and
-    pathology exports) are scaled linearly from their own minimum..maximum to 0..255 -- a plain
-    ``convert("RGB")`` would clip them (a 16-bit image becomes almost all white). Non-finite
-    pixels count as the minimum; a constant image becomes black. Other modes (palette, alpha,
-    CMYK, 8-bit gray) go through PIL's conversion.
-    """
-    if im.mode not in HIGH_BIT_MODES:
-        return im.convert("RGB")
-    arr = np.asarray(im, dtype=np.float64)
-    finite = np.isfinite(arr)
-    if not finite.any():
-        arr = np.zeros(arr.shape)
-    else:
-        lo, hi = float(arr[finite].min()), float(arr[finite].max())
-        arr = np.where(finite, arr, lo)
-        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros(arr.shape)
-    gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-    return Image.fromarray(gray, mode="L").convert("RGB")
 
 
 @dataclass(frozen=True)
@@ -52,6 +27,9 @@ class ImageDataset:
     ``splits``, when set, is each item's split in the dataset's own train/val/test partition
     (``"train"``, ``"val"`` or ``"test"``; MedMNIST files, or a CSV's ``split_column``); it is
     used with ``split.keep_dataset`` and is not part of the images' content.
+
+    ``intensity`` says how high-bit-depth and DICOM files become 8-bit pictures
+    (:func:`labelrefine.data.images.read_image`; ``None``: the default, percentile clipping).
     """
 
     ids: tuple[str, ...]
@@ -61,6 +39,7 @@ class ImageDataset:
     images: np.ndarray | None = field(default=None, repr=False)
     name: str = "dataset"
     splits: tuple[str, ...] | None = None
+    intensity: IntensityConfig | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -91,7 +70,10 @@ class ImageDataset:
         return len(self.class_names)
 
     def load_image(self, i: int) -> Image.Image:
-        """Return item ``i`` as an RGB PIL image."""
+        """Return item ``i`` as an 8-bit RGB PIL image (files: through
+        :func:`labelrefine.data.images.read_image` with :attr:`intensity`)."""
+        from labelrefine.data.images import read_image
+
         if self.images is not None:
             arr = self.images[i]
             if arr.ndim == 2:
@@ -100,8 +82,7 @@ class ImageDataset:
         assert self.paths is not None
         path = Path(self.paths[i])
         try:
-            with Image.open(path) as im:
-                return to_rgb8(im)
+            return read_image(path, self.intensity)
         except FileNotFoundError:
             raise DataError(
                 f"image of item {self.ids[i]!r} not found: {path} (was the image folder moved? "
@@ -121,6 +102,7 @@ class ImageDataset:
             images=None if self.images is None else self.images[idx],
             name=self.name,
             splits=None if self.splits is None else tuple(self.splits[i] for i in idx),
+            intensity=self.intensity,
         )
 
     def fingerprint(self) -> str:

@@ -14,6 +14,7 @@ file or key). Loaders only read; they never write anything.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zipfile
 from collections.abc import Callable, Sequence
@@ -22,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from labelrefine.config import DatasetConfig
 from labelrefine.data.dataset import DataError, ImageDataset
+from labelrefine.data.images import DICOM_SUFFIXES, image_problem
 from labelrefine.data.splits import allowed_split_values, parse_split_name
 
-IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png", ".jpg", ".jpeg", *DICOM_SUFFIXES)
 """File name endings (case-insensitive) recognised as images in folder layouts."""
 
 ISIC2019_CLASSES: tuple[str, ...] = ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC")
@@ -149,24 +150,6 @@ def _resolve_paths(
     return tuple(paths)
 
 
-def _image_problem(path: Path) -> str | None:
-    """Return why ``path`` is not a readable image, or ``None`` when it is fine.
-
-    PIL's ``verify`` checks the container (and PNG checksums); JPEGs are additionally decoded at
-    reduced scale (``draft``), which is cheap and catches truncated files.
-    """
-    try:
-        with Image.open(path) as im:
-            im.verify()
-        with Image.open(path) as im:
-            if im.format == "JPEG":
-                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
-                im.load()
-    except Exception as err:  # PIL raises many types for bad files
-        return f"{type(err).__name__}: {err}"
-    return None
-
-
 def check_image_files(
     paths: Sequence[Path],
     ids: Sequence[str] | None = None,
@@ -182,7 +165,7 @@ def check_image_files(
     workers = min(4, os.cpu_count() or 1, total)
     problems: list[str | None] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for prob in pool.map(_image_problem, paths):
+        for prob in pool.map(image_problem, paths):
             problems.append(prob)
             if progress is not None and (len(problems) % 256 == 0 or len(problems) == total):
                 progress(len(problems), total)
@@ -419,7 +402,8 @@ def load_nct_crc(
 ) -> ImageDataset:
     """Load the NCT-CRC-HE-100K layout: one subfolder per class holding its images.
 
-    Image files end in ``.tif``, ``.tiff``, ``.png``, ``.jpg`` or ``.jpeg`` (any case); other files
+    Image files end in ``.tif``, ``.tiff``, ``.png``, ``.jpg``, ``.jpeg``, ``.dcm`` or ``.dicom``
+    (any case); other files
     and hidden entries are ignored. Item ids are ``<class folder>/<file name>``, sorted.
     Class order: ``classes`` when given (other subfolders are errors), else sorted folder names.
     """
@@ -573,10 +557,34 @@ def _medmnist_labels(arr: np.ndarray, n: int, where: str) -> np.ndarray:
 def load_dataset(
     cfg: DatasetConfig, *, check_images: bool = True, progress: Progress | None = None
 ) -> ImageDataset:
-    """Load the dataset a :class:`~labelrefine.config.DatasetConfig` describes.
+    """Load the dataset a :class:`~labelrefine.config.DatasetConfig` describes, with its
+    ``intensity`` setting.
 
     ``progress(done, total)`` reports image checking (file layouts only).
     """
+    ds = _load(cfg, check_images, progress)
+    check_display_names(cfg.class_names or {}, ds.class_names, "dataset.class_names")
+    return dataclasses.replace(ds, intensity=cfg.intensity)
+
+
+def check_display_names(
+    names: dict[str, str], classes: Sequence[str], where: str
+) -> dict[str, str]:
+    """``names`` (class code -> display name) as clean strings; :class:`DataError` naming the
+    first code that is not a class, or an empty display name."""
+    out: dict[str, str] = {}
+    for code, shown in names.items():
+        code, shown = str(code), str(shown).strip()
+        if code not in classes:
+            raise DataError(f"{where}: {code!r} is not a class of the data "
+                            f"(classes: {', '.join(classes)})")
+        if not shown:
+            raise DataError(f"{where}: the display name of {code!r} is empty")
+        out[code] = shown
+    return out
+
+
+def _load(cfg: DatasetConfig, check_images: bool, progress: Progress | None) -> ImageDataset:
     if cfg.format == "csv":
         assert cfg.images is not None and cfg.labels is not None
         return load_csv_folder(

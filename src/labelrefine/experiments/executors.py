@@ -30,7 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from labelrefine.config import ConfigError, EncoderConfig, ExperimentConfig, PipelineSpec
+from labelrefine.config import (
+    ConfigError,
+    EncoderConfig,
+    ExperimentConfig,
+    IntensityConfig,
+    PipelineSpec,
+)
 from labelrefine.experiments.sweep import RunKey, run_path, write_json
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -202,8 +208,10 @@ class RayExecutor:
 
 def _ray_embed_shard(cfg_data: dict, seed: int, start: int, ids: tuple[str, ...],
                      images: Any, suffixes: Sequence[str] | None, model: bytes | None,
-                     runtime: str, threads: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """One Ray task: features of items ``start .. start + len(ids)`` (float16)."""
+                     runtime: str, threads: int, intensity: dict | None = None,
+                     ) -> tuple[int, np.ndarray, np.ndarray]:
+    """One Ray task: features of items ``start .. start + len(ids)`` (float16); ``intensity``:
+    the dataset's :class:`~labelrefine.config.IntensityConfig` as a dict."""
     import torch
 
     from labelrefine.data.dataset import ImageDataset
@@ -222,7 +230,9 @@ def _ray_embed_shard(cfg_data: dict, seed: int, start: int, ids: tuple[str, ...]
                 path = Path(tmp) / f"{i}{suffix}"
                 path.write_bytes(blob)
                 paths.append(path)
-            ds = ImageDataset(ids=ids, labels=labels, class_names=("_",), paths=tuple(paths))
+            ds = ImageDataset(ids=ids, labels=labels, class_names=("_",), paths=tuple(paths),
+                              intensity=None if intensity is None
+                              else IntensityConfig.model_validate(intensity))
         dim = FEATURE_DIMS[cfg.name]
         if model is not None:
             model_path = Path(tmp) / "encoder.onnx"
@@ -287,7 +297,10 @@ def embed_with_ray(dataset: Any, cfg: EncoderConfig, *, seed: int = 0,
             files = dataset.paths[lo:hi]
             images = [Path(p).read_bytes() for p in files]
             suffixes = [Path(p).suffix for p in files]
-        refs.append(task.remote(cfg_data, seed, lo, ids, images, suffixes, model_ref, used, 1))
+        intensity = (None if dataset.intensity is None
+                     else dataset.intensity.model_dump(mode="json"))
+        refs.append(task.remote(cfg_data, seed, lo, ids, images, suffixes, model_ref, used, 1,
+                                intensity))
     plain = np.empty((n, dim), dtype=np.float16)
     views = np.empty((v, n, dim), dtype=np.float16)
     bar = _progress_bar(progress, n * (v + 1),

@@ -82,7 +82,11 @@ def resolve_cache_dir(cfg: EncoderConfig | None = None) -> Path:
 
 
 def content_fingerprint(dataset: ImageDataset) -> str:
-    """Hash of what the features depend on: item ids and image bytes, in order (not labels)."""
+    """Hash of what the features depend on: item ids and image bytes, in order (not labels);
+    for high-bit-depth and DICOM files also the dataset's intensity setting
+    (:func:`labelrefine.data.images.rendering_tag`; 8-bit files hash as their bytes alone)."""
+    from labelrefine.data.images import rendering_tag
+
     h = hashlib.sha256()
     h.update("\x1f".join(dataset.ids).encode())
     if dataset.images is not None:
@@ -92,7 +96,11 @@ def content_fingerprint(dataset: ImageDataset) -> str:
     else:
         assert dataset.paths is not None
         for p in dataset.paths:
-            h.update(Path(p).read_bytes())
+            data = Path(p).read_bytes()
+            h.update(data)
+            tag = rendering_tag(p, data, dataset.intensity)
+            if tag:
+                h.update(tag.encode())
     return h.hexdigest()[:16]
 
 
@@ -150,9 +158,9 @@ class FeatureSet:
 def cache_key(dataset: ImageDataset | str, cfg: EncoderConfig, *, seed: int = 0) -> str:
     """Cache key of ``dataset`` (or its :func:`content_fingerprint`) embedded with ``cfg``.
 
-    Covers: item ids and image bytes, encoder name, weights file content, image size, views,
-    seed and :data:`FORMAT_VERSION`. Labels, class names, batch size, device, runtime and cache
-    directory are not part of it.
+    Covers: item ids and image bytes (and the intensity setting of high-bit images), encoder
+    name, weights file content, image size, views, seed and :data:`FORMAT_VERSION`. Labels,
+    class names, batch size, device, runtime and cache directory are not part of it.
     """
     fingerprint = dataset if isinstance(dataset, str) else content_fingerprint(dataset)
     weights = resolve_weights(cfg.name, cfg.weights)

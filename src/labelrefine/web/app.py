@@ -28,7 +28,6 @@ JSON API (all need a token):
 from __future__ import annotations
 
 import hmac
-import io
 import threading
 import time
 from dataclasses import dataclass
@@ -43,9 +42,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from PIL import Image
 from pydantic import BaseModel, Field
 
+from labelrefine.campaign.create import campaign_class_names, campaign_intensity
 from labelrefine.campaign.ledger import (
     UNSURE,
     CampaignError,
@@ -54,7 +53,7 @@ from labelrefine.campaign.ledger import (
     SubmissionRetracted,
 )
 from labelrefine.campaign.status import campaign_status, estimate_line, headline
-from labelrefine.data.dataset import HIGH_BIT_MODES, to_rgb8
+from labelrefine.data.images import UnsupportedImageError, browser_png
 from labelrefine.io import to_jsonable
 
 HERE = Path(__file__).parent
@@ -62,9 +61,6 @@ TOKEN_COOKIE = "labelrefine_token"
 KEEP = "keep"
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted (answers are a few hundred bytes)."""
-
-_BROWSER_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP"}
-_BROWSER_MODES = {"1", "L", "LA", "P", "RGB", "RGBA"}
 
 
 class AnswerIn(BaseModel):
@@ -329,6 +325,7 @@ def create_app(
             "request": request,
             "item": None if idx is None else item_view(idx),
             "classes": list(names),
+            "display": campaign_class_names(ledger),  # class code -> name shown beside it
             "progress": p,
             # the queue is done: both estimates of the wrong labels left (observed, model)
             "estimates": _estimates(campaign_status(ledger))
@@ -425,15 +422,12 @@ def create_app(
         except (CampaignError, HTTPException):
             raise HTTPException(status_code=404, detail="image not found") from None
         headers = {"Cache-Control": "private, max-age=3600"}
-        try:
-            with Image.open(path) as im:
-                browser_ready = im.format in _BROWSER_FORMATS and im.mode in _BROWSER_MODES
-                if not browser_ready or im.mode in HIGH_BIT_MODES:
-                    buf = io.BytesIO()
-                    to_rgb8(im).save(buf, format="PNG")
-                    return Response(buf.getvalue(), media_type="image/png", headers=headers)
-        except OSError:
+        try:  # DICOM, high-bit and other non-browser files: rendered as the model sees them
+            png = browser_png(path, campaign_intensity(ledger))
+        except (OSError, UnsupportedImageError):
             raise HTTPException(status_code=404, detail="image not readable") from None
+        if png is not None:
+            return Response(png, media_type="image/png", headers=headers)
         return FileResponse(path, headers=headers)
 
     # -- JSON API ------------------------------------------------------------------------------
