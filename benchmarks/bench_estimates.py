@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def campaign(x: np.ndarray, given: np.ndarray, true: np.ndarray, train: np.ndarray, c: int, *,
-             budget: int, rounds: int, seed: int, audit_share: float) -> list[dict]:
+             budget: int, rounds: int, seed: int, audit_share: float,
+             calibrate: bool = True) -> list[dict]:
     """One simulated campaign; a row per (round, part) with the estimate and the truth."""
     labels = given.copy()
     answer = np.full(given.size, -1, dtype=np.int64)
@@ -46,7 +47,7 @@ def campaign(x: np.ndarray, given: np.ndarray, true: np.ndarray, train: np.ndarr
     for r in range(rounds):
         plan = plan_round(x, labels, train, asked, budget, c, seed=seed * 1000 + r,
                           audit_share=audit_share)
-        m = plan.wrong_probability(labels)
+        m = plan.wrong_probability(given)
         if r == 0:  # parts: the half the first finder trusts most, and the rest
             trusted = np.zeros(given.size, dtype=bool)
             s = plan.finding.scores
@@ -54,7 +55,8 @@ def campaign(x: np.ndarray, given: np.ndarray, true: np.ndarray, train: np.ndarr
             parts = {"whole": np.ones(given.size, dtype=bool), "trusted half": trusted,
                      "suspect half": ~trusted & np.isin(np.arange(given.size), train)}
         q = plan.queue
-        audits.append(AuditRound(population=q.population, strata=q.strata, audit=q.audit,
+        audits.append(plan.audit_round(given, answer) if calibrate else
+                      AuditRound(population=q.population, strata=q.strata, audit=q.audit,
                                  m=m[q.population]))
         picked = q.order
         answer[picked] = true[picked]  # a perfect expert
@@ -85,6 +87,8 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--audit-share", type=float, default=AUDIT_SHARE)
+    ap.add_argument("--raw-m", action="store_true",
+                    help="use the finder's raw 1 - p(given), not recalibrated on answers")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     cfg = load_config(args.config)
@@ -113,7 +117,8 @@ def main() -> None:
                     budget = max(10, round(0.022 * d.train_idx.size)) if size == "full" else 30
                     for row in campaign(x, d.given_labels, d.true_labels, d.train_idx,
                                         d.num_classes, budget=budget, rounds=args.rounds,
-                                        seed=seed, audit_share=args.audit_share):
+                                        seed=seed, audit_share=args.audit_share,
+                                        calibrate=not args.raw_m):
                         rows.append({"size": size, "kind": kind, "rate": rate, "seed": seed,
                                      "budget": budget, **row})
                     n_campaigns += 1

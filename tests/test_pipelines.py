@@ -48,6 +48,7 @@ SPECS = [
     PipelineSpec(name="alc_coteaching"),
     PipelineSpec(name="clean"),
     PipelineSpec(name="noisy_ce"),
+    PipelineSpec(name="ours_find"),
 ]
 
 
@@ -176,7 +177,7 @@ def test_budget_fraction_and_noise_overrides(world) -> None:
 
 def test_registry_and_unknown_pipeline(world) -> None:
     assert set(PIPELINES) == {"ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
-                              "cleanlab_prune", "cleanlab_relabel", "ours_plus"}
+                              "cleanlab_prune", "cleanlab_relabel", "ours_plus", "ours_find"}
     with pytest.raises(ValueError, match="unknown pipeline"):
         run_pipeline(PipelineSpec.model_construct(name="nope", sampler=None), _context(world))
 
@@ -190,3 +191,31 @@ def test_remaining_noise_rate() -> None:
     assert remaining_noise_rate(0.4, labels, given, train) == pytest.approx(0.2)
     labels[2:6] = [1, 2, 1, 0]
     assert remaining_noise_rate(0.4, labels, given, train) == 0.0
+
+
+def test_ours_find_queries_the_whole_training_set_and_audits(world) -> None:
+    """The finding twin: every round queries from all unasked training items (phase 1's clean
+    set included), one audit pick per round at the default 10 % share of a small budget, an
+    estimate of the wrong labels left whose interval holds the truth here, and the same
+    numbers for the same seed."""
+    from labelrefine.config import FindConfig
+
+    spec = PipelineSpec(name="ours_find")
+    ctx = _context(world, seed=2)
+    result = run_pipeline(spec, ctx)
+    again = run_pipeline(spec, _context(world, seed=2))
+    assert _numbers(result) == _numbers(again)
+    rounds = result["rounds"][1:]
+    assert all(r["n_audit"] == 1 and r["n_queried"] == BUDGET for r in rounds)
+    for r in rounds:
+        est = r["estimate_left"]
+        assert est is not None and est["low"] <= est["estimate"] <= est["high"]
+    assert result["find"] == FindConfig().model_dump(mode="json")
+    fixed = sum(r["n_changed"] for r in rounds)
+    assert result["fixed"] == fixed
+    assert result["final_wrong_labels"] == result["n_noisy"] - fixed
+    # finding beats the base rate of wrong labels on separable data
+    base = result["n_noisy"] / ctx.data.train_idx.size
+    assert fixed / sum(r["n_queried"] for r in rounds) > base
+    with pytest.raises(ValueError, match="applies to pipeline ours_find"):
+        PipelineSpec(name="ours", find=FindConfig())

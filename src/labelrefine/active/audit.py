@@ -157,6 +157,29 @@ def compose_queue(pool: np.ndarray, scores: np.ndarray, probs: np.ndarray, budge
                      strata=st)
 
 
+def calibrate_wrong(m: np.ndarray, m_seen: np.ndarray, wrong_seen: np.ndarray, *,
+                    min_items: int = 20) -> np.ndarray:
+    """Model wrong-probabilities ``m`` recalibrated on earlier answers (Platt scaling): a 1-D
+    logistic regression of "the given label was wrong" on ``logit(m)`` over the items the
+    experts have already answered (``m_seen`` their probabilities, ``wrong_seen`` what the
+    answers showed), applied to ``m``. ``m`` unchanged with fewer than ``min_items`` answers
+    or only one outcome among them. Fitted before the round's audit is drawn, so the audit
+    estimate stays unbiased; a better-calibrated ``m`` only makes it tighter."""
+    m = np.asarray(m, dtype=np.float64)
+    ms = np.asarray(m_seen, dtype=np.float64)
+    ys = np.asarray(wrong_seen, dtype=bool)
+    if ms.size < min_items or ys.all() or not ys.any():
+        return m
+    from sklearn.linear_model import LogisticRegression
+
+    def logit(p: np.ndarray) -> np.ndarray:
+        q = np.clip(p, 1e-4, 1 - 1e-4)
+        return np.log(q / (1 - q))[:, None]
+
+    clf = LogisticRegression(C=1.0).fit(logit(ms), ys)
+    return clf.predict_proba(logit(m))[:, 1]
+
+
 @dataclass(frozen=True)
 class AuditRound:
     """One round's audit design and the model's wrong-probabilities of its population."""

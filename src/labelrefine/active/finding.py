@@ -33,7 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labelrefine.active.audit import AUDIT_SHARE, INFO_SHARE, QueuePlan, compose_queue
+from labelrefine.active.audit import (
+    AUDIT_SHARE,
+    INFO_SHARE,
+    AuditRound,
+    QueuePlan,
+    calibrate_wrong,
+    compose_queue,
+)
 from labelrefine.active.label_quality import CL_METHOD, ClMethod, rank_percentiles
 from labelrefine.validation import check_labels
 
@@ -284,6 +291,20 @@ class RoundPlan:
         rows = np.arange(self.train_idx.size)
         out[self.train_idx] = 1.0 - self.finding.probs[rows, y[self.train_idx]]
         return out
+
+
+    def audit_round(self, given: np.ndarray, answer: np.ndarray) -> AuditRound:
+        """This round's audit design with the model's wrong-probability of every population
+        item: ``1 - p(given)`` recalibrated on the answers so far
+        (:func:`labelrefine.active.audit.calibrate_wrong`; ``answer``: ``(N,)`` sure answer
+        per item, -1 where none)."""
+        g = np.asarray(given, dtype=np.int64)
+        a = np.asarray(answer, dtype=np.int64)
+        raw = self.wrong_probability(g)
+        seen = self.train_idx[a[self.train_idx] >= 0]
+        q = self.queue
+        m = calibrate_wrong(raw[q.population], raw[seen], a[seen] != g[seen])
+        return AuditRound(population=q.population, strata=q.strata, audit=q.audit, m=m)
 
 
 def plan_round(features: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,

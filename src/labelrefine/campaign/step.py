@@ -558,10 +558,12 @@ def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: i
               finding_reason(fnd.probs[row[int(i)]], int(st.labels[i]),
                              float(fnd.agreement[row[int(i)]]), opts.neighbours, names))
              for i in q.order]
-    m = plan.wrong_probability(st.labels)
+    answer = np.full(st.given.size, -1, dtype=np.int64)
+    answer[st.labeled] = st.labels[st.labeled]
+    audit = plan.audit_round(st.given, answer)
     unanswered = np.flatnonzero(~np.isin(plan.train_idx, st.answered))
     return queue, {
-        "audit": {**q.design(), "m": [round(float(v), 6) for v in m[q.population]]},
+        "audit": {**q.design(), "m": [round(float(v), 6) for v in audit.m]},
         "estimate": finder_estimate(fnd.probs[unanswered], st.labels[plan.train_idx][unanswered]),
     }
 

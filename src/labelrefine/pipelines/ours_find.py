@@ -88,9 +88,8 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
                           audit_share=opts.audit_share, info_share=opts.info_share,
                           weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds)
         q = plan.queue
-        m = plan.wrong_probability(labels)
-        audits.append(AuditRound(population=q.population, strata=q.strata, audit=q.audit,
-                                 m=m[q.population]))
+        m = plan.wrong_probability(d.given_labels)
+        audits.append(plan.audit_round(d.given_labels, answer))
         picked = q.order
         answers = np.asarray(oracle.query(picked), dtype=np.int64)
         sure = answers != UNSURE
