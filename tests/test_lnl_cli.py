@@ -127,3 +127,21 @@ def test_histogram_plot(tmp_path: Path):
         plot_loss_vog(tmp_path / "bad.png", loss, None, noisy[:10])
     assert not (tmp_path / "bad.png").exists()
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_real_labels_are_not_scored_as_truth(small_config: Path, tmp_path: Path):
+    """With the labels as given (noise kind none) there is no truth: no clean precision is
+    printed or stored, and the output says why."""
+    cfg = yaml.safe_load(small_config.read_text())
+    cfg["noise"] = [{"kind": "none", "rate": 0.0}]
+    cfg["lnl"]["epochs"] = 4
+    cfg["lnl"]["tau"] = 0.2
+    path = tmp_path / "real.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    result = _run(str(path), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "clean precision not measurable" in text and "precision 1.000" not in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clean_precision"] is None and summary["clean_recall"] is None

@@ -472,6 +472,13 @@ def _model_estimates(
             "(by an older labelrefine); the next step records one"
         )
     temperature = rounds["temperature"].iloc[-1]
+    if est.get("temperature_at_bound"):
+        return _Model(
+            state="withheld",
+            note=f"no model estimate: the calibration failed (temperature {temperature:.3g} at "
+            "its search bound; the validation split cannot pin it down), so the model's "
+            "probabilities are not used for counts",
+        )
     remaining = interval(summary(w_left)) | {
         "n": int(w_left.size),
         "temperature": None if temperature is None else float(temperature),
@@ -569,7 +576,9 @@ def estimate_line(st: CampaignStatus) -> str:
 
     flag = {"unreliable": ", unreliable", "disagrees": ", calibration in doubt"}
     model = (
-        "no model estimate"
+        "model estimate withheld (calibration failed)"
+        if st.model_estimate == "withheld"
+        else "no model estimate"
         if st.model_remaining_wrong is None
         else f"model {fmt(st.model_remaining_wrong)}{flag.get(st.model_estimate, '')}"
     )
