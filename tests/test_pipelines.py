@@ -219,3 +219,14 @@ def test_ours_find_queries_the_whole_training_set_and_audits(world) -> None:
     assert fixed / sum(r["n_queried"] for r in rounds) > base
     with pytest.raises(ValueError, match="applies to pipeline ours_find"):
         PipelineSpec(name="ours", find=FindConfig())
+
+
+def test_find_defaults_are_the_finders() -> None:
+    """One set of finder defaults: the config's equal the library's."""
+    from labelrefine.active import audit, finding
+    from labelrefine.config import FindConfig
+
+    f = FindConfig()
+    assert (f.weight, f.c, f.dims, f.folds, f.neighbours, f.audit_share, f.info_share) == (
+        finding.NEIGHBOUR_WEIGHT, finding.C_REG, finding.DIMS, finding.FOLDS,
+        finding.NEIGHBOURS, audit.AUDIT_SHARE, audit.INFO_SHARE)

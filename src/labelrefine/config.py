@@ -349,9 +349,11 @@ class FindConfig(_Strict):
     audit_share: float = Field(0.1, ge=0, le=1)
     # share of the rest spent on the highest-entropy items (model-improving) instead of finding
     info_share: float = Field(0.0, ge=0, le=1)
-    # weight of the neighbour-agreement rank against cleanlab's label quality (0 = cleanlab)
-    weight: float = Field(0.5, ge=0, le=1)
+    # weight of the neighbour-agreement rank against cleanlab's label quality (0 = cleanlab);
+    # weight, c and dims chosen on development seeds (results/finding/grid-dev.md)
+    weight: float = Field(0.25, ge=0, le=1)
     c: float = Field(0.003, gt=0)  # inverse L2 strength of the cross-fitted logistic heads
+    dims: int | None = Field(128, ge=1)  # principal components the heads see (None: all)
     folds: int = Field(5, ge=2, le=20)
     neighbours: int = Field(10, ge=1, le=200)
     # what each round fine-tunes on: clean set + answers, answers only, or the better-validating

@@ -47,7 +47,7 @@ from labelrefine.validation import check_labels
 #: Folds of :func:`crossfit_probs`.
 FOLDS = 5
 #: Inverse L2 strength of the logistic heads (scikit-learn's ``C``) on standardised features.
-C_REG = 0.01
+C_REG = 0.003
 #: Principal components the logistic heads are fitted on (label-free PCA of the standardised
 #: features; None: every feature). A rotation keeps the L2 geometry; dropping the smallest
 #: directions regularises further and makes every fold's fit cheaper.
@@ -55,7 +55,7 @@ DIMS: int | None = 128
 #: Neighbours of :func:`neighbour_agreement`.
 NEIGHBOURS = 10
 #: Weight of the neighbour signal in :func:`finding_scores`.
-NEIGHBOUR_WEIGHT = 0.0
+NEIGHBOUR_WEIGHT = 0.25
 #: Smallest probability a fold model gives a class (also a class it never saw in training).
 EPS = 1e-6
 

@@ -551,7 +551,8 @@ def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: i
     plan = plan_round(np.asarray(features), st.labels, st.train_idx, st.answered, k,
                       len(names), seed=seeding.sampler_seed(seed, seeding.queue_round(rnd)),
                       audit_share=opts.audit_share, info_share=opts.info_share,
-                      weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds)
+                      weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds,
+                      dims=opts.dims)
     fnd, q = plan.finding, plan.queue
     row = {int(i): r for r, i in enumerate(plan.train_idx)}
     queue = [(int(i), float(fnd.scores[row[int(i)]]),

@@ -86,7 +86,8 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         plan = plan_round(x, labels, train, asked, ctx.budget, c,
                           seed=seeding.sampler_seed(ctx.seed, rnd),
                           audit_share=opts.audit_share, info_share=opts.info_share,
-                          weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds)
+                          weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds,
+                          dims=opts.dims)
         q = plan.queue
         m = plan.wrong_probability(d.given_labels)
         audits.append(plan.audit_round(d.given_labels, answer))
