@@ -249,3 +249,33 @@ def test_no_package_imports_a_package_above_it() -> None:
                         and (rel.as_posix(), name) not in ALLOWED):
                     upward.append(f"{rel}:{node.lineno} imports {name}")
     assert not upward, "\n".join(upward)
+
+
+def test_propose_passes_the_device_to_the_sampler(monkeypatch) -> None:
+    """Coreset runs where the round runs: ``propose`` hands its device to ``ranked``."""
+    import labelrefine.active.round as round_mod
+
+    seen = {}
+
+    def spy(name, k, **kwargs):  # noqa: ANN001, ANN202
+        seen["device"] = kwargs.get("device")
+        return real(name, k, **kwargs)
+
+    real = round_mod.ranked
+    monkeypatch.setattr(round_mod, "ranked", spy)
+    round_mod.propose(None, None, pool=np.arange(5), trusted=np.zeros(0, np.int64),
+                      labels=np.zeros(5, np.int64), sampler="random", k=2, seed=0, rnd=1,
+                      device="meta")
+    assert seen["device"] == "meta"
+
+
+def test_cross_validation_seeds_come_from_seeding() -> None:
+    """The cleanlab peers' fold split, fold networks and training seeds are named in
+    ``seeding`` (same numbers as before they were) and used from there."""
+    from labelrefine import seeding
+
+    assert seeding.cv_split_seed(3, 2) == (3 * 7919 + 2) % 2**32
+    assert seeding.cv_model_offset(2, 4) == 10_000 + 100 * 2 + 4
+    assert seeding.cv_train_seed(3, 2, 4) == 3 * 1013 + 100 * 2 + 4
+    with pytest.raises(ValueError, match="fold must be an integer"):
+        seeding.cv_model_offset(1, 0.5)

@@ -57,6 +57,28 @@ def sampler_seed(seed: int, rnd: int) -> int:
     return SAMPLER_STRIDE * _check(seed) + _check(rnd, "round")
 
 
+#: Stride of the cross-validation streams of the cleanlab peers (fold split, training).
+CV_SPLIT_STRIDE = 7919
+CV_TRAIN_STRIDE = 1013
+#: Offset that keeps the cross-validation networks apart from every other network of a run.
+CV_MODEL_OFFSET = 10_000
+
+
+def cv_split_seed(seed: int, offset: int) -> int:
+    """The fold split of cross-validation number ``offset`` of a run (``< 2**32``)."""
+    return (CV_SPLIT_STRIDE * _check(seed) + _check(offset, "offset")) % 2**32
+
+
+def cv_model_offset(offset: int, fold: int) -> int:
+    """:func:`model_seed` offset of fold ``fold``'s network in cross-validation ``offset``."""
+    return CV_MODEL_OFFSET + 100 * _check(offset, "offset") + _check(fold, "fold")
+
+
+def cv_train_seed(seed: int, offset: int, fold: int) -> int:
+    """Training of fold ``fold``'s network in cross-validation ``offset``."""
+    return CV_TRAIN_STRIDE * _check(seed) + 100 * _check(offset, "offset") + _check(fold, "fold")
+
+
 def queue_round(step: int) -> int:
     """The simulated round whose queue a campaign step ``step`` draws (``step + 1``)."""
     return _check(step, "step") + 1

@@ -157,14 +157,3 @@ def quota_select(scores: np.ndarray, classes: np.ndarray, quotas: np.ndarray) ->
         rank_in_class[members] = np.arange(members.size)
     keep = order[rank_in_class[order] < q[y[order]]]
     return keep.astype(np.int64)
-
-
-def class_aware_select(scores: np.ndarray, classes: np.ndarray, k: int, num_classes: int, *,
-                       by: BudgetBy = "pool", reference_counts: np.ndarray | None = None,
-                       expected_wrong: np.ndarray | None = None) -> np.ndarray:
-    """:func:`class_weights` -> :func:`allocate_budget` -> :func:`quota_select` in one call."""
-    y = _classes(classes, num_classes)
-    w = class_weights(by, y, num_classes, reference_counts=reference_counts,
-                      expected_wrong=expected_wrong)
-    quotas = allocate_budget(k, w, np.bincount(y, minlength=num_classes))
-    return quota_select(scores, y, quotas)

@@ -87,7 +87,7 @@ def propose(model: Classifier | None, source: Any, *, pool: np.ndarray, trusted:
                              sorted(needs), device=device))
     return ranked(name, min(int(k), int(pool.size)), pool=pool,
                   seed=seeding.sampler_seed(seed, rnd), class_names=class_names,
-                  with_reasons=with_reasons, **inputs)
+                  with_reasons=with_reasons, device=device, **inputs)
 
 
 def refit(model: Classifier, source: Any, trusted: np.ndarray, labels: np.ndarray, *,

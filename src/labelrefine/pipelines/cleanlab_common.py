@@ -17,6 +17,7 @@ import numpy as np
 from cleanlab.filter import find_label_issues
 from sklearn.model_selection import StratifiedKFold
 
+from labelrefine import seeding
 from labelrefine.active.loop import eval_sets
 from labelrefine.lnl.trainer import fit_ce, predict
 from labelrefine.pipelines.common import PipelineContext
@@ -45,18 +46,19 @@ def out_of_sample_probs(ctx: PipelineContext, items: np.ndarray, labels: np.ndar
     val, _ = eval_sets(ctx.data)
     probs = np.zeros((items.size, ctx.data.num_classes), dtype=np.float64)
     split = StratifiedKFold(n_splits=folds, shuffle=True,
-                            random_state=(ctx.seed * 7919 + offset) % 2**32)
+                            random_state=seeding.cv_split_seed(ctx.seed, offset))
     with warnings.catch_warnings():
         # "The least populated class has only n members": rare classes in few folds is fine.
         warnings.simplefilter("ignore", UserWarning)
         parts = list(split.split(np.zeros(items.size), y))
     for f, (fit_pos, held_pos) in enumerate(parts):
         ctx.say(f"cross-validation fold {f + 1}/{folds}")
-        model = ctx.new_model(offset=10_000 + 100 * offset + f)
+        model = ctx.new_model(offset=seeding.cv_model_offset(offset, f))
         fit_ce(model, ctx.source, items[fit_pos], labels,
                epochs=epochs if epochs is not None else lnl.epochs,
                lr=lr if lr is not None else lnl.lr, batch_size=lnl.batch_size, val=val,
-               test=None, seed=ctx.seed * 1013 + 100 * offset + f, momentum=lnl.momentum,
+               test=None, seed=seeding.cv_train_seed(ctx.seed, offset, f),
+               momentum=lnl.momentum,
                weight_decay=lnl.weight_decay, device=ctx.device)
         p, _ = predict(model, ctx.source, items[held_pos], device=ctx.device)
         probs[held_pos] = p
