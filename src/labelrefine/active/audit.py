@@ -4,10 +4,11 @@
 
 * ``n_a = round(audit_share * b)`` (at least 1 when ``audit_share > 0``) **audit** items: a
   stratified simple random sample of the pool left after the targeted picks, the strata being
-  ``H`` equal-count bands of the finding score (proportional allocation, at least one draw per
-  band while draws last). Audit items are what makes the count of wrong labels left estimable
-  without a model assumption; they are mixed into the queue at seeded random positions and
-  carry the same kind of reason as every other item, so a reader cannot tell them apart.
+  ``H = min(strata, n_a // 2)`` (at least 1) equal-count bands of the finding score
+  (proportional allocation; every band is drawn from, so no band borrows another's answers).
+  Audit items are what makes the count of wrong labels left estimable without a model
+  assumption; they are mixed into the queue at seeded random positions and carry the same kind
+  of reason as every other item, so a reader cannot tell them apart.
 * ``n_i = round(info_share * (b - n_a))`` **informative** items: the highest predictive
   entropy among the rest (what improves a model most per label).
 * the remaining ``n_f`` **finding** items: the highest finding scores
@@ -146,7 +147,9 @@ def compose_queue(pool: np.ndarray, scores: np.ndarray, probs: np.ndarray, budge
         h = entr(np.asarray(probs, dtype=np.float64)[rest]).sum(axis=1)
         info = rest[np.argsort(-h, kind="stable")[:n_i]]
         rest = np.setdiff1d(rest, info)
-    st = score_strata(s[rest], strata)
+    # never more bands than draws: a band without a draw would borrow another band's answers
+    # (biased); two draws per band where the budget allows, so each band's spread is seen
+    st = score_strata(s[rest], max(1, min(int(strata), n_a // 2)))
     audit = rest[stratified_draw(st, n_a, rng)]
     targeted = np.concatenate([find, info])
     queue = list(targeted)

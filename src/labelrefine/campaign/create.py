@@ -33,6 +33,8 @@ def init_campaign(
     intensity: IntensityConfig | None = None,
     keep_tags: Sequence[str] = (),
     display_names: Mapping[str, str] | None = None,
+    trusted_column: str | None = None,
+    trusted_values: Sequence[str] = (),
 ) -> Ledger:
     """Validate the folder and CSV completely, then write a new campaign file at ``out``.
 
@@ -55,6 +57,13 @@ def init_campaign(
 
     ``display_names``: class code -> the name shown beside it on the reading page
     (:func:`campaign_class_names`); every code must be a class of the data.
+
+    ``trusted_column`` / ``trusted_values``: labels the team already trusts (e.g. HAM10000's
+    ``dx_type`` = ``histo``, confirmed by histopathology) -- items whose CSV value in that column
+    is one of the values. They are never queued, always in the training set, counted as correct
+    in the estimates of wrong labels left (:func:`campaign_trusted`), and the validation
+    hold-out is drawn from them first (stratified), so model selection and calibration rest on
+    the best labels the team has.
     """
     images = Path(images)
     labels_csv = Path(labels_csv)
@@ -76,7 +85,8 @@ def init_campaign(
     )
     shown = check_display_names(dict(display_names or {}), dataset.class_names,
                                 "class display names")
-    roles = _roles(dataset, labels_csv, id_column, split_column, val_fraction, seed)
+    trusted = _trusted(dataset, labels_csv, id_column, trusted_column, trusted_values)
+    roles = _roles(dataset, labels_csv, id_column, split_column, val_fraction, seed, trusted)
     root = images.resolve()
     records = []
     for key, path, label, role in zip(
@@ -104,6 +114,10 @@ def init_campaign(
         meta[INTENSITY_META] = intensity.model_dump_json()
     if shown:
         meta[CLASS_NAMES_META] = json.dumps(shown)
+    if trusted_column is not None:
+        meta[TRUSTED_META] = json.dumps({
+            "column": trusted_column, "values": list(trusted_values),
+            "items": [k for k, t in zip(dataset.ids, trusted, strict=True) if t]})
     if keep_tags:
         values = [dicom_tags(p, keep_tags) for p in dataset.paths or ()]
         meta[TAGS_META] = json.dumps({
@@ -113,6 +127,45 @@ def init_campaign(
     return Ledger.create(
         out, image_root=root, class_names=dataset.class_names, items=records, meta=meta
     )
+
+
+TRUSTED_META = "trusted"
+"""Campaign meta key holding the trusted labels: ``{"column", "values", "items": [ids]}``."""
+
+
+def campaign_trusted(ledger: Ledger) -> np.ndarray:
+    """Item indices of the campaign's trusted labels (empty when it has none)."""
+    text = ledger.meta().get(TRUSTED_META)
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    keys = set(json.loads(text)["items"])
+    items = ledger.items()
+    return np.flatnonzero(items["key"].isin(keys).to_numpy()).astype(np.int64)
+
+
+def _trusted(dataset: ImageDataset, labels_csv: Path, id_column: str, column: str | None,
+             values: Sequence[str]) -> np.ndarray:
+    """Boolean per item: its ``column`` value in the CSV is one of ``values``."""
+    n = len(dataset)
+    if column is None:
+        if values:
+            raise CampaignError("--trusted-values needs --trusted-column")
+        return np.zeros(n, dtype=bool)
+    wanted = [str(v).strip() for v in values if str(v).strip()]
+    if not wanted:
+        raise CampaignError(f"--trusted-column {column!r} needs --trusted-values")
+    df = pd.read_csv(labels_csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    df.columns = [str(c).strip() for c in df.columns]
+    if column not in df.columns:
+        raise CampaignError(f"{labels_csv.name}: missing trusted column {column!r}; columns "
+                            f"present: {', '.join(map(repr, df.columns))}")
+    by_id = dict(zip(df[id_column].str.strip(), df[column].str.strip(), strict=True))
+    mask = np.array([by_id.get(k, "") in wanted for k in dataset.ids], dtype=bool)
+    if not mask.any():
+        found = sorted(set(by_id.values()))[:10]
+        raise CampaignError(f"{labels_csv.name}: no item has {column} in {wanted}; values "
+                            f"present: {', '.join(map(repr, found))}")
+    return mask
 
 
 INTENSITY_META = "intensity"
@@ -202,6 +255,7 @@ def _roles(
     split_column: str | None,
     val_fraction: float,
     seed: int,
+    trusted: np.ndarray | None = None,
 ) -> list[str]:
     n = len(dataset)
     if split_column is not None:
@@ -225,7 +279,26 @@ def _roles(
         return roles
     if val_fraction == 0:
         return ["train"] * n
-    train, val = stratified_split(dataset.labels, (1 - val_fraction, val_fraction), seed)
     roles_arr = np.full(n, "train", dtype=object)
+    if trusted is None or not trusted.any():
+        train, val = stratified_split(dataset.labels, (1 - val_fraction, val_fraction), seed)
+        roles_arr[val] = "val"
+        return [str(r) for r in roles_arr]
+    # the hold-out from the trusted labels first (stratified), topped up from the rest
+    labels = np.asarray(dataset.labels)
+    want = int(round(val_fraction * n))
+    pos = np.flatnonzero(trusted)
+    if pos.size > want:
+        share = want / pos.size
+        _, val_pos = stratified_split(labels[pos], (1 - share, share), seed)
+        val = pos[val_pos]
+    else:
+        val = pos
+        rest = np.flatnonzero(~trusted)
+        if want > val.size and rest.size:
+            share = (want - val.size) / rest.size
+            extra = (np.arange(rest.size) if share >= 1 else
+                     stratified_split(labels[rest], (1 - share, share), seed)[1])
+            val = np.concatenate([val, rest[extra]])
     roles_arr[val] = "val"
     return [str(r) for r in roles_arr]

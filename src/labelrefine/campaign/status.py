@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labelrefine.campaign.create import campaign_trusted
 from labelrefine.campaign.estimates import interval, summary, wrong_probabilities
 from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
 
@@ -130,6 +131,7 @@ class CampaignStatus:
     model_estimate: str = "none"
     model_note: str = ""
     strategy: str = "paper"  # campaign step's strategy, fixed at the first step
+    n_trusted: int = 0  # training items whose labels the team trusts (never queued)
     wrong_left: dict[str, Any] | None = None
     wrong_left_parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     finder_estimate: dict[str, Any] | None = None
@@ -323,6 +325,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         model_next_round_wrong=model.next_round,
         model_estimate=model.state,
         model_note=model.note,
+        n_trusted=int(np.intersect1d(campaign_trusted(ledger), np.flatnonzero(train)).size),
         wrong_left=whole,
         wrong_left_parts=parts,
         finder_estimate=finder,
@@ -350,7 +353,8 @@ def _audit_estimate(ledger: Ledger, rounds: pd.DataFrame, given: np.ndarray,
     lab = final[final["kind"] == "label"]
     answer[lab["item"].to_numpy(dtype=np.int64)] = lab["label"].to_numpy(dtype=np.int64)
     m_now = np.zeros(given.size) if w_now is None else np.nan_to_num(w_now, nan=0.0)
-    items = np.flatnonzero(train)
+    # trusted labels are known correct: the estimate covers the other training items
+    items = np.setdiff1d(np.flatnonzero(train), campaign_trusted(ledger))
     whole = remaining_wrong(audits, given=given, answer=answer, m_now=m_now, items=items)
     if whole is None:
         return None, {}
@@ -552,6 +556,10 @@ def _model_advice(model: _Model) -> str:
     )
 
 
+#: Audited answers below which the headline gives the interval only, not a point estimate.
+FEW_AUDITED = 10
+
+
 def headline(st: CampaignStatus) -> str:
     """The status headline: wrong labels left in the whole training set (the audit estimate
     with its 95 % interval), or why there is none."""
@@ -560,10 +568,15 @@ def headline(st: CampaignStatus) -> str:
         why = ("no audit answers yet" if st.strategy == "find" else
                f"strategy {st.strategy} draws no audit share")
         return f"wrong labels left in the training set: not estimated yet ({why})"
+    basis = (f"audit estimate from {w['audited']} random answers over {w['rounds']} round(s), "
+             f"{w['n_left']} items unanswered")
+    if w["audited"] < FEW_AUDITED:  # a point estimate from a handful of answers misleads
+        return (f"wrong labels left in the training set: between {w['low']:.0f} and "
+                f"{w['high']:.0f} (95% interval; {basis}; too few random answers for a point "
+                "estimate yet, each round narrows it)")
     share = "" if not st.n_train else f", {100 * w['estimate'] / st.n_train:.1f}% of the labels"
     return (f"wrong labels left in the training set: ≈ {w['estimate']:.0f} (95% interval "
-            f"{w['low']:.0f}–{w['high']:.0f}{share}; audit estimate from {w['audited']} random "
-            f"answers over {w['rounds']} round(s), {w['n_left']} items unanswered)")
+            f"{w['low']:.0f}–{w['high']:.0f}{share}; {basis})")
 
 
 def estimate_line(st: CampaignStatus) -> str:

@@ -63,6 +63,7 @@ from labelrefine.active.finding import finding_reason, plan_round
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
 from labelrefine.active.round import propose, refit_select
 from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
+from labelrefine.campaign.create import campaign_trusted
 from labelrefine.campaign.estimates import finder_estimate, model_estimate
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
@@ -247,6 +248,12 @@ class _CampaignState:
     labels: np.ndarray  # given labels with the experts' current labels applied
     labeled: np.ndarray  # train items with a current expert label
     answered: np.ndarray  # train items with any current answer (label or unsure)
+    trusted: np.ndarray  # train items whose labels the team trusts (never queued)
+
+    @property
+    def settled(self) -> np.ndarray:
+        """Train items never queued again: answered or trusted."""
+        return np.union1d(self.answered, self.trusted)
 
 
 def _state(ledger: Ledger) -> _CampaignState:
@@ -274,6 +281,7 @@ def _state(ledger: Ledger) -> _CampaignState:
         labels=labels,
         labeled=np.intersect1d(lab_items, train_idx),
         answered=np.intersect1d(answers["item"].to_numpy(dtype=np.int64), train_idx),
+        trusted=np.intersect1d(campaign_trusted(ledger), train_idx),
     )
 
 
@@ -392,7 +400,8 @@ def run_step(
             if settings.active.protocol == "equal":  # as the simulated pipelines do
                 res.fit = continue_from_best(model, res.fit, source, st.train_idx, st.given,
                                              st.val, device=device)
-            phase1_clean = np.unique(np.asarray(res.clean_idx, dtype=np.int64))
+            # trusted labels are always in the clean set
+            phase1_clean = np.union1d(np.asarray(res.clean_idx, dtype=np.int64), st.trusted)
             metrics = _summary(res.fit)
             epochs = lnl.epochs
         else:
@@ -434,7 +443,7 @@ def run_step(
     if rnd == 0:
         trained = trusted
     suspects = np.setdiff1d(st.train_idx, phase1_clean)
-    pool = np.setdiff1d(suspects if settings.strategy == "paper" else st.train_idx, st.answered)
+    pool = np.setdiff1d(suspects if settings.strategy == "paper" else st.train_idx, st.settled)
     all_idx = np.arange(len(st.given), dtype=np.int64)
     probs_all, emb_all = predict(model, source, all_idx, device=device)
     k = min(budget, int(pool.size))
@@ -493,6 +502,8 @@ def run_step(
         "n_pool": int(pool.size),
         "n_phase1_clean": int(phase1_clean.size),
     }
+    if st.trusted.size:
+        metrics["n_trusted"] = int(st.trusted.size)
     # Round 0 records phase 1's clean set exactly (later rounds read it back); later rounds
     # record the set they trained on.
     clean_mask = np.zeros(len(st.given), dtype=bool)
@@ -548,7 +559,7 @@ def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: i
     """The ``find`` strategy's queue (:func:`labelrefine.active.finding.plan_round` over every
     unanswered training item, seeded as the simulated ``ours_find`` round that buys it), with
     a plain-words reason per item, and what the ledger keeps for the audit estimate."""
-    plan = plan_round(np.asarray(features), st.labels, st.train_idx, st.answered, k,
+    plan = plan_round(np.asarray(features), st.labels, st.train_idx, st.settled, k,
                       len(names), seed=seeding.sampler_seed(seed, seeding.queue_round(rnd)),
                       audit_share=opts.audit_share, info_share=opts.info_share,
                       weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds,
@@ -562,7 +573,7 @@ def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: i
     answer = np.full(st.given.size, -1, dtype=np.int64)
     answer[st.labeled] = st.labels[st.labeled]
     audit = plan.audit_round(st.given, answer)
-    unanswered = np.flatnonzero(~np.isin(plan.train_idx, st.answered))
+    unanswered = np.flatnonzero(~np.isin(plan.train_idx, st.settled))
     return queue, {
         "audit": {**q.design(), "m": [round(float(v), 6) for v in audit.m]},
         "estimate": finder_estimate(fnd.probs[unanswered], st.labels[plan.train_idx][unanswered]),

@@ -94,6 +94,15 @@ def init(
         "them on the reading page (akiec: \"actinic keratosis / Bowen's\"), or a config "
         "with dataset.class_names.",
     ),
+    trusted_column: str | None = typer.Option(
+        None, help="CSV column that says how each label was made, e.g. dx_type; items whose "
+        "value is one of --trusted-values are trusted: never queued, always trained on, counted "
+        "as correct in the wrong-labels-left estimate, and preferred for the validation "
+        "hold-out.",
+    ),
+    trusted_values: str | None = typer.Option(
+        None, help="Comma-separated values of --trusted-column to trust, e.g. histo."
+    ),
 ) -> None:
     """Create a campaign: validate every image and label first; nothing is written on error.
 
@@ -121,6 +130,9 @@ def init(
                 keep_tags=[t.strip() for t in keep_tags.split(",") if t.strip()]
                 if keep_tags else (),
                 display_names=shown,
+                trusted_column=trusted_column,
+                trusted_values=[v.strip() for v in (trusted_values or "").split(",")
+                                if v.strip()],
             )
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()
@@ -321,6 +333,8 @@ def status(
         f"query precision {pct(st.query_precision)}; flip rate {pct(st.flip_rate)}; "
         f"suspects left {st.suspects_left if st.suspects_left is not None else '–'}"
     )
+    if st.n_trusted:
+        console.print(f"trusted labels (never queued, counted as correct): {st.n_trusted}")
     console.print(f"[bold]{escape(headline(st))}[/]")
     for part, w in st.wrong_left_parts.items():
         console.print(f"  {part}: ≈ {w['estimate']:.0f} ({w['low']:.0f}–{w['high']:.0f}) of "
