@@ -1506,14 +1506,16 @@ class Ledger:
 
     def decisions(self) -> pd.DataFrame:
         """One row per answered item: item, status (:data:`DECISION_STATUSES`), label (final
-        label, <NA> for conflicts and unsure items), n_readers, n_labels, adjudicator."""
+        label, <NA> for conflicts and unsure items), n_readers, n_labels, adjudicator, reopened
+        (an adjudication no longer holds: an answer it resolved was retracted or replaced)."""
         with self.connect() as con:
             df = pd.read_sql_query(
-                "SELECT item, status, label, n_readers, n_labels, adjudicator FROM decisions "
-                "ORDER BY item",
+                "SELECT item, status, label, n_readers, n_labels, adjudicator, reopened "
+                "FROM decisions ORDER BY item",
                 con,
             )
         df["label"] = df["label"].astype("Int64")
+        df["reopened"] = df["reopened"].astype(bool)
         return df
 
     def final_answers(self) -> pd.DataFrame:
