@@ -21,9 +21,15 @@ when opened):
 - ``checkpoints``: the model weights written by each round (so the next round fine-tunes them).
 - ``annotations``: append-only. One row per reader answer (``label`` or ``unsure``) or
   retraction (``undo``, pointing at the answer it retracts). ``submission_id`` is UNIQUE, so a
-  retried submission is recognised and never stored twice; ``external_id`` names the answer in
-  another tool (e.g. a Label Studio annotation id).
-- ``adjudications``: append-only. An adjudicator's decision on an item whose readers disagree.
+  retried submission is recognised and never stored twice; it belongs to the reader who sent it
+  (the same id from another reader is a :class:`SubmissionIdTaken`); ``external_id`` names the
+  answer in another tool (e.g. a Label Studio annotation id).
+- ``void_undos``: append-only. Undo requests that found nothing to undo, so that a retry of one
+  stays a no-op instead of retracting an answer given in between.
+- ``adjudications``: append-only. An adjudicator's decision on an item whose readers disagree,
+  with the live answers it ``resolves``.
+- ``leases``: which reader was last handed which item (:meth:`Ledger.assign_next`), one row per
+  reader, each with an expiry time.
 - ``events``: append-only log of everything that happened (triggers forbid UPDATE and DELETE).
 
 Two views hold the rules every reader of the file uses:
@@ -34,7 +40,12 @@ Two views hold the rules every reader of the file uses:
   label), ``agreed`` (several readers gave the same label), ``conflict`` (readers' labels
   differ and nobody adjudicated yet), ``adjudicated`` (an adjudicator decided) or ``unsure``
   (only "unsure" answers) -- and the final ``label`` (NULL for conflicts and unsure items).
-  "Unsure" answers never conflict with a label.
+  "Unsure" answers never conflict with a label. An adjudication holds while every answer it
+  resolved is live; once one is retracted or replaced the item is ``reopened``: a conflict
+  again, unless the live answers now agree with the adjudicated label.
+
+Identities: reader names cannot be :data:`RESERVED_NAMES` or a name the admin token answers as
+(:meth:`Ledger.claim_admin_name`), so every name in the file stands for one person.
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction (one connection per thread; WAL mode,
 ``synchronous=FULL``, foreign keys on, a busy timeout), so a crash of the writing process -- or of

@@ -4,9 +4,15 @@ Pages are rendered on the server (Jinja2, autoescaped); a small vanilla script a
 shortcuts and posts answers to the JSON API, retrying with the same submission id until the
 server acknowledges it.
 
-Who is who: every request carries a token -- as ``?token=`` once (it is then kept in an HttpOnly
-cookie), or as ``Authorization: Bearer <token>`` / ``X-Token`` header for scripts. The token
-decides the name answers are recorded under; a request never names its own reader.
+Who is who: every request carries a token -- as ``?token=`` once on any page (it is then kept in
+an HttpOnly cookie; a browser already signed in as someone else is asked before it switches), or
+as ``Authorization: Bearer <token>`` / ``X-Token`` header for scripts. The token decides the name
+answers are recorded under; a request never names its own reader, and a submission id belongs to
+the reader who sent it (another reader's id is a 409).
+
+Independence: a reader sees their own answer only, never another reader's answer or the item's
+decision; ``/api/next`` hands out items through :meth:`Ledger.assign_next` (one transaction, one
+reader per reading slot). Every response carries :data:`SECURITY_HEADERS`.
 
 - the **admin token** (given to :func:`create_app`, printed by ``labelrefine serve``) answers as
   the default annotator, may adjudicate, and may create reader accounts;
