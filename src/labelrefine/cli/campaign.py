@@ -272,6 +272,7 @@ def status(
     from labelrefine.io import to_jsonable
 
     with friendly_errors():
+        check_range("--stop-below", stop_below, 0, 1)
         ledger = Ledger(campaign)
         st = campaign_status(ledger, stop_below=stop_below)
         reopened = int(ledger.decisions()["reopened"].sum())
