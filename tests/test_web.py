@@ -713,6 +713,9 @@ def test_changed_answers_reopen_an_adjudication_and_status_shows_it(client, ledg
                     json={"idx": 0, "label": "nv", "submission_id": "j1"})
     assert r.status_code == 200
     assert client.get("/api/status", headers=AUTH).json()["open_conflicts"] == 0
+    r = client.post("/api/adjudicate", headers=AUTH,  # the admin reusing chief's id
+                    json={"idx": 0, "label": "nv", "submission_id": "j1"})
+    assert r.status_code == 409 and ledger.adjudications()["adjudicator"].tolist() == ["chief"]
     answer(client, 0, "bcc", headers=ann)
     answer(client, 0, "bcc", headers=bob)  # the answers it resolved changed
     st = client.get("/api/status", headers=AUTH).json()
@@ -721,11 +724,11 @@ def test_changed_answers_reopen_an_adjudication_and_status_shows_it(client, ledg
         == [0]
 
 
-@pytest.mark.parametrize("body", [{"idx": True}, {"idx": "1"}, {"idx": 1.0},
-                                  {"idx": 1, "keep": 1}, {"idx": 1, "seconds": True}])
+@pytest.mark.parametrize("body", [{"idx": True, "label": "nv"}, {"idx": "1", "label": "nv"},
+                                  {"idx": 1.0, "label": "nv"}, {"idx": 1, "keep": 1},
+                                  {"idx": 1, "label": "nv", "seconds": True}])
 def test_answer_fields_are_strictly_typed(client, ledger, body):
-    r = client.post("/api/answer", headers=AUTH,
-                    json={"label": "nv", "submission_id": "s", **body})
+    r = client.post("/api/answer", headers=AUTH, json={"submission_id": "s", **body})
     assert r.status_code == 422
     assert ledger.annotation_count() == 0
 
