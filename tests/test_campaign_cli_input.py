@@ -235,3 +235,14 @@ def test_reader_token_does_not_silently_reactivate_a_removed_reader(tmp_path):
     assert res.exit_code == 0 and ledger.readers()["active"].all()
     tok = res.stdout.strip().split("token=")[1]
     assert ledger.reader_for_token(tok).name == "ann"
+
+
+def test_status_shows_an_adjudication_reopened_by_changed_answers(tmp_path):
+    ledger = tiny_ledger(tmp_path, classes=("a", "b", "c"))
+    ledger.submit(0, 0, annotator="ann", submission_id="a1")
+    ledger.submit(0, 1, annotator="bob", submission_id="b1")
+    ledger.adjudicate(0, 2, adjudicator="chief", submission_id="j1")
+    assert "open conflicts 0" in run("campaign", "status", ledger.path).stdout
+    ledger.submit(0, 1, annotator="ann", submission_id="a2")
+    out = flat(run("campaign", "status", ledger.path).stdout)
+    assert "openconflicts1(1reopened:answerschangedafteradjudication)" in out
