@@ -275,7 +275,8 @@ def status(
         check_range("--stop-below", stop_below, 0, 1)
         ledger = Ledger(campaign)
         st = campaign_status(ledger, stop_below=stop_below)
-        reopened = int(ledger.decisions()["reopened"].sum())
+        d = ledger.decisions()
+        reopened = int((d["reopened"] & (d["status"] == "conflict")).sum())
     if as_json:
         typer.echo(json.dumps(to_jsonable(st.as_dict()), indent=1))
         return
