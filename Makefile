@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt: the exact versions the test suite passed with (pyproject.toml keeps ranges).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,onnxruntime,ray]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,onnxruntime,ray]'
 	touch $(STAMP)
 
 DEMO_CONFIG := configs/ham10000-demo.yaml

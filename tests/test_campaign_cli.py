@@ -296,12 +296,12 @@ def test_serve_prints_url_with_token(tmp_path, monkeypatch):
         seen.update(host=host, port=port, app=app)
 
     monkeypatch.setattr("uvicorn.run", fake_run)
-    res = run("serve", ledger.path, "--port", "8765", "--token", "tok123")
+    res = run("serve", ledger.path, "--port", "8765", "--token", "tok123-long-enough")
     assert res.exit_code == 0
-    assert "http://127.0.0.1:8765/?token=tok123" in res.output
+    assert "http://127.0.0.1:8765/?token=tok123-long-enough" in res.output
     assert seen["port"] == 8765 and seen["host"] == "127.0.0.1"
     res = run("serve", ledger.path)  # a random token when none is given
-    assert "/?token=" in res.output and "?token=tok123" not in res.output
+    assert "/?token=" in res.output and "?token=tok123-long-enough" not in res.output
     res = run("serve", tmp_path / "missing.db")
     assert res.exit_code == 2 and "not found" in res.output
 

@@ -458,3 +458,43 @@ def test_entropy_reason_does_not_call_a_confident_pick_uncertain():
     confident, unsure = explain("entropy", np.array([0, 1]), probs, np.array([0, 1]), CLASSES)
     assert confident.startswith("least certain left in the pool (entropy 0.00")
     assert unsure.startswith("high uncertainty (entropy 1.08")
+
+
+# ----------------------------------------------------------------- blind mode, own exports
+
+
+def test_blind_export_writes_nothing_that_steers_the_reader(tmp_path):
+    a = answered_ledger(tmp_path / "a")
+    a.configure(blind=True)
+    tasks = exported_tasks(a, tmp_path, scope="queue")
+    assert tasks and all(set(t) == {"data"} for t in tasks)  # no predictions, no answers
+    assert all(set(t["data"]) == {"image", "item"} for t in tasks)
+    config = (tmp_path / "ls-queue" / "labeling_config.xml").read_text()
+    assert "given_label" not in config and "model_top3" not in config and "reason" not in config
+
+
+def test_the_campaigns_own_exports_reimport_as_no_ops(tmp_path):
+    from labelrefine.campaign.exchange import export_csv, import_csv
+
+    a = answered_ledger(tmp_path / "a")
+    before = state(a)
+    for scope in ("queue", "answered", "train"):
+        exported_tasks(a, tmp_path, scope=scope)
+        report = import_labelstudio(a, tmp_path / f"ls-{scope}" / "tasks.json", annotator="import")
+        assert report.new == 0 and report.conflicts == 0
+    export_csv(a, tmp_path / "labels.csv")
+    assert import_csv(a, tmp_path / "labels.csv").imported == 0
+    assert state(a)[0] == before[0] and state(a)[1].equals(before[1])
+    assert set(a.answers()["annotator"]) == {"dr-a", "dr-b"}  # nobody named 'import'
+
+
+def test_a_file_giving_one_reader_two_answers_on_an_item_names_both(tmp_path):
+    ledger = make_ledger(tmp_path / "c")
+    ls = FakeLabelStudio()
+    ls.import_tasks([{"data": {"image": "/x/sub/ISIC_0002.jpg", "item": "ISIC_0002"}}])
+    ls.annotate("ISIC_0002", "nv", user=2)
+    ls.annotate("ISIC_0002", "bcc", user=2)
+    f = ls.export(tmp_path / "export.json", "json")
+    with pytest.raises(CampaignError, match=r"annotation 10\d and .*annotation 10\d.*two"):
+        import_labelstudio(ledger, f, users=users_file(tmp_path))
+    assert ledger.annotation_count() == 0

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from labelrefine.campaign.ledger import (
@@ -544,3 +545,113 @@ def test_relocate_with_recorded_hashes_switches_the_folder(tmp_path):
     assert Ledger(tmp_path / "c.db").image_root == new.resolve()
     ledger.check_images()
     assert ledger.resolve_image(1) == (new / "im1.jpg").resolve()
+
+
+# ------------------------------------------------------------------ identity and independence
+
+
+@pytest.mark.parametrize("name", ["expert", "import", "Expert", " IMPORT "])
+def test_reserved_names_are_refused_for_readers(tmp_path, name):
+    ledger = make_ledger(tmp_path)
+    with pytest.raises(CampaignError, match="reserved"):
+        ledger.add_reader(name)
+    assert ledger.readers().empty
+
+
+def test_admin_names_are_reserved_both_ways(tmp_path):
+    ledger = make_ledger(tmp_path)
+    ledger.add_reader("bob")
+    with pytest.raises(CampaignError, match="reader account"):
+        ledger.claim_admin_name("bob")  # serve --annotator bob while reader bob exists
+    ledger.claim_admin_name("chief")
+    with pytest.raises(CampaignError, match="reserved"):
+        ledger.add_reader("chief")
+    assert "chief" in ledger.reserved_names()
+
+
+def test_submission_ids_belong_to_their_reader(tmp_path):
+    from labelrefine.campaign.ledger import SubmissionIdTaken
+
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="bob", submission_id="s1")
+    with pytest.raises(SubmissionIdTaken):
+        ledger.submit(3, 1, annotator="ann", submission_id="s1")
+    assert ledger.answers()["annotator"].tolist() == ["bob"]
+    ledger.undo_last("bob", "u1")
+    with pytest.raises(SubmissionIdTaken):
+        ledger.undo_last("ann", "u1")
+    with pytest.raises(SubmissionIdTaken):
+        ledger.undo_last("ann", "s1")
+
+
+def test_an_undo_that_found_nothing_stays_a_no_op_when_retried(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    assert ledger.undo_last("ann", "u1").retracted_id is None
+    ledger.submit(3, 1, annotator="ann", submission_id="s1")
+    retry = ledger.undo_last("ann", "u1")
+    assert (retry.retracted_id, retry.duplicate) == (None, True)
+    assert ledger.answers()["submission_id"].tolist() == ["s1"]
+    with pytest.raises(CampaignError, match="already used"):
+        ledger.submit(4, 1, annotator="ann", submission_id="u1")
+
+
+def test_an_adjudication_reopens_when_an_answer_it_resolved_changes(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 0, annotator="ann", submission_id="a1")
+    ledger.submit(3, 1, annotator="bob", submission_id="b1")
+    ledger.adjudicate(3, 2, adjudicator="chief", submission_id="j1")
+    assert ledger.item(3)["decision"] == "adjudicated"
+    ledger.submit(3, 0, annotator="ann", submission_id="a2")
+    ledger.submit(3, 0, annotator="bob", submission_id="b2")  # both now agree, not with chief
+    d = ledger.decisions().set_index("item").loc[3]
+    assert (d["status"], d["label"] is pd.NA) == ("conflict", True)
+    assert ledger.item(3)["current_label"] == ledger.item(3)["given_label"]
+    assert [e["payload"]["item"] for e in ledger.events("reopen")] == [3]
+    assert 3 in ledger.conflicts()["item"].tolist()
+    ledger.adjudicate(3, 0, adjudicator="chief", submission_id="j2")
+    assert ledger.item(3)["decision"] == "adjudicated"
+
+
+def test_assignment_hands_each_reading_slot_to_one_reader(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    got = [ledger.assign_next(name) for name in ("ann", "bob", "cy", "dee", "eve")]
+    assert got == [3, 1, 4, 5, None]  # nobody shares an item; the fifth reader waits
+    assert ledger.assign_next("ann") == 3  # asking again keeps (renews) the same item
+
+
+def test_concurrent_assignment_never_hands_an_item_out_twice(tmp_path):
+    ledger = make_ledger(tmp_path, n=40, val=0)
+    write_round0(ledger, queue_items=range(30))
+    got: dict[str, list[int]] = {}
+    barrier = threading.Barrier(3)
+
+    def work(name: str) -> None:
+        mine = got.setdefault(name, [])
+        barrier.wait()
+        while (idx := ledger.assign_next(name)) is not None:
+            mine.append(idx)
+            ledger.submit(idx, 0, annotator=name, submission_id=f"{name}-{idx}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in ("ann", "bob", "cy")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for items in got.values() for i in items]
+    assert sorted(every) == list(range(30))
+    assert ledger.decisions()["n_readers"].max() == 1
+
+
+def test_damaged_campaign_files_are_one_clear_error(tmp_path):
+    path = tmp_path / "meta-only.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+    con.commit()
+    con.close()
+    with pytest.raises(CampaignError, match="missing table"):
+        Ledger(path)

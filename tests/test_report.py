@@ -246,6 +246,14 @@ def test_budget_shortfalls_marked() -> None:
         == [["al", 1, 0, 7, 10]]
 
 
+def test_no_shortfall_when_every_run_bought_the_same_labels() -> None:
+    rows = [{"noise": "n", "pipeline": "ours", "label": "ours+entropy", "seed": seed,
+             "round": r, "labels_bought": 10 * r, "test_f1": 0.3}
+            for seed in range(2) for r in range(3)]
+    short = budget_shortfalls(pd.DataFrame(rows), "n")
+    assert short.empty, short  # not one row of NaN per run round
+
+
 def test_a_pipeline_that_buys_no_label_is_paired_at_every_round() -> None:
     rows = []
     for seed in range(3):

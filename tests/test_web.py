@@ -630,3 +630,136 @@ def test_16_bit_images_are_served_as_8_bit_png(tmp_path):
 
     px = np.asarray(Image.open(io.BytesIO(r.content)).convert("L"))
     assert px.min() == 0 and px.max() == 255  # scaled by the actual range, not clipped white
+
+
+# ------------------------------------------------------------------ identity and independence
+
+
+@pytest.mark.parametrize("name", ["expert", "import", "dr-default"])
+def test_readers_cannot_take_the_admin_or_import_names(client, ledger, name):
+    r = client.post("/api/readers", headers=AUTH, json={"name": name})
+    assert r.status_code == 422 and "reserved" in r.json()["detail"]
+    assert ledger.readers().empty
+
+
+def test_admin_name_of_an_existing_reader_is_refused(ledger):
+    ledger.add_reader("bob")
+    with pytest.raises(Exception, match="reader account"):
+        create_app(ledger.path, token=TOKEN, annotator="bob")
+
+
+def test_another_readers_submission_id_is_409_not_a_silent_success(client, ledger):
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    assert answer(client, 0, "nv", sid="bob-1", headers=bob).status_code == 200
+    r = answer(client, 0, "nv", sid="bob-1", headers=ann)
+    assert r.status_code == 409 and "another reader" in r.json()["detail"]
+    assert ledger.answers()["annotator"].tolist() == ["bob"]
+    r = client.post("/api/undo", headers=ann, json={"submission_id": "bob-1"})
+    assert r.status_code == 409
+    assert ledger.answers()["annotator"].tolist() == ["bob"]
+
+
+def test_retrying_an_empty_undo_never_retracts_a_later_answer(client, ledger):
+    ann = reader(ledger, "ann")
+    first = client.post("/api/undo", headers=ann, json={"submission_id": "u1"}).json()
+    assert first["retracted"] is None
+    answer(client, 0, "nv", headers=ann)
+    retry = client.post("/api/undo", headers=ann, json={"submission_id": "u1"}).json()
+    assert retry["retracted"] is None and retry["duplicate"]
+    assert ledger.answers()["item"].tolist() == [0]
+
+
+def test_a_second_reading_never_shows_the_first_readers_answer(client, ledger):
+    ledger.configure(double_read_share=1.0)
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    for idx in range(11):
+        answer(client, idx, "bcc", headers=ann)
+    for _ in range(3):
+        nxt = client.get("/api/next", headers=bob).json()["item"]
+        assert nxt["source"] == "given" and nxt["current_label"] is None
+        panel = client.get(f"/partials/item?item={nxt['idx']}", headers=bob).text
+        assert "your answer" not in panel and "current decision" not in panel
+        item = client.get(f"/api/item/{nxt['idx']}", headers=bob).json()
+        assert item["current_label"] is None and item["source"] == "given"
+        answer(client, nxt["idx"], "nv", headers=bob)
+    own = client.get("/api/item/0", headers=ann).json()
+    assert (own["current_label"], own["source"]) == ("bcc", "expert")  # one's own answer shows
+
+
+def test_concurrent_next_requests_hand_each_item_to_one_reader(ledger):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = TestClient(create_app(ledger.path, token=TOKEN))
+    heads = [reader(ledger, f"r{k}") for k in range(3)]
+    seen: list[int] = []
+
+    def work(h: dict[str, str]) -> None:
+        while (item := client.get("/api/next", headers=h).json()["item"]) is not None:
+            seen.append(item["idx"])
+            assert answer(client, item["idx"], "nv", headers=h).status_code == 200
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(work, heads))
+    assert sorted(seen) == list(range(11))
+    assert ledger.decisions()["n_readers"].max() == 1
+
+
+def test_changed_answers_reopen_an_adjudication_and_status_shows_it(client, ledger):
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    chief = reader(ledger, "chief", role="adjudicator")
+    answer(client, 0, "akiec", headers=ann)
+    answer(client, 0, "bcc", headers=bob)
+    r = client.post("/api/adjudicate", headers=chief,
+                    json={"idx": 0, "label": "nv", "submission_id": "j1"})
+    assert r.status_code == 200
+    assert client.get("/api/status", headers=AUTH).json()["open_conflicts"] == 0
+    r = client.post("/api/adjudicate", headers=AUTH,  # the admin reusing chief's id
+                    json={"idx": 0, "label": "nv", "submission_id": "j1"})
+    assert r.status_code == 409 and ledger.adjudications()["adjudicator"].tolist() == ["chief"]
+    answer(client, 0, "bcc", headers=ann)
+    answer(client, 0, "bcc", headers=bob)  # the answers it resolved changed
+    st = client.get("/api/status", headers=AUTH).json()
+    assert st["open_conflicts"] == 1 and st["adjudicated"] == 0
+    assert [c["idx"] for c in client.get("/api/conflicts", headers=chief).json()["conflicts"]] \
+        == [0]
+
+
+@pytest.mark.parametrize("body", [{"idx": True, "label": "nv"}, {"idx": "1", "label": "nv"},
+                                  {"idx": 1.0, "label": "nv"}, {"idx": 1, "keep": 1},
+                                  {"idx": 1, "label": "nv", "seconds": True}])
+def test_answer_fields_are_strictly_typed(client, ledger, body):
+    r = client.post("/api/answer", headers=AUTH, json={"submission_id": "s", **body})
+    assert r.status_code == 422
+    assert ledger.annotation_count() == 0
+
+
+# --------------------------------------------------------------------------- browser safety
+
+
+def test_every_response_carries_security_headers(client):
+    for r in (client.get("/"), client.get("/", headers=AUTH), client.get("/api/next",
+              headers=AUTH), client.get("/image/0", headers=AUTH), client.get("/static/app.js")):
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_a_token_link_never_silently_switches_the_signed_in_reader(client, ledger):
+    ann_tok, bob_tok = ledger.add_reader("ann"), ledger.add_reader("bob")
+    client.get(f"/?token={ann_tok}", follow_redirects=False)
+    r = client.get(f"/?token={bob_tok}", follow_redirects=False)
+    assert r.status_code == 200 and "Switch reader?" in r.text
+    assert client.cookies.get("labelrefine_token") == ann_tok  # still ann
+    assert "reader <strong>ann</strong>" in client.get("/").text
+    r = client.get(f"/?token={bob_tok}&switch=1", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert client.cookies.get("labelrefine_token") == bob_tok
+
+
+def test_the_adjudication_link_sets_the_cookie_so_its_images_load(client, ledger):
+    chief = ledger.add_reader("chief", role="adjudicator")
+    r = client.get(f"/adjudicate?token={chief}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/adjudicate"
+    assert client.get("/adjudicate").status_code == 200
+    assert client.get("/image/0").status_code == 200

@@ -203,6 +203,7 @@ def import_csv(
     }
     answers = []
     present = 0
+    seen = AnswerTracker()
     for row_no, row in enumerate(df.to_dict("records")):
         where = f"{path.name} line {row_no + 2}"
         answer = _unquote(str(row[answer_column]).strip())
@@ -212,12 +213,13 @@ def import_csv(
         if key not in keys:
             raise CampaignError(f"{where}: unknown item {key!r}: not in this campaign")
         label = _parse_answer(ledger, answer, key, where)
-        if finals.get(keys[key]) == answer:
-            present += 1  # the campaign already holds this final answer (e.g. its own export)
-            continue
         who = _unquote(str(row.get("annotator") or "").strip())
         if not who or ";" in who:  # several readers (an export of agreeing readers)
             who = annotator
+        seen.add(where, key, who, answer)
+        if finals.get(keys[key]) == answer:
+            present += 1  # the campaign already holds this final answer (e.g. its own export)
+            continue
         when = str(row.get("answered_at") or "").strip() or None
         seconds = _optional_float(row.get("seconds"), key, where, "seconds")
         rnd = _optional_float(row.get("answer_round"), key, where, "answer_round")
@@ -236,6 +238,22 @@ def import_csv(
     return ImportResult(
         res.imported, res.already_present + present, res.conflicts, res.conflict_items
     )
+
+
+class AnswerTracker:
+    """Refuses a file that gives one reader two different answers on one item: which of them
+    the reader meant cannot be told, so the error names both rows."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def add(self, where: str, key: str, reader: str, answer: str) -> None:
+        prior = self._first.setdefault((key, reader), (where, answer))
+        if prior[1] != answer:
+            raise CampaignError(
+                f"{prior[0]} and {where} give reader {reader!r} two different answers on item "
+                f"{key!r} ({prior[1]!r}, {answer!r}); keep one of them; nothing was imported"
+            )
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,10 @@ probability of it), so a reader who submits a task unchanged keeps the given lab
 ``k`` key does in the web app. The model's top-3 is shown as text, never pre-selected, so the
 reader is not nudged towards the model's guess.
 
+In blind mode (``campaign configure --blind``) the export is blind too: tasks carry only the
+image and the item id -- no given label, top-3, reason or pre-selected prediction, and no
+reader's answer -- and the labeling configuration shows none of them.
+
 Image URLs follow Label Studio's Local Files layout: the document root is the *parent* of the
 campaign's image folder (Label Studio refuses the storage folder itself as document root), a
 Local Files storage points at the image folder, and each URL is
@@ -57,7 +61,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from labelrefine.campaign.exchange import atomic_writer, content_id
+from labelrefine.campaign.exchange import AnswerTracker, atomic_writer, content_id
 from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
 
 FROM_NAME = "label"
@@ -76,15 +80,19 @@ _MISSING = object()
 # ----------------------------------------------------------------------------------------------
 
 
-def labeling_config(class_names: tuple[str, ...] | list[str]) -> str:
-    """Label Studio labeling config (XML) for single-choice image classification + unsure."""
+def labeling_config(class_names: tuple[str, ...] | list[str], *, blind: bool = False) -> str:
+    """Label Studio labeling config (XML) for single-choice image classification + unsure;
+    ``blind`` leaves out the given label, the model's top-3 and the queue reason."""
     choices = "\n".join(f"    <Choice value={quoteattr(name)}/>" for name in (*class_names, UNSURE))
-    return (
-        "<View>\n"
-        f'  <Image name="{TO_NAME}" value="$image" zoom="true"/>\n'
+    shown = "" if blind else (
         '  <Header value="Given label: $given_label"/>\n'
         '  <Text name="model" value="$model_top3"/>\n'
         '  <Text name="reason" value="$reason"/>\n'
+    )
+    return (
+        "<View>\n"
+        f'  <Image name="{TO_NAME}" value="$image" zoom="true"/>\n'
+        f"{shown}"
         f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" showInline="true">\n'
         f"{choices}\n"
         "  </Choices>\n"
@@ -141,6 +149,7 @@ class ExportResult:
     layout: LocalFilesLayout | None
     #: exported images a browser (so Label Studio) cannot show as they are: DICOM, 16-bit, TIFF
     not_viewable: int = 0
+    blind: bool = False
 
 
 def _choice_result(choice: str) -> dict[str, Any]:
@@ -165,7 +174,8 @@ def export_labelstudio(
     a live answer) or ``train`` (every relabelable item). ``image_url_prefix`` defaults to the
     Local Files layout of the campaign's image folder (:func:`local_files_layout`). Each reader's
     live answer on an item becomes one annotation, recorded in ``data.labelrefine`` too so a
-    later import recognises it. Files are written atomically.
+    later import recognises it (in blind mode: neither answers nor suggestions, see the module
+    docstring). Files are written atomically.
     """
     if scope not in ("queue", "answered", "train"):
         raise CampaignError(f"unknown scope {scope!r} (use queue, answered or train)")
@@ -196,63 +206,26 @@ def export_labelstudio(
     by_item: dict[int, list[dict[str, Any]]] = {}
     for a in answers.to_dict("records"):
         by_item.setdefault(int(a["item"]), []).append(a)
+    blind = ledger.blind
     tasks = []
     n_answers = 0
     for idx in chosen:
         row = items.iloc[idx]
-        given = names[int(row["given_label"])]
-        data: dict[str, Any] = {
-            "image": image_url_prefix + quote(str(row["path"]), safe="/"),
-            "item": str(row["key"]),
-            "given_label": given,
-            "model_top3": "",
-            "reason": reasons.get(idx, ""),
-        }
-        task: dict[str, Any] = {"data": data}
-        prediction: dict[str, Any] = {
-            "model_version": "labelrefine-given-label",
-            "result": [_choice_result(given)],
-        }
-        probs = probs_by_item.get(idx)
-        if probs is not None:
-            top = np.argsort(-probs, kind="stable")[:3]
-            data["model_top3"] = ", ".join(f"{names[k]} {probs[k]:.2f}" for k in top)
-            prediction["score"] = float(probs[int(row["given_label"])])
-        task["predictions"] = [prediction]
-        carried = []
-        annotations = []
-        for a in by_item.get(idx, []):
-            choice = UNSURE if a["kind"] == UNSURE else names[int(a["label"])]
-            seconds = None if _isnan(a["seconds"]) else float(a["seconds"])
-            ann: dict[str, Any] = {
-                "id": int(a["id"]),  # kept by Label Studio as the annotation's import_id
-                "result": [_choice_result(choice)],
-                "was_cancelled": False,
-                "ground_truth": False,
-                "created_at": a["answered_at"],
+        task: dict[str, Any] = {
+            "data": {
+                "image": image_url_prefix + quote(str(row["path"]), safe="/"),
+                "item": str(row["key"]),
             }
-            if seconds is not None:
-                ann["lead_time"] = seconds
-            annotations.append(ann)
-            carried.append(
-                {
-                    "annotation": int(a["id"]),
-                    "submission_id": str(a["submission_id"]),
-                    "annotator": str(a["annotator"]),
-                    "label": choice,
-                    "answered_at": a["answered_at"],
-                    "seconds": seconds,
-                }
-            )
-        if annotations:
-            task["annotations"] = annotations
-            data[CARRY_KEY] = {"answers": carried}
-            n_answers += len(annotations)
+        }
+        if not blind:  # blind: nothing that could steer the reader, no one else's answer
+            _add_suggestions(task, names, int(row["given_label"]), reasons.get(idx, ""),
+                             probs_by_item.get(idx))
+            n_answers += _add_answers(task, names, by_item.get(idx, []))
         tasks.append(task)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_writer(out_dir / "labeling_config.xml") as fh:
-        fh.write(labeling_config(names))
+        fh.write(labeling_config(names, blind=blind))
     with atomic_writer(out_dir / "tasks.json") as fh:
         json.dump(tasks, fh, indent=1)
     ledger.log_event(
@@ -261,7 +234,8 @@ def export_labelstudio(
          "answers": n_answers},
     )
     paths = [ledger.image_root / str(items.iloc[idx]["path"]) for idx in chosen]
-    return ExportResult(len(tasks), n_answers, image_url_prefix, layout, _not_viewable(paths))
+    return ExportResult(len(tasks), n_answers, image_url_prefix, layout,
+                        not_viewable=_not_viewable(paths), blind=blind)
 
 
 def _not_viewable(paths: list[Path]) -> int:
@@ -275,6 +249,60 @@ def _not_viewable(paths: list[Path]) -> int:
         except OSError:  # missing or unreadable: Label Studio will not show it either
             n += 1
     return n
+
+
+def _add_suggestions(
+    task: dict[str, Any], names: tuple[str, ...], given: int, reason: str,
+    probs: np.ndarray | None,
+) -> None:
+    """The given label, the model's top-3 and the queue reason as text, and a prediction that
+    pre-selects the given label."""
+    data = task["data"]
+    data.update({"given_label": names[given], "model_top3": "", "reason": reason})
+    prediction: dict[str, Any] = {
+        "model_version": "labelrefine-given-label",
+        "result": [_choice_result(names[given])],
+    }
+    if probs is not None:
+        top = np.argsort(-probs, kind="stable")[:3]
+        data["model_top3"] = ", ".join(f"{names[k]} {probs[k]:.2f}" for k in top)
+        prediction["score"] = float(probs[given])
+    task["predictions"] = [prediction]
+
+
+def _add_answers(
+    task: dict[str, Any], names: tuple[str, ...], answers: list[dict[str, Any]]
+) -> int:
+    """One annotation per reader's live answer, also recorded in ``data.labelrefine``."""
+    carried = []
+    annotations = []
+    for a in answers:
+        choice = UNSURE if a["kind"] == UNSURE else names[int(a["label"])]
+        seconds = None if _isnan(a["seconds"]) else float(a["seconds"])
+        ann: dict[str, Any] = {
+            "id": int(a["id"]),  # kept by Label Studio as the annotation's import_id
+            "result": [_choice_result(choice)],
+            "was_cancelled": False,
+            "ground_truth": False,
+            "created_at": a["answered_at"],
+        }
+        if seconds is not None:
+            ann["lead_time"] = seconds
+        annotations.append(ann)
+        carried.append(
+            {
+                "annotation": int(a["id"]),
+                "submission_id": str(a["submission_id"]),
+                "annotator": str(a["annotator"]),
+                "label": choice,
+                "answered_at": a["answered_at"],
+                "seconds": seconds,
+            }
+        )
+    if annotations:
+        task["annotations"] = annotations
+        task["data"][CARRY_KEY] = {"answers": carried}
+    return len(annotations)
 
 
 def _isnan(x: Any) -> bool:
@@ -402,6 +430,9 @@ def _read_json(tasks: list[Any], lookup: Mapping[str, str], name: str) -> list[A
             ann_id = _int_or_none(ann.get("id"))
             w = f"{where}, annotation {ann_id if ann_id is not None else '#' + str(k)}"
             cancelled = bool(ann.get("was_cancelled"))
+            import_id = ann.get("import_id")
+            if "import_id" not in ann and "completed_by" not in ann:
+                import_id = ann.get("id")  # the campaign's own tasks.json, not yet in LS
             out.append(
                 Annotation(
                     where=w,
@@ -413,7 +444,7 @@ def _read_json(tasks: list[Any], lookup: Mapping[str, str], name: str) -> list[A
                     updated_at=ann.get("updated_at") or ann.get("created_at"),
                     lead_time=_lead_time(ann.get("lead_time")),
                     cancelled=cancelled,
-                    import_id=_int_or_none(ann.get("import_id")),
+                    import_id=_int_or_none(import_id),
                     carried=carried,
                     updated_by=ann.get("updated_by"),
                 )
@@ -718,6 +749,7 @@ def import_labelstudio(
     rows: list[dict[str, Any]] = []
     unknown_users: dict[str, str] = {}
     used: dict[str, set[int]] = {}
+    seen = AnswerTracker()
     for a in sorted(anns, key=lambda a: (a.task, a.annotation_id or 0)):
         if a.cancelled:
             report.cancelled += 1
@@ -774,6 +806,7 @@ def import_labelstudio(
                 "seconds": a.lead_time,
                 "external_id": ext,
             }
+        seen.add(a.where, a.key, str(row["annotator"]), a.choice)
         if row["submission_id"] in retracted:
             report.skipped.append((a.key, "undone in the campaign"))
             continue

@@ -21,9 +21,15 @@ when opened):
 - ``checkpoints``: the model weights written by each round (so the next round fine-tunes them).
 - ``annotations``: append-only. One row per reader answer (``label`` or ``unsure``) or
   retraction (``undo``, pointing at the answer it retracts). ``submission_id`` is UNIQUE, so a
-  retried submission is recognised and never stored twice; ``external_id`` names the answer in
-  another tool (e.g. a Label Studio annotation id).
-- ``adjudications``: append-only. An adjudicator's decision on an item whose readers disagree.
+  retried submission is recognised and never stored twice; it belongs to the reader who sent it
+  (the same id from another reader is a :class:`SubmissionIdTaken`); ``external_id`` names the
+  answer in another tool (e.g. a Label Studio annotation id).
+- ``void_undos``: append-only. Undo requests that found nothing to undo, so that a retry of one
+  stays a no-op instead of retracting an answer given in between.
+- ``adjudications``: append-only. An adjudicator's decision on an item whose readers disagree,
+  with the live answers it ``resolves``.
+- ``leases``: which reader was last handed which item (:meth:`Ledger.assign_next`), one row per
+  reader, each with an expiry time.
 - ``events``: append-only log of everything that happened (triggers forbid UPDATE and DELETE).
 
 Two views hold the rules every reader of the file uses:
@@ -34,7 +40,12 @@ Two views hold the rules every reader of the file uses:
   label), ``agreed`` (several readers gave the same label), ``conflict`` (readers' labels
   differ and nobody adjudicated yet), ``adjudicated`` (an adjudicator decided) or ``unsure``
   (only "unsure" answers) -- and the final ``label`` (NULL for conflicts and unsure items).
-  "Unsure" answers never conflict with a label.
+  "Unsure" answers never conflict with a label. An adjudication holds while every answer it
+  resolved is live; once one is retracted or replaced the item is ``reopened``: a conflict
+  again, unless the live answers now agree with the adjudicated label.
+
+Identities: reader names cannot be :data:`RESERVED_NAMES` or a name the admin token answers as
+(:meth:`Ledger.claim_admin_name`), so every name in the file stands for one person.
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction (one connection per thread; WAL mode,
 ``synchronous=FULL``, foreign keys on, a busy timeout), so a crash of the writing process -- or of
@@ -51,6 +62,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,7 +77,7 @@ from labelrefine.data.dataset import DataError
 from labelrefine.io import atomic_path, to_jsonable
 from labelrefine.validation import UNSURE  # the answer's name; never a class name
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the table layout this code writes and reads."""
 
 APPLICATION_ID = 0x4C524350  # "LRCP": marks the SQLite file as a labelrefine campaign
@@ -229,7 +241,69 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE rounds ADD COLUMN temperature REAL",
         "ALTER TABLE rounds ADD COLUMN model_estimate TEXT",
     ),
+    # version 3 -> 4: undo requests that found nothing to undo (so their retries stay no-ops),
+    # item leases shared by every server process, and adjudications that no longer hold once an
+    # answer they resolved is retracted or replaced (the item is a conflict again)
+    4: (
+        """CREATE TABLE void_undos (
+            submission_id TEXT PRIMARY KEY,
+            annotator     TEXT NOT NULL,
+            round         INTEGER,
+            created_at    TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER void_undos_no_update BEFORE UPDATE ON void_undos
+        BEGIN SELECT RAISE(ABORT, 'void undos are append-only'); END""",
+        """CREATE TRIGGER void_undos_no_delete BEFORE DELETE ON void_undos
+        BEGIN SELECT RAISE(ABORT, 'void undos are append-only'); END""",
+        """CREATE TABLE leases (
+            annotator TEXT PRIMARY KEY,
+            item      INTEGER NOT NULL REFERENCES items(idx),
+            round     INTEGER NOT NULL,
+            expires   REAL NOT NULL
+        )""",
+        "DROP VIEW decisions",
+        "DROP VIEW live_adjudications",
+        # ``stale``: an answer the decision resolved is no longer live
+        """CREATE VIEW live_adjudications AS
+        SELECT d.*, EXISTS (
+            SELECT 1 FROM json_each(d.resolves) j
+            WHERE j.value NOT IN (SELECT l.id FROM live_answers l WHERE l.item = d.item)
+        ) AS stale
+        FROM adjudications d
+        WHERE NOT EXISTS (SELECT 1 FROM adjudications e WHERE e.item = d.item AND e.id > d.id)""",
+        # A stale adjudication is reopened: a conflict while the live answers disagree with each
+        # other or with it (``reopened`` = 1), else the answers decide as if never adjudicated.
+        """CREATE VIEW decisions AS
+        SELECT p.item, p.n_readers, p.n_labels,
+               CASE WHEN d.id IS NOT NULL AND NOT d.stale THEN 'adjudicated'
+                    WHEN p.n_distinct > 1 THEN 'conflict'
+                    WHEN d.id IS NOT NULL AND p.n_distinct = 1 AND p.any_label != d.label
+                        THEN 'conflict'
+                    WHEN p.n_labels > 1 THEN 'agreed'
+                    WHEN p.n_labels = 1 THEN 'single'
+                    ELSE 'unsure' END AS status,
+               CASE WHEN d.id IS NOT NULL AND NOT d.stale THEN d.label
+                    WHEN d.id IS NOT NULL AND p.any_label != d.label THEN NULL
+                    WHEN p.n_distinct = 1 THEN p.any_label END AS label,
+               CASE WHEN NOT d.stale THEN d.adjudicator END AS adjudicator,
+               CASE WHEN NOT d.stale THEN d.id END AS adjudication,
+               COALESCE(d.stale, 0) AS reopened
+        FROM (SELECT item, COUNT(*) AS n_readers, SUM(kind = 'label') AS n_labels,
+                     COUNT(DISTINCT label) AS n_distinct, MIN(label) AS any_label
+              FROM live_answers GROUP BY item) p
+        LEFT JOIN live_adjudications d ON d.item = p.item""",
+    ),
 }
+
+RESERVED_NAMES = ("expert", "import")
+"""Names readers cannot take: the admin token's default name and the CSV / Label Studio
+import's default annotator. The names ``serve --annotator`` used are reserved too
+(:meth:`Ledger.claim_admin_name`)."""
+
+_ADMIN_NAMES_KEY = "admin_names"
+_REQUIRED_TABLES = (
+    "meta", "classes", "items", "rounds", "scores", "queue", "annotations", "events"
+)
 
 
 class CampaignError(DataError):
@@ -242,6 +316,10 @@ class SubmissionRetracted(CampaignError):
 
 class NotAllowed(CampaignError):
     """A reader tried something their account may not do (e.g. undo another reader's answer)."""
+
+
+class SubmissionIdTaken(CampaignError):
+    """A submission id already names another reader's request: send a new submission id."""
 
 
 def utc_now() -> str:
@@ -361,13 +439,17 @@ class Ledger:
         if not self.path.is_file():
             raise CampaignError(f"campaign file not found: {self.path}")
         version = self._check_version()
-        if version < SCHEMA_VERSION:
-            self._migrate()
-        with self.connect() as con:
-            self._class_names = tuple(
-                r[0] for r in con.execute("SELECT name FROM classes ORDER BY idx")
-            )
-            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            if version < SCHEMA_VERSION:
+                self._migrate()
+            with self.connect() as con:
+                self._class_names = tuple(
+                    r[0] for r in con.execute("SELECT name FROM classes ORDER BY idx")
+                )
+                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as err:
+            self.close()
+            raise CampaignError(f"{self.path} is a damaged campaign file ({err})") from None
         self._meta = meta
 
     # ------------------------------------------------------------------------------------------
@@ -495,6 +577,8 @@ class Ledger:
             raise CampaignError(f"{self.path}: cannot open campaign file: {err}") from None
         try:
             row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            missing = [t for t in _REQUIRED_TABLES if t not in tables]
         except sqlite3.DatabaseError as err:
             raise CampaignError(f"{self.path} is not a labelrefine campaign file ({err})") from None
         finally:
@@ -502,6 +586,11 @@ class Ledger:
         if row is None:
             raise CampaignError(
                 f"{self.path} is not a labelrefine campaign file (no schema_version)"
+            )
+        if missing:
+            raise CampaignError(
+                f"{self.path} is not a complete labelrefine campaign file (missing table(s): "
+                f"{', '.join(missing)})"
             )
         try:
             version = int(row[0])
@@ -603,6 +692,11 @@ class Ledger:
             raise CampaignError(f"unknown reader role {role!r} (use {', '.join(READER_ROLES)})")
         token = secrets.token_urlsafe(18)
         with self.transaction() as con:
+            if name.casefold() in {n.casefold() for n in _reserved_names(con)}:
+                raise CampaignError(
+                    f"reader name {name!r} is reserved (it names the admin token's or the "
+                    "imports' answers); choose another name"
+                )
             if con.execute("SELECT 1 FROM readers WHERE name = ?", (name,)).fetchone():
                 raise CampaignError(
                     f"reader {name!r} already exists; use 'campaign reader token' for a new token"
@@ -614,18 +708,58 @@ class Ledger:
             _insert_event(con, "reader_add", {"name": name, "role": role})
         return token
 
-    def new_token(self, name: str) -> str:
-        """Replace reader ``name``'s token (the old one stops working) and return the new one."""
+    def new_token(self, name: str, *, reactivate: bool = False) -> str:
+        """Replace reader ``name``'s token (the old one stops working) and return the new one.
+
+        A removed reader stays removed unless ``reactivate`` is given.
+        """
         token = secrets.token_urlsafe(18)
         with self.transaction() as con:
-            cur = con.execute(
+            row = con.execute("SELECT active FROM readers WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise CampaignError(f"unknown reader {name!r}")
+            if not row[0] and not reactivate:
+                raise CampaignError(
+                    f"reader {name!r} was removed; give --reactivate to restore the account "
+                    "with a new token"
+                )
+            con.execute(
                 "UPDATE readers SET token_sha256 = ?, active = 1 WHERE name = ?",
                 (token_hash(token), name),
             )
-            if cur.rowcount == 0:
-                raise CampaignError(f"unknown reader {name!r}")
-            _insert_event(con, "reader_token", {"name": name})
+            _insert_event(con, "reader_token", {"name": name, "reactivated": not row[0]})
         return token
+
+    def claim_admin_name(self, name: str) -> str:
+        """Reserve ``name`` for the admin token's answers (``serve --annotator``).
+
+        Refused when a reader account has that name: the admin and the reader would share one
+        identity (answers, undo). Once claimed, no reader can take it.
+        """
+        name = _check_annotator(name)
+        with self.transaction() as con:
+            taken = con.execute(
+                "SELECT name FROM readers WHERE lower(name) = lower(?)", (name,)
+            ).fetchone()
+            if taken is not None:
+                raise CampaignError(
+                    f"{name!r} is a reader account; the admin token needs a name of its own "
+                    "(serve --annotator NAME)"
+                )
+            claimed = _admin_names(con)
+            if name not in claimed:
+                text = json.dumps(sorted({*claimed, name}))
+                con.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                    (_ADMIN_NAMES_KEY, text),
+                )
+                _insert_event(con, "admin_name", {"name": name})
+        return name
+
+    def reserved_names(self) -> tuple[str, ...]:
+        """Names no reader may take (:data:`RESERVED_NAMES` plus the admin names in use)."""
+        with self.connect() as con:
+            return _reserved_names(con)
 
     def remove_reader(self, name: str) -> None:
         """Deactivate reader ``name`` (their answers stay; their token stops working)."""
@@ -976,20 +1110,82 @@ class Ledger:
     def _wanted(
         self, entry: tuple[int, str, int, int, str | None, set[str]], share: float, readers: int
     ) -> bool:
-        """Does this queued item still need a reading?
+        """Does this queued item still need a reading? (:meth:`_open_slots` > 0)"""
+        return self._open_slots(entry, share, readers) > 0
 
-        Yes when nobody answered it; or when it is to be read twice -- chosen by the
-        double-reading ``share`` (a stable hash of its id), or answered only "unsure" in a
-        campaign with two or more reader accounts -- and only one reader answered so far.
+    @staticmethod
+    def _open_slots(
+        entry: tuple[int, str, int, int, str | None, set[str]], share: float, readers: int
+    ) -> int:
+        """How many more readings this queued item needs.
+
+        One when nobody answered it -- two when it is to be read twice, chosen by the
+        double-reading ``share`` (a stable hash of its id); after one answer, one more when it
+        is to be read twice or was answered only "unsure" in a campaign with two or more
+        reader accounts; none after two answers or once readers disagree.
         """
         _, key, n_readers, _, status, _ = entry
+        double = share > 0 and _stable_fraction(key) < share
         if n_readers == 0:
-            return True
+            return 2 if double else 1
         if status in ("conflict", "adjudicated") or n_readers >= 2:
-            return False
-        if share > 0 and _stable_fraction(key) < share:
-            return True
-        return status == "unsure" and readers >= 2
+            return 0
+        return 1 if double or (status == "unsure" and readers >= 2) else 0
+
+    def assign_next(
+        self, annotator: str, *, lease_seconds: float = 300.0, round: int | None = None
+    ) -> int | None:
+        """Hand ``annotator`` the first queued item (by rank) with a reading slot left, and
+        lease it to them; None when every open slot is taken or answered.
+
+        One ``BEGIN IMMEDIATE`` transaction: two readers asking at the same moment (from any
+        number of server threads or processes) never get the same slot. A reader holds one
+        lease at a time (asking again releases the previous one); a lease lapses after
+        ``lease_seconds``, so an abandoned item comes back. A reader is never handed an item
+        they already answered, so a second reading is always by another reader.
+        """
+        annotator = _check_annotator(annotator)
+        share = self.double_read_share
+        readers = self.n_active_readers()
+        now = time.time()
+        with self.transaction() as con:
+            if round is None:
+                round = _current_round(con)
+                if round is None:
+                    return None
+            con.execute(
+                "DELETE FROM leases WHERE expires <= ? OR round != ? OR annotator = ?",
+                (now, round, annotator),
+            )
+            holders: dict[int, set[str]] = {}
+            for item, who in con.execute("SELECT item, annotator FROM leases"):
+                holders.setdefault(int(item), set()).add(str(who))
+            for entry in self._open_items(con, round):
+                if annotator in entry[5]:
+                    continue
+                taken = len(holders.get(entry[0], set()) - entry[5])
+                if self._open_slots(entry, share, readers) > taken:
+                    _insert_lease(con, entry[0], annotator, round, now + lease_seconds)
+                    return entry[0]
+        return None
+
+    def lease(self, item: int, annotator: str, *, lease_seconds: float = 300.0) -> None:
+        """Lease ``item`` to ``annotator`` (e.g. the item an undo brought back to them)."""
+        annotator = _check_annotator(annotator)
+        with self.transaction() as con:
+            round = _current_round(con)
+            if round is not None:
+                expires = time.time() + lease_seconds
+                _insert_lease(con, _check_index(item), annotator, round, expires)
+
+    def live_answer(self, item: int, annotator: str) -> tuple[str, int | None] | None:
+        """``annotator``'s own live answer on ``item`` as ``(kind, label)`` (None: none)."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT kind, label FROM live_answers WHERE item = ? AND annotator = ?",
+                (_check_index(item), annotator),
+            ).fetchone()
+        return None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))
 
     def next_item(
         self,
@@ -1093,7 +1289,7 @@ class Ledger:
         seconds = _check_seconds(seconds)
         now = utc_now()
         with self.transaction() as con:
-            prior = _prior_submission(con, submission_id, item, kind, label)
+            prior = _prior_submission(con, submission_id, item, kind, label, annotator)
             if prior is not None:
                 return SubmitResult(prior, item, duplicate=True)
             given = _given_label(con, item)
@@ -1131,9 +1327,7 @@ class Ledger:
                 },
                 now,
             )
-            conflict = after == "conflict" and before != "conflict"
-            if conflict:
-                _insert_event(con, "conflict", {"item": item, "annotation": ann_id}, now)
+            _note_change(con, item, before, after, {"annotation": ann_id}, now)
         return SubmitResult(ann_id, item, duplicate=False, conflict=after == "conflict")
 
     def undo_last(
@@ -1155,11 +1349,16 @@ class Ledger:
                 (submission_id,),
             ).fetchone()
             if prior is not None:
-                if prior[0] != "undo" or prior[3] != annotator:
+                _check_owner(submission_id, str(prior[3]), annotator)
+                if prior[0] != "undo":
                     raise CampaignError(
                         f"submission id {submission_id!r} was already used for another request"
                     )
                 return UndoResult(int(prior[1]), int(prior[2]), duplicate=True)
+            void = _void_undo_owner(con, submission_id)
+            if void is not None:  # a retry of an undo that found nothing: still nothing
+                _check_owner(submission_id, void, annotator)
+                return UndoResult(None, None, duplicate=True)
             sql = "SELECT a.id, a.item FROM live_answers a WHERE a.annotator = ?"
             params: list[Any] = [annotator]
             if round is not None:
@@ -1167,15 +1366,21 @@ class Ledger:
                 params.append(int(round))
             row = con.execute(sql + " ORDER BY a.id DESC LIMIT 1", params).fetchone()
             if row is None:
+                con.execute(
+                    "INSERT INTO void_undos(submission_id, annotator, round, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (submission_id, annotator, _current_round(con), now),
+                )
                 return UndoResult(None, None, duplicate=False)
             target, item = int(row[0]), int(row[1])
+            before = _status(con, item)
             con.execute(
                 "INSERT INTO annotations(submission_id, item, kind, label, retracts, annotator, "
                 "round, created_at, answered_at, seconds, origin) "
                 "VALUES (?, ?, 'undo', NULL, ?, ?, ?, ?, ?, NULL, 'api')",
                 (submission_id, item, target, annotator, _current_round(con), now, now),
             )
-            _refresh_item(con, item)
+            _note_change(con, item, before, _refresh_item(con, item), {"undo": target}, now)
             _insert_event(
                 con,
                 "undo",
@@ -1234,7 +1439,7 @@ class Ledger:
                 annotator = _check_annotator(str(a["annotator"]))
                 ext = a.get("external_id")
                 ext = None if ext is None or str(ext) == "" else str(ext)
-                if _prior_submission(con, sid, item, kind, label) is not None:
+                if _prior_submission(con, sid, item, kind, label, annotator) is not None:
                     present += 1
                     continue
                 _given_label(con, item)
@@ -1272,7 +1477,7 @@ class Ledger:
                 after = _refresh_item(con, item)
                 if after == "conflict" and before != "conflict":
                     conflict_items.append(item)
-                    _insert_event(con, "conflict", {"item": item, "origin": origin}, now)
+                _note_change(con, item, before, after, {"origin": origin}, now)
                 imported += 1
             _insert_event(
                 con,
@@ -1312,14 +1517,16 @@ class Ledger:
 
     def decisions(self) -> pd.DataFrame:
         """One row per answered item: item, status (:data:`DECISION_STATUSES`), label (final
-        label, <NA> for conflicts and unsure items), n_readers, n_labels, adjudicator."""
+        label, <NA> for conflicts and unsure items), n_readers, n_labels, adjudicator, reopened
+        (an adjudication no longer holds: an answer it resolved was retracted or replaced)."""
         with self.connect() as con:
             df = pd.read_sql_query(
-                "SELECT item, status, label, n_readers, n_labels, adjudicator FROM decisions "
-                "ORDER BY item",
+                "SELECT item, status, label, n_readers, n_labels, adjudicator, reopened "
+                "FROM decisions ORDER BY item",
                 con,
             )
         df["label"] = df["label"].astype("Int64")
+        df["reopened"] = df["reopened"].astype(bool)
         return df
 
     def final_answers(self) -> pd.DataFrame:
@@ -1401,10 +1608,11 @@ class Ledger:
         now = utc_now()
         with self.transaction() as con:
             prior = con.execute(
-                "SELECT id, item, label FROM adjudications WHERE submission_id = ?",
+                "SELECT id, item, label, adjudicator FROM adjudications WHERE submission_id = ?",
                 (submission_id,),
             ).fetchone()
             if prior is not None:
+                _check_owner(submission_id, str(prior[3]), adjudicator)
                 if (int(prior[1]), int(prior[2])) != (item, label):
                     raise CampaignError(
                         f"submission id {submission_id!r} was already used for another decision"
@@ -1585,6 +1793,24 @@ def _insert_event(
     )
 
 
+def _insert_lease(
+    con: sqlite3.Connection, item: int, annotator: str, round: int, expires: float
+) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO leases(annotator, item, round, expires) VALUES (?, ?, ?, ?)",
+        (annotator, int(item), int(round), float(expires)),
+    )
+
+
+def _admin_names(con: sqlite3.Connection) -> list[str]:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", (_ADMIN_NAMES_KEY,)).fetchone()
+    return [] if row is None else [str(n) for n in json.loads(row[0])]
+
+
+def _reserved_names(con: sqlite3.Connection) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*RESERVED_NAMES, *_admin_names(con))))
+
+
 def _given_label(con: sqlite3.Connection, item: int) -> int:
     """Given label of a relabelable item; errors for unknown or held-out (val/test) items."""
     row = con.execute(
@@ -1627,22 +1853,59 @@ def _refresh_item(con: sqlite3.Connection, item: int) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _check_owner(sid: str, owner: str, annotator: str) -> None:
+    """A submission id belongs to the reader who first sent it; anyone else gets an error."""
+    if owner != annotator:
+        raise SubmissionIdTaken(
+            f"submission id {sid!r} belongs to another reader's request; send a new "
+            "submission id"
+        )
+
+
+def _void_undo_owner(con: sqlite3.Connection, sid: str) -> str | None:
+    """The reader of an undo request with this id that had nothing to undo (None: none)."""
+    row = con.execute("SELECT annotator FROM void_undos WHERE submission_id = ?", (sid,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _note_change(
+    con: sqlite3.Connection,
+    item: int,
+    before: str | None,
+    after: str | None,
+    context: Mapping[str, Any],
+    now: str,
+) -> None:
+    """Log the decision changes an answer, undo or import caused: a new conflict, and an
+    adjudication reopened because an answer it resolved changed."""
+    if after == "conflict" and before != "conflict":
+        _insert_event(con, "conflict", {"item": item, **context}, now)
+    if before == "adjudicated" and after != "adjudicated":
+        _insert_event(con, "reopen", {"item": item, "status": after, **context}, now)
+
+
 def _prior_submission(
-    con: sqlite3.Connection, sid: str, item: int, kind: str, label: int | None
+    con: sqlite3.Connection, sid: str, item: int, kind: str, label: int | None, annotator: str
 ) -> int | None:
     """The stored annotation id of a retried submission (None: a new submission id).
 
-    Raises when the id was used for different content, or when its answer was undone (a retry
-    then must not report success: the answer is no longer live).
+    Raises when the id names another reader's request (:class:`SubmissionIdTaken`), was used
+    for different content, or when its answer was undone (a retry then must not report
+    success: the answer is no longer live).
     """
     prior = con.execute(
         "SELECT id, item, kind, label, "
-        "EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id) "
+        "EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id), annotator "
         "FROM annotations a WHERE submission_id = ?",
         (sid,),
     ).fetchone()
     if prior is None:
+        void = _void_undo_owner(con, sid)
+        if void is not None:
+            _check_owner(sid, void, annotator)
+            raise CampaignError(f"submission id {sid!r} was already used for another request")
         return None
+    _check_owner(sid, str(prior[5]), annotator)
     if (int(prior[1]), prior[2], prior[3]) != (int(item), kind, None if label is None else label):
         raise CampaignError(f"submission id {sid!r} was already used for another answer")
     if prior[4]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from labelrefine.cli._common import console, friendly_errors
+from labelrefine.cli._common import console, friendly_errors, lit, results
 
 cache_app = typer.Typer(
     help="Inspect or empty the feature cache (default: $LABELREFINE_CACHE_DIR or the user's "
@@ -42,9 +42,9 @@ def info_command(
 
         root = _folder(cache_dir)
         entries = list_cache(root)
-        console.print(f"cache folder: {root}", soft_wrap=True)
+        results.print(f"cache folder: {lit(root)}", soft_wrap=True, highlight=False)
         if not entries:
-            console.print("empty (nothing cached yet)")
+            results.print("empty (nothing cached yet)")
             return
         for e in entries:
             m = e.meta
@@ -56,9 +56,9 @@ def info_command(
                 what = (f"{m.get('dataset')}: {m.get('items')} images, {m.get('encoder')} "
                         f"{m.get('image_size')} px, {m.get('views')} views + plain, "
                         f"runtime {m.get('runtime', 'torch')}")
-            console.print(f"{_size(e.bytes):>9}  {e.path.relative_to(root)}  {what}",
-                          soft_wrap=True, markup=False, highlight=False)
-        console.print(f"{len(entries)} files, {_size(sum(e.bytes for e in entries))}")
+            results.print(f"{_size(e.bytes):>9}  {e.path.relative_to(root)}  {what}",
+                          markup=False, highlight=False)
+        results.print(f"{len(entries)} files, {_size(sum(e.bytes for e in entries))}")
 
 
 @cache_app.command("clear")
@@ -73,11 +73,12 @@ def clear_command(
         root = _folder(cache_dir)
         entries = list_cache(root)
         if not entries:
-            console.print(f"cache folder {root} is already empty")
+            console.print(f"cache folder {lit(root)} is already empty", highlight=False)
             return
         total = _size(sum(e.bytes for e in entries))
         if not yes and not typer.confirm(f"delete {len(entries)} files ({total}) in {root}?"):
             console.print("nothing deleted")
             raise typer.Exit(code=1)
         files, freed = clear_cache(root)
-        console.print(f"deleted {files} files ({_size(freed)}) from {root}")
+        console.print(f"deleted {files} files ({_size(freed)}) from {lit(root)}",
+                      highlight=False)

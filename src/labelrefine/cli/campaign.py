@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from labelrefine.active.registry import SAMPLER_NAMES
 from labelrefine.campaign import STRATEGIES
-from labelrefine.cli._common import console, friendly_errors
+from labelrefine.cli._common import add_row, console, friendly_errors, lit, results, table
 
 campaign_app = typer.Typer(
     help=(
@@ -28,6 +27,40 @@ if TYPE_CHECKING:
     from labelrefine.config import IntensityConfig
 
 CAMPAIGN_ARG = typer.Argument(..., help="Campaign file (SQLite) made by 'campaign init'.")
+
+MAX_SEED = 2**32 - 1
+MAX_BUDGET = 2**31 - 1
+MIN_TOKEN_LENGTH = 16
+"""Shortest admin token ``serve --token`` accepts (the generated ones have 24 characters)."""
+DEFAULT_URL = "http://127.0.0.1:8000"
+SERVED_URL_KEY = "served_url"
+"""Campaign meta key: the address ``serve`` last printed, used by ``reader add`` links."""
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_range(flag: str, value: float | None, low: float, high: float) -> None:
+    """A CLI number within ``[low, high]`` (None: not given); else one clear error line."""
+    if value is None:
+        return
+    if not (math.isfinite(value) and low <= value <= high):
+        raise _error(f"{flag} must be between {low:g} and {high:g}, got {value}")
+
+
+def check_device(device: str) -> None:
+    """``auto``, ``cpu`` or ``cuda`` (with a GPU present), checked before any work."""
+    if device not in DEVICES:
+        raise _error(f"unknown --device {device!r} (use {', '.join(DEVICES)})")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise _error("--device cuda requested but no CUDA GPU is available")
+
+
+def _error(message: str) -> Exception:
+    from labelrefine.campaign.ledger import CampaignError
+
+    return CampaignError(message)
 
 
 #: Ranking rules for the queue: every sampler in the registry.
@@ -114,6 +147,8 @@ def init(
     with friendly_errors():
         setting = _intensity_option(intensity, percentiles, window)
         shown = read_class_names(class_names) if class_names is not None else None
+        check_range("--seed", seed, 0, MAX_SEED)
+        check_range("--val-fraction", val_fraction, 0, 0.99)
         with console.status("checking images and labels"):
             ledger = init_campaign(
                 images,
@@ -137,11 +172,12 @@ def init(
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()
     console.print(
-        f"[green]created[/] {out}: {len(items)} items, {ledger.num_classes} classes "
-        f"({', '.join(ledger.class_names)}); "
-        + ", ".join(f"{k} {v}" for k, v in sorted(roles.items()))
+        f"[green]created[/] {lit(out)}: {len(items)} items, {ledger.num_classes} classes "
+        f"({lit(', '.join(ledger.class_names))}); "
+        + ", ".join(f"{k} {v}" for k, v in sorted(roles.items())),
+        highlight=False,
     )
-    console.print(f"next: labelrefine campaign step {out}")
+    console.print(f"next: labelrefine campaign step {lit(out)}", highlight=False)
 
 
 def _pair(text: str, option: str) -> tuple[float, float]:
@@ -243,22 +279,27 @@ def step(
     from labelrefine.campaign.status import items_for_minutes
 
     with friendly_errors():
-        for flag, value, low in (
-            ("--budget", budget, 1),
-            ("--views", views, 1),
-            ("--epochs", epochs, 1),
+        for flag, value, low, high in (
+            ("--budget", budget, 1, MAX_BUDGET),
+            ("--seed", seed, 0, MAX_SEED),
+            ("--views", views, 1, 1000),
+            ("--epochs", epochs, 1, 100_000),
+            ("--noise-rate", noise_rate, 0, 0.99),
+            ("--budget-minutes", budget_minutes, 0.001, 1e7),
         ):
-            if value is not None and value < low:
-                raise CampaignError(f"{flag} must be at least {low}, got {value}")
+            check_range(flag, value, low, high)
+        check_device(device)
+        ledger = Ledger(campaign)
         if budget_minutes is not None:
             if budget is not None:
                 raise CampaignError("give --budget or --budget-minutes, not both")
-            ledger = Ledger(campaign)
             budget = items_for_minutes(ledger, budget_minutes)
             console.print(
                 f"{budget_minutes:g} expert-minutes at this campaign's pace: {budget} items"
             )
-        Ledger(campaign).check_images()
+        elif budget is None:
+            budget = campaign_budget(ledger)
+        ledger.check_images()
     from labelrefine.campaign.step import StepOptions, run_step
 
     with friendly_errors():
@@ -290,10 +331,22 @@ def step(
         + f" / pool left {m.get('n_pool')}"
     )
     if m.get("guard") not in (None, "ok"):
-        console.print(f"[bold yellow]warning:[/] {m.get('guard_message')}")
+        console.print(f"[bold yellow]warning:[/] {lit(m.get('guard_message'))}")
         if m.get("queue_ranking"):
-            console.print(f"[yellow]the queue uses a {m['queue_ranking']} ranking instead[/]")
-    console.print(f"answer it in the browser: labelrefine serve {campaign}")
+            console.print(f"[yellow]the queue uses a {lit(m['queue_ranking'])} ranking instead[/]")
+    console.print(f"answer it in the browser: labelrefine serve {lit(campaign)}", highlight=False)
+
+
+def campaign_budget(ledger: Any) -> int | None:
+    """The budget the campaign's latest round was stepped with (None before the first step):
+    a step without --budget keeps it, rather than falling back to the default share."""
+    rounds = ledger.rounds()
+    if not len(rounds):
+        return None
+    budget = int(rounds["budget"].iloc[-1])
+    console.print(f"budget {budget} items, as in round {int(rounds['round'].iloc[-1])} "
+                  "(--budget changes it)")
+    return budget
 
 
 @campaign_app.command("status")
@@ -310,96 +363,109 @@ def status(
     estimated wrong labels left -- observed (the last round's wrong share) next to the model's
     (its calibrated probabilities) -- and whether another round is worth it."""
     from labelrefine.campaign.ledger import Ledger
-    from labelrefine.campaign.status import campaign_status, estimate_line, headline
+    from labelrefine.campaign.status import campaign_status, estimate_line
     from labelrefine.io import to_jsonable
 
     with friendly_errors():
-        st = campaign_status(Ledger(campaign), stop_below=stop_below)
+        check_range("--stop-below", stop_below, 0, 1)
+        ledger = Ledger(campaign)
+        st = campaign_status(ledger, stop_below=stop_below)
+        d = ledger.decisions()
+        reopened = int((d["reopened"] & (d["status"] == "conflict")).sum())
     if as_json:
         typer.echo(json.dumps(to_jsonable(st.as_dict()), indent=1))
         return
+    print_status(campaign, st, reopened, estimate_line(st))
 
-    def pct(x: float | None) -> str:
-        return "–" if x is None else f"{100 * x:.1f}%"
 
-    console.print(
-        f"[bold]{campaign}[/]: {st.n_items} items ({st.n_train} relabelable), "
-        f"{st.rounds} round(s)" + (f", strategy {st.strategy}" if st.strategy != "paper" else "")
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _cell(v: Any, digits: int) -> str:
+    return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+_ROUND_COLUMNS = {
+    "given_wrong": "wrong",
+    "model_wrong": "model expected",
+    "query_precision": "QP",
+    "wrong_low": "QP low",
+    "wrong_high": "QP high",
+    "val_f1": "val F1",
+    "test_f1": "test F1",
+    "labels_bought_before": "bought before",
+}
+
+
+def print_status(campaign: Path, st: Any, reopened: int, estimates: str) -> None:
+    """The campaign status on stdout: every name printed literally, tables wrapped to fit."""
+    say = results.print
+    say(
+        f"[bold]{lit(campaign)}[/]: {st.n_items} items ({st.n_train} relabelable), "
+        f"{st.rounds} round(s)" + (f", strategy {lit(st.strategy)}" if st.strategy != "paper"
+                                   else "")
         + f"; current round {st.current_round if st.rounds else '–'}: "
-        f"{st.queue_answered}/{st.queue_size} answered"
+        f"{st.queue_answered}/{st.queue_size} answered", highlight=False,
     )
-    console.print(
+    say(
         f"labels bought {st.labels_bought} (changed {st.labels_changed}), unsure {st.unsure}; "
-        f"query precision {pct(st.query_precision)}; flip rate {pct(st.flip_rate)}; "
-        f"suspects left {st.suspects_left if st.suspects_left is not None else '–'}"
+        f"query precision {_pct(st.query_precision)}; flip rate {_pct(st.flip_rate)}; "
+        f"suspects left {st.suspects_left if st.suspects_left is not None else '–'}",
+        highlight=False,
     )
+    from labelrefine.campaign.status import headline
+
     if st.n_trusted:
-        console.print(f"trusted labels (never queued, counted as correct): {st.n_trusted}")
-    console.print(f"[bold]{escape(headline(st))}[/]")
+        say(f"trusted labels (never queued, counted as correct): {st.n_trusted}",
+            highlight=False)
+    say(f"[bold]{lit(headline(st))}[/]", highlight=False)
     for part, w in st.wrong_left_parts.items():
-        console.print(f"  {part}: ≈ {w['estimate']:.0f} ({w['low']:.0f}–{w['high']:.0f}) of "
-                      f"{w['n_left']} unanswered")
-    t = Table(title="per class (relabelable items)")
-    for col in st.per_class.columns:
-        t.add_column(col, justify="left" if col == "class" else "right")
+        say(f"  {lit(part)}: ≈ {w['estimate']:.0f} ({w['low']:.0f}–{w['high']:.0f}) of "
+            f"{w['n_left']} unanswered", highlight=False)
+    cols = list(st.per_class.columns)
+    t = table("per class (relabelable items)", cols, left=("class",))
     for row in st.per_class.itertuples(index=False):
-        t.add_row(
-            *("–" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v) for v in row)
-        )
-    console.print(t)
+        add_row(t, [_cell(v, 1) for v in row])
+    say(t)
     if len(st.per_round):
-        r = Table(title="per round (QP: share of answered queue items whose given label was wrong)")
-        short = {
-            "given_wrong": "wrong",
-            "model_wrong": "model expected",
-            "query_precision": "QP",
-            "wrong_low": "QP low",
-            "wrong_high": "QP high",
-            "val_f1": "val F1",
-            "test_f1": "test F1",
-            "labels_bought_before": "bought before",
-        }
-        for col in st.per_round.columns:
-            r.add_column(short.get(col, col), justify="right")
+        r = table("per round (QP: share of answered queue items whose given label was wrong)",
+                  [_ROUND_COLUMNS.get(c, c) for c in st.per_round.columns])
         for row in st.per_round.itertuples(index=False):
-            r.add_row(
-                *("–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
-            )
-        console.print(r)
+            add_row(r, [_cell(v, 3) for v in row])
+        say(r)
     if st.readers:
-        t = Table(title="readers (live answers; minutes over every answer given)")
-        for col in ("reader", "answers", "labels", "unsure", "minutes"):
-            t.add_column(col, justify="left" if col == "reader" else "right")
-        for name, r in st.readers.items():
-            t.add_row(
-                name, str(r["answers"]), str(r["labels"]), str(r["unsure"]), f"{r['minutes']:.1f}"
-            )
-        console.print(t)
+        t = table("readers (live answers; minutes over every answer given)",
+                  ["reader", "answers", "labels", "unsure", "minutes"], left=("reader",))
+        for name, rd in st.readers.items():
+            add_row(t, [name, rd["answers"], rd["labels"], rd["unsure"], f"{rd['minutes']:.1f}"])
+        say(t)
     ag = st.agreement
     if ag.get("items"):
         kappa = "–" if ag["kappa"] is None else f"{ag['kappa']:.2f}"
-        console.print(
+        say(
             f"agreement over {ag['items']} double-read items: {100 * ag['observed']:.0f}% "
-            f"identical, {ag['kappa_kind']} kappa {kappa}"
+            f"identical, {lit(ag['kappa_kind'])} kappa {kappa}", highlight=False,
         )
-    console.print(
-        f"open conflicts {st.open_conflicts} (adjudicated {st.adjudicated}); expert time "
-        f"{st.expert_minutes:.1f} min"
-        + (f", {st.seconds_per_answer:.1f} s per answer" if st.seconds_per_answer else "")
+    say(
+        f"open conflicts {st.open_conflicts}"
+        + (f" ({reopened} reopened: answers changed after adjudication)" if reopened else "")
+        + f" (adjudicated {st.adjudicated}); expert time {st.expert_minutes:.1f} min"
+        + (f", {st.seconds_per_answer:.1f} s per answer" if st.seconds_per_answer else ""),
+        highlight=False,
     )
     if st.minutes_per_class:
-        console.print(
-            "minutes per answer class: "
-            + ", ".join(f"{k} {v:.1f}" for k, v in st.minutes_per_class.items())
-        )
+        say("minutes per answer class: "
+            + lit(", ".join(f"{k} {v:.1f}" for k, v in st.minutes_per_class.items())),
+            highlight=False)
     if st.current_round is not None:
-        console.print(estimate_line(st))
+        say(lit(estimates), highlight=False)
         temperature = (st.model_remaining_wrong or {}).get("temperature")
-        t = "" if temperature is None else f"temperature {temperature:.2f}; "
-        console.print(f"model: {t}{st.model_note}")
-    console.print(f"[bold]advice:[/] {st.advice}")
+        tt = "" if temperature is None else f"temperature {temperature:.2f}; "
+        say(f"model: {tt}{lit(st.model_note)}", highlight=False)
+    say(f"[bold]advice:[/] {lit(st.advice)}", highlight=False)
     if st.model_check:
-        console.print(f"[bold yellow]model check:[/] {st.model_check}")
+        say(f"[bold yellow]model check:[/] {lit(st.model_check)}", highlight=False)
 
 
 @campaign_app.command("export")
@@ -431,15 +497,16 @@ def export(
         if fmt is ExportFormat.csv:
             target = out or campaign.with_name(campaign.stem + "-labels.csv")
             n = export_csv(ledger, target)
-            console.print(f"[green]wrote[/] {target}: {n} items with provenance")
+            console.print(f"[green]wrote[/] {lit(target)}: {n} items with provenance",
+                          highlight=False)
         else:
             target = out or campaign.with_name(campaign.stem + "-labelstudio")
             res = export_labelstudio(
                 ledger, target, image_url_prefix=image_url_prefix, scope=scope.value
             )
             console.print(
-                f"[green]wrote[/] {target}/tasks.json ({res.tasks} tasks, {res.answers} answers) "
-                f"and {target}/labeling_config.xml"
+                f"[green]wrote[/] {lit(target)}/tasks.json ({res.tasks} tasks, {res.answers} "
+                f"answers) and {lit(target)}/labeling_config.xml", highlight=False,
             )
             if res.not_viewable:
                 console.print(
@@ -448,10 +515,13 @@ def export(
                     "them broken; read those with 'labelrefine serve', which renders them",
                     highlight=False, soft_wrap=True,
                 )
+            if res.blind:
+                console.print("blind mode: the tasks carry no given label, model suggestion, "
+                              "queue reason or reader's answer")
             if res.layout is not None:
                 console.print("images load in Label Studio once you:", highlight=False)
                 for line in res.layout.instructions():
-                    console.print(f"  - {line}", highlight=False, soft_wrap=True)
+                    console.print(f"  - {lit(line)}", highlight=False, soft_wrap=True)
 
 
 @campaign_app.command("import")
@@ -498,7 +568,8 @@ def import_(
             report = import_labelstudio(
                 ledger, file, users=users, strict=strict, annotator=annotator
             )
-            console.print(f"[green]imported[/] {file.name} ({report.format}): {report.summary()}")
+            console.print(f"[green]imported[/] {lit(file.name)} ({report.format}): "
+                          f"{lit(report.summary())}", highlight=False)
             return
         else:
             done, skipped = import_csv(
@@ -517,27 +588,42 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     token: str | None = typer.Option(
         None,
-        help="Access token (default: a random one, printed at start).",
+        help=f"Admin access token, at least {MIN_TOKEN_LENGTH} characters (default: a random "
+        "one, printed at start). Prefer the LABELREFINE_TOKEN environment variable: a token on "
+        "the command line is visible to every user of the machine (ps).",
         envvar="LABELREFINE_TOKEN",
+        show_envvar=True,
     ),
     annotator: str = typer.Option(
-        "expert", help="Name recorded for answers given with the admin token."
+        "expert", help="Name recorded for answers given with the admin token (no reader may "
+        "have it)."
     ),
 ) -> None:
     """Serve the relabeling page for a campaign; prints the admin URL with its token.
 
-    Readers use their own links (``campaign reader add NAME`` prints one); the admin token
-    answers as --annotator, adjudicates and may create readers.
+    Readers use their own links (``campaign reader add NAME`` prints one, with this server's
+    address); the admin token answers as --annotator, adjudicates and may create readers.
     """
     import uvicorn
 
+    from labelrefine.campaign.ledger import Ledger
     from labelrefine.web.app import create_app
 
     with friendly_errors():
+        check_range("--port", port, 1, 65535)
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            raise _error(
+                f"--token must have at least {MIN_TOKEN_LENGTH} characters (got {len(token)}); "
+                "omit it for a random one"
+            )
         tok = token or secrets.token_urlsafe(18)
         app = create_app(campaign, token=tok, annotator=annotator)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(f"labelrefine: relabel {campaign} at http://{shown}:{port}/?token={tok}", err=True)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        base = f"http://{shown}:{port}"
+        ledger = Ledger(campaign)
+        if ledger.meta().get(SERVED_URL_KEY) != base:
+            ledger.set_meta(SERVED_URL_KEY, base)
+    typer.echo(f"labelrefine: relabel {campaign} at {base}/?token={tok}", err=True)
     typer.echo(
         f"  (this admin link answers as {annotator!r}; give each reader their own link: "
         f"labelrefine campaign reader add {campaign} NAME)",
@@ -556,6 +642,20 @@ reader_app = typer.Typer(
 )
 campaign_app.add_typer(reader_app, name="reader")
 
+URL_OPTION = typer.Option(
+    None, help="Server address used in the printed link (default: the address 'serve' last "
+    f"used for this campaign, else {DEFAULT_URL})."
+)
+PORT_OPTION = typer.Option(None, help="Port in the printed link (on 127.0.0.1).")
+
+
+def reader_link(ledger: Any, token: str, url: str | None, port: int | None) -> str:
+    """A reader's sign-in link on the server that serves the campaign."""
+    if url is None and port is not None:
+        url = f"http://127.0.0.1:{port}"
+    base = url or ledger.meta().get(SERVED_URL_KEY) or DEFAULT_URL
+    return f"{base.rstrip('/')}/?token={token}"
+
 
 @reader_app.command("add")
 def reader_add(
@@ -564,17 +664,21 @@ def reader_add(
     adjudicator: bool = typer.Option(
         False, "--adjudicator", help="May also decide items where readers disagree."
     ),
-    url: str = typer.Option(
-        "http://127.0.0.1:8000", help="Server address used in the printed link."
-    ),
+    url: str | None = URL_OPTION,
+    port: int | None = PORT_OPTION,
 ) -> None:
     """Create a reader account and print its token and link (shown once)."""
     from labelrefine.campaign.ledger import Ledger
 
+    role = "adjudicator" if adjudicator else "reader"
     with friendly_errors():
-        tok = Ledger(campaign).add_reader(name, role="adjudicator" if adjudicator else "reader")
-    console.print(f"[green]reader[/] {name} ({'adjudicator' if adjudicator else 'reader'})")
-    typer.echo(f"{url.rstrip('/')}/?token={tok}")
+        ledger = Ledger(campaign)
+        if port is not None:
+            check_range("--port", port, 1, 65535)
+        tok = ledger.add_reader(name, role=role)
+        link = reader_link(ledger, tok, url, port)
+    console.print(f"[green]reader[/] {lit(name.strip())} ({role})", highlight=False)
+    typer.echo(link)
 
 
 @reader_app.command("list")
@@ -584,26 +688,34 @@ def reader_list(campaign: Path = CAMPAIGN_ARG) -> None:
 
     with friendly_errors():
         df = Ledger(campaign).readers()
-    t = Table(title="readers")
-    for col in df.columns:
-        t.add_column(col)
+    t = table("readers", list(df.columns), left=tuple(df.columns))
     for row in df.itertuples(index=False):
-        t.add_row(*(str(v) for v in row))
-    console.print(t)
+        add_row(t, list(row))
+    results.print(t)
 
 
 @reader_app.command("token")
 def reader_token(
     campaign: Path = CAMPAIGN_ARG,
     name: str = typer.Argument(..., help="Reader whose token is replaced."),
-    url: str = typer.Option("http://127.0.0.1:8000", help="Server address in the link."),
+    reactivate: bool = typer.Option(
+        False, "--reactivate", help="Also restore a removed reader's account."
+    ),
+    url: str | None = URL_OPTION,
+    port: int | None = PORT_OPTION,
 ) -> None:
-    """Give a reader a new token (the old one stops working)."""
+    """Give a reader a new token (the old one stops working); a removed reader stays removed
+    unless --reactivate is given."""
     from labelrefine.campaign.ledger import Ledger
 
     with friendly_errors():
-        tok = Ledger(campaign).new_token(name)
-    typer.echo(f"{url.rstrip('/')}/?token={tok}")
+        ledger = Ledger(campaign)
+        if port is not None:
+            check_range("--port", port, 1, 65535)
+        link = reader_link(ledger, ledger.new_token(name, reactivate=reactivate), url, port)
+    if reactivate:
+        console.print(f"reader {lit(name)} is active", highlight=False)
+    typer.echo(link)
 
 
 @reader_app.command("remove")
@@ -616,7 +728,7 @@ def reader_remove(
 
     with friendly_errors():
         Ledger(campaign).remove_reader(name)
-    console.print(f"removed reader {name}")
+    console.print(f"removed reader {lit(name)}", highlight=False)
 
 
 @campaign_app.command("configure")
@@ -677,7 +789,8 @@ def backup(
 
     with friendly_errors():
         path = Ledger(campaign).backup(out)
-    console.print(f"[green]backed up[/] {campaign} to {path}", soft_wrap=True)
+    console.print(f"[green]backed up[/] {lit(campaign)} to {lit(path)}", soft_wrap=True,
+                  highlight=False)
 
 
 @campaign_app.command("relocate")
@@ -701,6 +814,6 @@ def relocate(
                 images, progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
     console.print(
-        f"[green]relocated[/] {campaign}: {n} images checked, now read from {images}",
-        soft_wrap=True,
+        f"[green]relocated[/] {lit(campaign)}: {n} images checked, now read from {lit(images)}",
+        soft_wrap=True, highlight=False,
     )

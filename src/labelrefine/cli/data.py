@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from labelrefine.cli._common import console, friendly_errors
+from labelrefine.cli._common import console, friendly_errors, lit
 from labelrefine.config import (
     ConfigError,
     DatasetConfig,
@@ -208,7 +208,7 @@ def info(
     if as_json:
         out.print_json(json.dumps(summary))
         return
-    table = Table(title=ds.name)
+    table = Table(title=lit(ds.name))
     table.add_column("#", justify="right")
     table.add_column("class")
     table.add_column("items", justify="right")
@@ -220,7 +220,7 @@ def info(
     for k in order:
         row = summary["classes"][k]
         per_split = [f"{parts['class_counts'][p][k]:,}" for p in SPLIT_ORDER] if parts else []
-        table.add_row(str(k), row["name"], f"{row['count']:,}", f"{100 * row['share']:.1f} %",
+        table.add_row(str(k), lit(row["name"]), f"{row['count']:,}", f"{100 * row['share']:.1f} %",
                       *per_split)
     table.add_section()
     totals = [f"{parts['sizes'][p]:,}" for p in SPLIT_ORDER] if parts else []
@@ -234,5 +234,5 @@ def info(
         sizes = "  ".join(f"{p} {parts['sizes'][p]:,}" for p in SPLIT_ORDER)
         use = {True: "; used (split.keep_dataset: true)", None: "",
                False: "; not used (split.keep_dataset is off: the stratified fractions apply)"}
-        out.print(f"split: the dataset's own, from {parts['source']} ({sizes}){use[parts['used']]}",
-                  soft_wrap=True)
+        out.print(f"split: the dataset's own, from {lit(parts['source'])} ({sizes})"
+                  f"{use[parts['used']]}", soft_wrap=True)

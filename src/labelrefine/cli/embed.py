@@ -70,7 +70,8 @@ def embed_command(
     device: str | None = typer.Option(
         None, "--device", help="auto, cpu or cuda (default: the config's device)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the augmented views."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1,
+                             help="Seed of the augmented views."),
     workers: int | None = typer.Option(
         None,
         "--workers",

@@ -114,7 +114,8 @@ def write_phase1(out_dir: Path, res: LNLResult, inputs: Phase1Inputs,
 def lnl_command(
     config: Path = typer.Argument(..., help="Experiment YAML (dataset, split, noise, encoder, "
                                   "lnl sections are used; the first noise setting)."),
-    seed: int | None = typer.Option(None, "--seed", help="Run seed (noise draw, model init, "
+    seed: int | None = typer.Option(None, "--seed", min=0, max=2**32 - 1,
+                                    help="Run seed (noise draw, model init, "
                                     "batch order). Default: the config's first seed."),
     noise_rate: float | None = typer.Option(None, "--noise-rate", min=0.0, max=0.99,
                                             help="Override the noise rate of the first noise "

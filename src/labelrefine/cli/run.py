@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from labelrefine.cli import app
-from labelrefine.cli._common import console, friendly_errors
+from labelrefine.cli._common import console, friendly_errors, lit
 
 
 def _parse_seeds(text: str | None) -> list[int] | None:
@@ -57,22 +57,23 @@ class _Display:
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["kind"]
         if kind == "skip":
-            console.print(f"[dim]skip {event['run']}: already finished[/]")
+            console.print(f"[dim]skip {lit(event['run'])}: already finished[/]")
             return
         if kind == "status" and not event["run"]:
-            console.print(f"[dim]{event['message']}[/]")
+            console.print(f"[dim]{lit(event['message'])}[/]")
             return
         prog = self._start()
         if kind == "status":
-            prog.update(self.task, description=f"[dim]{event['run']}: {event['message']}")
+            prog.update(self.task, description=f"[dim]{lit(event['run'])}: "
+                        f"{lit(event['message'])}")
         elif kind == "done":
-            prog.console.print(f"[green]done[/] {event['run']} ({event['seconds']:.0f} s): "
-                               f"{event['summary']}")
+            prog.console.print(f"[green]done[/] {lit(event['run'])} ({event['seconds']:.0f} s): "
+                               f"{lit(event['summary'])}")
             prog.advance(self.task)
         elif kind == "failed":
-            prog.console.print(f"[bold red]failed[/] {event['run']}: {event['error']}")
+            prog.console.print(f"[bold red]failed[/] {lit(event['run'])}: {lit(event['error'])}")
             if event.get("traceback"):
-                prog.console.print(f"[dim]{event['traceback']}[/]")
+                prog.console.print(f"[dim]{lit(event['traceback'])}[/]")
             prog.advance(self.task)
 
     def stop(self) -> None:
@@ -128,7 +129,8 @@ def run_command(
             f"({summary.workers} worker{'s' if summary.workers > 1 else ''}; data and "
             f"features {summary.features_seconds:.0f} s, runs "
             f"{summary.seconds - summary.features_seconds:.0f} s). "
-            f"Results: {summary.run_dir}/runs; next: labelrefine report {summary.run_dir}"
+            f"Results: {lit(summary.run_dir)}/runs; next: labelrefine report "
+            f"{lit(summary.run_dir)}"
         )
         if summary.failed:
             raise typer.Exit(code=1)
@@ -145,4 +147,5 @@ def report_command(
 
         paths = write_report(run_dir)
         for name, path in paths.items():
-            console.print(f"wrote {path}" if name != "report.html" else f"[bold]wrote {path}[/]")
+            console.print(f"wrote {lit(path)}" if name != "report.html"
+                          else f"[bold]wrote {lit(path)}[/]")

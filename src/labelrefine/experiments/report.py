@@ -145,8 +145,11 @@ def budget_shortfalls(frame: pd.DataFrame, noise: str) -> pd.DataFrame:
     sub = frame[(frame["noise"] == noise) & ~frame["pipeline"].isin(_REFERENCES)]
     if sub.empty:
         return pd.DataFrame(columns=["label", "round", "seed", "labels_bought", "most_bought"])
+    # filter after assigning: assigning a Series to an empty frame would take the Series'
+    # index and invent rows of NaN
     most = sub.groupby("round")["labels_bought"].transform("max")
-    short = sub[sub["labels_bought"] < most].assign(most_bought=most)
+    with_most = sub.assign(most_bought=most)
+    short = with_most[with_most["labels_bought"] < with_most["most_bought"]]
     return short[["label", "round", "seed", "labels_bought", "most_bought"]].reset_index(
         drop=True)
 

@@ -4,9 +4,15 @@ Pages are rendered on the server (Jinja2, autoescaped); a small vanilla script a
 shortcuts and posts answers to the JSON API, retrying with the same submission id until the
 server acknowledges it.
 
-Who is who: every request carries a token -- as ``?token=`` once (it is then kept in an HttpOnly
-cookie), or as ``Authorization: Bearer <token>`` / ``X-Token`` header for scripts. The token
-decides the name answers are recorded under; a request never names its own reader.
+Who is who: every request carries a token -- as ``?token=`` once on any page (it is then kept in
+an HttpOnly cookie; a browser already signed in as someone else is asked before it switches), or
+as ``Authorization: Bearer <token>`` / ``X-Token`` header for scripts. The token decides the name
+answers are recorded under; a request never names its own reader, and a submission id belongs to
+the reader who sent it (another reader's id is a 409).
+
+Independence: a reader sees their own answer only, never another reader's answer or the item's
+decision; ``/api/next`` hands out items through :meth:`Ledger.assign_next` (one transaction, one
+reader per reading slot). Every response carries :data:`SECURITY_HEADERS`.
 
 - the **admin token** (given to :func:`create_app`, printed by ``labelrefine serve``) answers as
   the default annotator, may adjudicate, and may create reader accounts;
@@ -28,11 +34,9 @@ JSON API (all need a token):
 from __future__ import annotations
 
 import hmac
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -42,7 +46,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from labelrefine.campaign.create import campaign_class_names, campaign_intensity
 from labelrefine.campaign.ledger import (
@@ -50,6 +54,7 @@ from labelrefine.campaign.ledger import (
     CampaignError,
     Ledger,
     NotAllowed,
+    SubmissionIdTaken,
     SubmissionRetracted,
 )
 from labelrefine.campaign.status import campaign_status, estimate_line, headline
@@ -62,18 +67,38 @@ KEEP = "keep"
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted (answers are a few hundred bytes)."""
 
+_BROWSER_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP"}
+_BROWSER_MODES = {"1", "L", "LA", "P", "RGB", "RGBA"}
+
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        b"script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        b"frame-ancestors 'none'",
+    ),
+)
+"""Sent with every response: no framing (clickjacking), no content sniffing, no referrer (page
+addresses may carry a token), and scripts only from the app itself."""
+
+Index = Annotated[int, Strict()]  # JSON true / "3" are not item indices
+Seconds = Annotated[float, Strict()]
+
 
 class AnswerIn(BaseModel):
     """One answer posted by the page or a script."""
 
     item: str | None = Field(None, max_length=512, description="item id; or give idx")
-    idx: int | None = Field(None, ge=0, lt=2**62, description="item index; or give item")
+    idx: Index | None = Field(None, ge=0, lt=2**62, description="item index; or give item")
     label: str | None = Field(
         None, max_length=256, description="a class name or 'unsure' (or give keep)"
     )
-    keep: bool = Field(False, description="true: keep the given label")
+    keep: Annotated[bool, Strict()] = Field(False, description="true: keep the given label")
     submission_id: str = Field(..., min_length=1, max_length=128)
-    seconds: float | None = Field(None, ge=0, lt=1e7, allow_inf_nan=False)
+    seconds: Seconds | None = Field(None, ge=0, lt=1e7, allow_inf_nan=False)
     annotator: str | None = Field(
         None, max_length=64, description="ignored unless it names the token's reader"
     )
@@ -89,10 +114,10 @@ class UndoIn(BaseModel):
 class AdjudicateIn(BaseModel):
     """An adjudicator's final label for a conflicting item."""
 
-    idx: int = Field(..., ge=0, lt=2**62)
+    idx: Index = Field(..., ge=0, lt=2**62)
     label: str = Field(..., max_length=256)
     submission_id: str = Field(..., min_length=1, max_length=128)
-    seconds: float | None = Field(None, ge=0, lt=1e7, allow_inf_nan=False)
+    seconds: Seconds | None = Field(None, ge=0, lt=1e7, allow_inf_nan=False)
     note: str = Field("", max_length=1000)
 
 
@@ -115,23 +140,25 @@ class Principal:
         return self.role in ("admin", "adjudicator")
 
 
-class _Leases:
-    """Which reader is looking at which item (in memory), so two people get different items."""
+class _SecurityHeaders:
+    """ASGI middleware: add :data:`SECURITY_HEADERS` to every HTTP response."""
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self._held: dict[int, tuple[str, float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, app: Any):
+        self.app = app
 
-    def others(self, annotator: str) -> list[int]:
-        now = time.monotonic()
-        with self._lock:
-            return [i for i, (who, t) in self._held.items() if who != annotator and t > now]
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
 
-    def take(self, item: int, annotator: str) -> None:
-        with self._lock:
-            self._held = {i: v for i, v in self._held.items() if v[0] != annotator}
-            self._held[item] = (annotator, time.monotonic() + self.seconds)
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class _BodyLimit:
@@ -216,8 +243,7 @@ def create_app(
     if not token:
         raise ValueError("a non-empty token is required")
     ledger = Ledger(campaign)
-    admin = Principal(annotator, "admin")
-    leases = _Leases(lease_seconds)
+    admin = Principal(ledger.claim_admin_name(annotator), "admin")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,  # every value is HTML-escaped: ids and reasons are never markup
@@ -240,7 +266,9 @@ def create_app(
         )
 
     def principal(request: Request) -> Principal | None:
-        given = supplied_token(request)
+        return principal_of(supplied_token(request))
+
+    def principal_of(given: str | None) -> Principal | None:
         if not given or len(given) > 256:
             return None
         if hmac.compare_digest(given.encode(), token.encode()):
@@ -282,26 +310,38 @@ def create_app(
     async def _retracted(_: Request, err: SubmissionRetracted) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=409)
 
+    @app.exception_handler(SubmissionIdTaken)
+    async def _taken(_: Request, err: SubmissionIdTaken) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=409)
+
     @app.exception_handler(CampaignError)
     async def _campaign_error(_: Request, err: CampaignError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=422)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def item_view(idx: int, *, for_adjudication: bool = False) -> dict[str, Any]:
+    def item_view(idx: int, reader: str | None = None) -> dict[str, Any]:
+        """What a page shows of item ``idx``: to a ``reader``, only their own answer -- never
+        another reader's answer or the item's decision -- and, in blind mode, neither the given
+        label nor the model's suggestions; without ``reader`` (adjudication) everything."""
         item = ledger.item(idx)
         entry = ledger.queue_entry(idx)
-        blind = ledger.blind and not for_adjudication
+        blind = ledger.blind and reader is not None
         top3: list[dict[str, Any]] = []
         if entry is not None and entry.probs is not None and not blind:
             order = np.argsort(-entry.probs, kind="stable")[:3]
             top3 = [{"label": names[k], "prob": round(float(entry.probs[k]), 4)} for k in order]
+        current, source = names[int(item["current_label"])], item["source"]
+        if reader is not None:
+            own = ledger.live_answer(idx, reader)
+            current = None if own is None or own[1] is None else names[own[1]]
+            source = "given" if own is None else "expert" if own[1] is not None else UNSURE
         return {
             "idx": int(item["idx"]),
             "item": item["key"],
             "given_label": None if blind else names[int(item["given_label"])],
-            "current_label": None if blind else names[int(item["current_label"])],
-            "source": None if blind else item["source"],
+            "current_label": None if blind else current,
+            "source": None if blind else source,
             "reason": None if entry is None or blind else entry.reason,
             "rank": None if entry is None else entry.rank,
             "top3": top3,
@@ -310,10 +350,7 @@ def create_app(
         }
 
     def next_for(name: str) -> int | None:
-        idx = ledger.next_item(skip=leases.others(name), annotator=name)
-        if idx is not None:
-            leases.take(idx, name)
-        return idx
+        return ledger.assign_next(name, lease_seconds=lease_seconds)
 
     def progress() -> dict[str, Any]:
         done, total = ledger.progress()
@@ -323,7 +360,7 @@ def create_app(
         p = progress()
         return {
             "request": request,
-            "item": None if idx is None else item_view(idx),
+            "item": None if idx is None else item_view(idx, who.name),
             "classes": list(names),
             "display": campaign_class_names(ledger),  # class code -> name shown beside it
             "progress": p,
@@ -350,6 +387,26 @@ def create_app(
 
     # -- pages ---------------------------------------------------------------------------------
 
+    def token_landing(request: Request, who: Principal) -> Response | None:
+        """A page opened with ``?token=`` (``who`` is its reader): keep the token in a cookie
+        and drop it from the address bar -- but when this browser is signed in as someone else,
+        ask first instead of switching silently. None: no token in the address."""
+        qp = request.query_params
+        if "token" not in qp:
+            return None
+        rest = {k: v for k, v in qp.items() if k not in ("token", "annotator", "switch")}
+        here = request.url.path
+        current = principal_of(request.cookies.get(TOKEN_COOKIE))
+        if current is not None and current != who and qp.get("switch") != "1":
+            switch = urlencode({**rest, "token": qp["token"], "switch": "1"})
+            stay = here + ("?" + urlencode(rest) if rest else "")
+            ctx = {"request": request, "current": current.name, "new": who.name,
+                   "switch_url": f"{here}?{switch}", "stay_url": stay}
+            return templates.TemplateResponse(request, "switch.html", ctx)
+        resp = RedirectResponse(here + ("?" + urlencode(rest) if rest else ""), 303)
+        resp.set_cookie(TOKEN_COOKIE, qp["token"], httponly=True, samesite="strict")
+        return resp
+
     def item_context(request: Request, item: str | None, who: Any) -> dict[str, Any]:
         """The item panel's context: ``item`` (an index) or this reader's next item; 404 when
         the index names no item."""
@@ -368,13 +425,9 @@ def create_app(
             return templates.TemplateResponse(
                 request, "unauthorised.html", {"request": request}, status_code=401
             )
-        qp = request.query_params
-        if "token" in qp:
-            # Keep the token in a cookie and drop it from the address bar.
-            rest = {k: v for k, v in qp.items() if k not in ("token", "annotator")}
-            resp = RedirectResponse("/" + ("?" + urlencode(rest) if rest else ""), 303)
-            resp.set_cookie(TOKEN_COOKIE, qp["token"], httponly=True, samesite="strict")
-            return resp
+        landing = token_landing(request, who)
+        if landing is not None:
+            return landing
         ctx = item_context(request, item, who)
         ctx["campaign"] = ledger.path.stem
         return templates.TemplateResponse(request, "label.html", ctx)
@@ -392,11 +445,14 @@ def create_app(
             return templates.TemplateResponse(
                 request, "unauthorised.html", {"request": request}, status_code=401
             )
+        landing = token_landing(request, who)
+        if landing is not None:
+            return landing
         if not who.can_adjudicate:
             raise HTTPException(status_code=403, detail="only adjudicators can adjudicate")
         rows = []
         for c in ledger.conflicts().to_dict("records"):
-            view = item_view(int(c["item"]), for_adjudication=True)
+            view = item_view(int(c["item"]))
             view["answers"] = [
                 {"reader": a, "answer": UNSURE if lab is None else names[int(lab)]}
                 for a, lab, _ in c["answers"]
@@ -437,13 +493,16 @@ def create_app(
         who = require(request)
         same_reader(who, annotator)
         idx = next_for(who.name)
-        return {"item": None if idx is None else item_view(idx), "progress": progress()}
+        return {
+            "item": None if idx is None else item_view(idx, who.name),
+            "progress": progress(),
+        }
 
     @app.get("/api/item/{idx}")
     def api_item(request: Request, idx: str) -> dict[str, Any]:
-        require(request)
+        who = require(request)
         try:
-            return item_view(parse_index(idx) or 0)
+            return item_view(parse_index(idx) or 0, who.name)
         except CampaignError:
             raise HTTPException(status_code=404, detail=f"unknown item index {idx}") from None
 
@@ -485,7 +544,7 @@ def create_app(
         current = ledger.current_round()
         res = ledger.undo_last(who.name, body.submission_id, round=current)
         if res.item is not None:
-            leases.take(res.item, who.name)
+            ledger.lease(res.item, who.name, lease_seconds=lease_seconds)
         return {
             "retracted": res.retracted_id,
             "idx": res.item,
@@ -548,7 +607,7 @@ def create_app(
         require(request)
         return to_jsonable(campaign_status(ledger).as_dict())
 
-    return _BodyLimit(app, max_body_bytes)
+    return _SecurityHeaders(_BodyLimit(app, max_body_bytes))
 
 
 def _answer_label(ledger: Ledger, body: AnswerIn, item: dict[str, Any]) -> int | None:
