@@ -323,9 +323,11 @@ def expert_answers_over_http(client, truth: list[str]) -> int:
         n += 1
 
 
-def simulate(root: Path, cfg, dataset, *, seed: int, client_factory) -> tuple[list, list]:
-    """Run the ``ours`` pipeline and a campaign on the same noisy labels; return both per-round
-    logs as ``[(round, labels_bought, val_f1, test_f1, query_precision)]``."""
+def simulate(root: Path, cfg, dataset, *, seed: int, client_factory,
+             strategy: str = "paper") -> tuple[list, list]:
+    """Run a campaign strategy's simulated twin (``paper``: ``ours`` + entropy, ``find``:
+    ``ours_find``) and a campaign on the same noisy labels; return both per-round logs as
+    ``[(round, labels_bought, val_f1, test_f1, query_precision)]``."""
     from labelrefine.campaign.create import init_campaign
     from labelrefine.campaign.status import campaign_status
     from labelrefine.campaign.step import StepOptions, run_step
@@ -353,7 +355,9 @@ def simulate(root: Path, cfg, dataset, *, seed: int, client_factory) -> tuple[li
     source = for_training(load_source(cfg, dataset, "cpu"), data.train_idx, run_cfg.lnl)
     ctx = PipelineContext(cfg=run_cfg, data=data, source=source, noise=noise, seed=seed,
                           device="cpu")
-    result = run_pipeline(PipelineSpec(name="ours", sampler="entropy"), ctx)
+    twin = {"paper": PipelineSpec(name="ours", sampler="entropy"),
+            "find": PipelineSpec(name="ours_find")}[strategy]
+    result = run_pipeline(twin, ctx)
     pipe = [(r["round"], r["labels_bought"], r["val_f1"], r["test_f1"], r["query_precision"])
             for r in result["rounds"]]
 
@@ -368,7 +372,7 @@ def simulate(root: Path, cfg, dataset, *, seed: int, client_factory) -> tuple[li
         shutil.copyfile(src, dst)
     for _ in range(cfg.active.rounds + 1):
         run_step(db, StepOptions(experiment=cfg, sampler="entropy", seed=seed, device="cpu",
-                                 strategy="paper"))
+                                 strategy=strategy))
         with client_factory(db) as client:
             expert_answers_over_http(client, truth)
     ledger = Ledger(db)
@@ -421,9 +425,13 @@ def test_campaign_with_scripted_expert_matches_simulated_pipeline(tmp_path, cach
         client = TestClient(create_app(db, token="t"), headers={"X-Token": "t"})
         yield client
 
-    pipe, camp = simulate(tmp_path, cfg, dataset, seed=3, client_factory=client_factory)
-    assert [r[1] for r in camp] == [0, 3, 6]
-    assert_same_rounds(pipe, camp)
+    for strategy in ("paper", "find"):
+        root = tmp_path / strategy
+        root.mkdir()
+        pipe, camp = simulate(root, cfg, dataset, seed=3, client_factory=client_factory,
+                              strategy=strategy)
+        assert [r[1] for r in camp] == [0, 3, 6], strategy
+        assert_same_rounds(pipe, camp)
 
 
 @pytest.mark.slow
