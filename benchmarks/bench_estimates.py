@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_finding import subset
 
 from labelrefine.active.audit import AUDIT_SHARE, AuditRound, remaining_wrong
 from labelrefine.active.finding import plan_round
 from labelrefine.config import NoiseConfig, SplitConfig, load_config
-from labelrefine.data.dataset import ImageDataset
 from labelrefine.data.loaders import load_dataset
 from labelrefine.data.prepare import prepare_data
-from labelrefine.data.splits import stratified_split
 from labelrefine.models.cache import embed_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,17 +100,7 @@ def main() -> None:
         for kind in args.kinds:
             for rate in args.rates:
                 for seed in args.seeds:
-                    if size == "full":
-                        sub, x = ds, plain
-                    else:
-                        y = np.asarray(ds.labels)
-                        keep = np.sort(stratified_split(
-                            y, (args.subset / y.size, 1 - args.subset / y.size), seed)[0])
-                        sub = ImageDataset(ids=tuple(ds.ids[i] for i in keep), labels=y[keep],
-                                           class_names=ds.class_names,
-                                           images=np.zeros((keep.size, 1, 1, 3), np.uint8),
-                                           name="subset")
-                        x = plain[keep]
+                    sub, x = subset(ds, plain, None if size == "full" else args.subset, seed)
                     d = prepare_data(sub, SplitConfig(seed=0, vary_seed=True),
                                      NoiseConfig(kind=kind, rate=rate), None, seed)
                     budget = max(10, round(0.022 * d.train_idx.size)) if size == "full" else 30

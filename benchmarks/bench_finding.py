@@ -43,10 +43,18 @@ RATES = (0.05, 0.1, 0.2, 0.4)
 KINDS = ("symmetric", "clinical")
 
 
-def subset(ds: ImageDataset, n: int, seed: int) -> np.ndarray:
-    """A stratified ``n``-item subset (sorted positions)."""
+def subset(ds: ImageDataset, plain: np.ndarray, n: int | None,
+           seed: int) -> tuple[ImageDataset, np.ndarray]:
+    """A stratified ``n``-item subset of ``ds`` (the draw's ``seed``) and its rows of
+    ``plain``; the whole data when ``n`` is None."""
+    if n is None:
+        return ds, plain
     y = np.asarray(ds.labels)
-    return np.sort(stratified_split(y, (n / y.size, 1 - n / y.size), seed)[0])
+    keep = np.sort(stratified_split(y, (n / y.size, 1 - n / y.size), seed)[0])
+    sub = ImageDataset(ids=tuple(ds.ids[i] for i in keep), labels=y[keep],
+                       class_names=ds.class_names,
+                       images=np.zeros((keep.size, 1, 1, 3), np.uint8), name="subset")
+    return sub, plain[keep]
 
 
 def cl_fli_order(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -109,16 +117,8 @@ def main() -> None:
         for kind in args.kinds:
             for rate in args.rates:
                 for seed in args.seeds:
-                    if size == "full":
-                        sub_ds, x = ds, plain
-                    else:
-                        keep = subset(ds, args.subset, seed)
-                        sub_ds = ImageDataset(ids=tuple(ds.ids[i] for i in keep),
-                                              labels=np.asarray(ds.labels)[keep],
-                                              class_names=ds.class_names,
-                                              images=np.zeros((keep.size, 1, 1, 3), np.uint8),
-                                              name="subset")
-                        x = plain[keep]
+                    sub_ds, x = subset(ds, plain, None if size == "full" else args.subset,
+                                       seed)
                     d = prepare_data(sub_ds, SplitConfig(seed=0, vary_seed=True),
                                      NoiseConfig(kind=kind, rate=rate), None, seed)
                     tr = d.train_idx

@@ -82,6 +82,16 @@ def fit_summary(fit: FitResult) -> dict[str, Any]:
     }
 
 
+def round_zero(fit: FitResult | dict[str, Any], *, n_clean: int, labels_bought: int = 0,
+               seconds: float = 0.0) -> dict[str, Any]:
+    """The record of round 0 (the model phase 2 starts from; nothing queried yet), the one
+    shape every pipeline writes: ``fit`` a :class:`FitResult` or its :func:`fit_summary`."""
+    summary = fit if isinstance(fit, dict) else fit_summary(fit)
+    return {"round": 0, "labels_bought": int(labels_bought), **summary,
+            "query_precision": None, "n_clean": int(n_clean), "n_queried": 0, "n_changed": 0,
+            "oracle_wrong": 0, "seconds": float(seconds)}
+
+
 def ce_round_trainer(source: Any, data: PreparedData, *, cfg: ActiveConfig, lnl: LNLConfig,
                      seed: int, device: str = "cpu", epochs: int | None = None) -> TrainFn:
     """Default phase-2 training: CE on the clean set, ``epochs_per_round`` epochs, fresh SGD."""
@@ -160,9 +170,8 @@ def active_loop(
         t0 = time.perf_counter()
         ev = fit_summary(round0) if round0 is not None else evaluate(model, source, data,
                                                                     device=device)
-        records.append({"round": 0, "labels_bought": 0, **ev, "query_precision": None,
-                        "n_clean": int(clean.size), "n_queried": 0, "n_changed": 0,
-                        "oracle_wrong": 0, "seconds": time.perf_counter() - t0})
+        records.append(round_zero(ev, n_clean=int(clean.size),
+                                  seconds=time.perf_counter() - t0))
         if progress:
             progress(f"round 0: test F1 {ev['test_f1']:.3f}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from labelrefine.active.loop import eval_sets, fit_summary
+from labelrefine.active.loop import eval_sets, round_zero
 from labelrefine.config import PipelineSpec
 from labelrefine.lnl.trainer import fit_ce
 from labelrefine.pipelines.common import PipelineContext, RunResult, make_result
@@ -23,8 +23,7 @@ def run_clean(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         momentum=lnl.momentum, weight_decay=lnl.weight_decay, device=ctx.device,
     )
     seconds = time.perf_counter() - t0
-    record = {"round": 0, "labels_bought": int(d.train_idx.size), **fit_summary(fit),
-              "query_precision": None, "n_clean": int(d.train_idx.size), "n_queried": 0,
-              "n_changed": 0, "oracle_wrong": 0, "seconds": seconds}
+    record = round_zero(fit, n_clean=int(d.train_idx.size),
+                        labels_bought=int(d.train_idx.size), seconds=seconds)
     return make_result(ctx, spec, [record], seconds={"phase1_s": seconds, "phase2_s": 0.0},
                        extra={"reference": "upper_bound"})

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from labelrefine.active.loop import eval_sets, fit_summary
+from labelrefine.active.loop import eval_sets, round_zero
 from labelrefine.config import PipelineSpec
 from labelrefine.lnl.trainer import FitResult, fit_ce
 from labelrefine.models.heads import Classifier
@@ -55,8 +55,6 @@ def run_cleanlab_prune(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     _, fit, _, summary = prune_and_fit(ctx)
     seconds = time.perf_counter() - t0
-    record = {"round": 0, "labels_bought": 0, **fit_summary(fit), "query_precision": None,
-              "n_clean": summary["n_kept"], "n_queried": 0, "n_changed": 0, "oracle_wrong": 0,
-              "seconds": seconds}
+    record = round_zero(fit, n_clean=summary["n_kept"], seconds=seconds)
     return make_result(ctx, spec, [record], seconds={"phase1_s": seconds, "phase2_s": 0.0},
                        extra={"cleanlab": summary})

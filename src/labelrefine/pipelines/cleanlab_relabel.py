@@ -23,7 +23,7 @@ import numpy as np
 
 from labelrefine import seeding
 from labelrefine.active.label_quality import cl_scores
-from labelrefine.active.loop import eval_sets, fit_summary
+from labelrefine.active.loop import eval_sets, fit_summary, round_zero
 from labelrefine.active.oracle import UNSURE
 from labelrefine.config import PipelineSpec
 from labelrefine.lnl.trainer import fit_ce
@@ -41,9 +41,7 @@ def run_cleanlab_relabel(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     model, fit, probs, summary = prune_and_fit(ctx)
     p1_seconds = time.perf_counter() - t0
-    records = [{"round": 0, "labels_bought": 0, **fit_summary(fit), "query_precision": None,
-                "n_clean": summary["n_kept"], "n_queried": 0, "n_changed": 0,
-                "oracle_wrong": 0, "seconds": p1_seconds}]
+    records = [round_zero(fit, n_clean=summary["n_kept"], seconds=p1_seconds)]
     labels = d.given_labels.astype(np.int64, copy=True)
     relabeled = np.zeros(0, dtype=np.int64)
     pool = train.copy()  # sorted: items not yet queried

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labelrefine.active.loop import fit_summary
+from labelrefine.active.loop import round_zero
 from labelrefine.config import PipelineSpec
 from labelrefine.pipelines.common import (
     PipelineContext,
@@ -16,9 +16,7 @@ from labelrefine.pipelines.common import (
 def run_noisy_ce(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     """CE on the noisy labels, nothing cleaned: one record (round 0, no labels bought)."""
     lnl, seconds, shared = phase1(ctx, "ce", 0.0)
-    record = {"round": 0, "labels_bought": 0, **fit_summary(lnl.fit), "query_precision": None,
-              "n_clean": int(ctx.data.train_idx.size), "n_queried": 0, "n_changed": 0,
-              "oracle_wrong": 0, "seconds": 0.0}
+    record = round_zero(lnl.fit, n_clean=int(ctx.data.train_idx.size))
     return make_result(ctx, spec, [record],
                        phase1=phase1_record(ctx, lnl, "ce", 0.0, seconds, shared),
                        seconds={"phase1_s": seconds, "phase2_s": 0.0},

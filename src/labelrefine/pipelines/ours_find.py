@@ -28,7 +28,7 @@ import numpy as np
 from labelrefine import seeding
 from labelrefine.active.audit import AuditRound, remaining_wrong
 from labelrefine.active.finding import plan_round
-from labelrefine.active.loop import eval_sets, fit_summary
+from labelrefine.active.loop import eval_sets, fit_summary, round_zero
 from labelrefine.active.oracle import UNSURE
 from labelrefine.active.round import refit_select
 from labelrefine.config import FindConfig, PipelineSpec
@@ -74,9 +74,7 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     asked = np.zeros(0, dtype=np.int64)
     audits: list[AuditRound] = []
     oracle = ctx.oracle()
-    records = [{"round": 0, "labels_bought": 0, **fit_summary(lnl.fit), "query_precision": None,
-                "n_clean": int(clean.size), "n_queried": 0, "n_changed": 0, "oracle_wrong": 0,
-                "seconds": 0.0}]
+    records = [round_zero(lnl.fit, n_clean=int(clean.size))]
     bought = fixed = 0
     t0 = time.perf_counter()
     for rnd in range(1, act.rounds + 1):

@@ -66,7 +66,7 @@ from labelrefine.active.budgets import (
     quota_select,
 )
 from labelrefine.active.label_quality import combined_scores
-from labelrefine.active.loop import eval_sets, fit_summary
+from labelrefine.active.loop import eval_sets, fit_summary, round_zero
 from labelrefine.active.oracle import UNSURE
 from labelrefine.active.registry import ScoreInputs, get_sampler
 from labelrefine.active.round import refit_select
@@ -184,9 +184,7 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     asked = np.zeros(0, dtype=np.int64)  # queried (answered or unsure): never asked again
     ref_counts = np.bincount(labels[train], minlength=c)
     oracle = ctx.oracle()
-    records = [{"round": 0, "labels_bought": 0, **fit_summary(lnl.fit), "query_precision": None,
-                "n_clean": int(clean.size), "n_queried": 0, "n_changed": 0, "oracle_wrong": 0,
-                "seconds": 0.0}]
+    records = [round_zero(lnl.fit, n_clean=int(clean.size))]
     bought = fixed = 0
     phase1_clean = clean.copy()
     audit_given = np.zeros(0, dtype=np.int64)  # given / answer of answered phase-1 clean items
