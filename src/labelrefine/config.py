@@ -321,8 +321,7 @@ class PlusConfig(_Strict):
     """
 
     # query score over the pool; cl = cleanlab label quality, combined = cl + entropy
-    sampler: Literal["random", "entropy", "margin", "joint", "confidence", "cl",
-                     "combined"] = "entropy"
+    sampler: str = "entropy"  # a registered score sampler (registry.SCORE_SAMPLER_NAMES)
     weight: float = Field(0.25, ge=0, le=1)  # combined: weight of the entropy rank
     class_budget: Literal["none", "pool", "inverse", "noise"] = "noise"  # per-class quotas
     resplit: bool = False  # redo the clean/suspect split each round (relabeled items trusted)
@@ -337,6 +336,16 @@ class PlusConfig(_Strict):
     # trusted: the answers plus the clean-set items of the classes whose clean-set labels the
     # expert's answers confirmed at least this often (posterior mean, see trusted_classes)
     trust_min: float = Field(0.8, ge=0, le=1)
+
+    @field_validator("sampler")
+    @classmethod
+    def _score_sampler(cls, value: str) -> str:
+        from labelrefine.active.registry import SCORE_SAMPLER_NAMES
+
+        if value not in SCORE_SAMPLER_NAMES:
+            raise ValueError(f"ours_plus ranks by a per-item score: {value!r} is not one of "
+                             f"{', '.join(SCORE_SAMPLER_NAMES)}")
+        return value
 
 
 class FindConfig(_Strict):

@@ -244,6 +244,8 @@ REGISTRY: dict[str, Sampler] = {
 
 #: Registered sampler names, in registry order.
 SAMPLER_NAMES: tuple[str, ...] = tuple(REGISTRY)
+#: Samplers that rank by a per-item score (``ours_plus`` ranks with these, per class).
+SCORE_SAMPLER_NAMES: tuple[str, ...] = tuple(n for n, s in REGISTRY.items() if s.score)
 
 
 def get_sampler(name: str) -> Sampler:
