@@ -4,11 +4,10 @@ features, your own encoder, or the built-in one; with labels you already trust l
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +15,10 @@ from rich.table import Table
 
 from labelrefine.cli._common import console, friendly_errors
 from labelrefine.config import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 #: Columns of the written CSV (the library frame without its row index), in order.
 CSV_COLUMNS: tuple[str, ...] = ("rank", "id", "given_label", "suggested_label",
@@ -78,7 +81,7 @@ def output_frame(ranking: pd.DataFrame, frame: pd.DataFrame, keep: list[str],
 
 
 def _fmt(v: float) -> str:
-    return "n/a" if not np.isfinite(v) else f"{v:,.0f}"
+    return "n/a" if not math.isfinite(v) else f"{v:,.0f}"
 
 
 def _print_summary(out: Console, rows: pd.DataFrame, total: int, estimate: dict[str, Any],
@@ -92,7 +95,7 @@ def _print_summary(out: Console, rows: pd.DataFrame, total: int, estimate: dict[
                       escape(str(r.reason)))
     out.print(table)
     e = estimate
-    share = "" if not np.isfinite(e["share"]) else f" ({e['share']:.1%})"
+    share = "" if not math.isfinite(e["share"]) else f" ({e['share']:.1%})"
     out.print(f"estimated wrong labels: {_fmt(e['estimate'])} of {e['untrusted']:,} untrusted"
               f"{share}; {e['trusted']:,} trusted counted as correct "
               f"[dim]({escape(e['method'])}; sum of 1 - p(label): {e['expected']:,.1f})[/]")
@@ -256,6 +259,8 @@ def _embed(kind: str, labels: Path, class_names: tuple[str, ...], images: Path |
            device: str, progress: bool) -> np.ndarray:
     """Plain-view features of every labelled image: with the encoder file, or the built-in
     default encoder (as ``labelrefine embed``), cached either way."""
+    import numpy as np
+
     from labelrefine.config import EncoderConfig
     from labelrefine.data.loaders import load_csv_folder
     from labelrefine.runtime import resolve_device
