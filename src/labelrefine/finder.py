@@ -40,8 +40,12 @@ import pandas as pd
 
 from labelrefine.active import finding
 from labelrefine.config import FindConfig
-from labelrefine.data.dataset import DataError
+from labelrefine.data.external import ROW_SUM_TOL, check_pred_probs, trusted_mask
 from labelrefine.validation import check_labels
+
+__all__ = ["ROW_SUM_TOL", "FindResult", "Scored", "check_pred_probs", "estimate_wrong_labels",
+           "find_wrong_labels", "rank_label_issues", "ranking_frame", "score_labels",
+           "trusted_mask"]
 
 _FIND = FindConfig()
 #: Neighbour weight of feature rankings (the campaign default, ``FindConfig.weight``).
@@ -52,67 +56,12 @@ C_REG = _FIND.c
 FOLDS = _FIND.folds
 #: Neighbours of the agreement signal (``FindConfig.neighbours``).
 NEIGHBOURS = _FIND.neighbours
-#: Largest allowed ``|sum_j P[i, j] - 1|``.
-ROW_SUM_TOL = 1e-3
 #: What :func:`estimate_wrong_labels` computes.
 ESTIMATE_METHOD = "cleanlab confident learning (off-diagonal calibrated)"
 
 #: Columns of :func:`rank_label_issues`'s frame, in order.
 RANK_COLUMNS: tuple[str, ...] = ("rank", "index", "id", "given_label", "suggested_label",
                                  "suggested_probability", "given_probability", "score", "reason")
-
-
-def _name(ids: Sequence[str] | None, i: int) -> str:
-    return f"item {ids[i]!r}" if ids is not None else f"row {i}"
-
-
-def check_pred_probs(pred_probs: np.ndarray, *, num_classes: int | None = None,
-                     ids: Sequence[str] | None = None, tol: float = ROW_SUM_TOL) -> np.ndarray:
-    """``pred_probs`` as a float64 ``(n, C)`` array, or a :class:`DataError` naming the first
-    bad row (``ids[i]`` when given): not 2-D, ``C`` not ``num_classes``, NaN or infinite,
-    outside ``[0, 1]``, or ``|sum_j P[i, j] - 1| > tol``."""
-    p = np.asarray(pred_probs, dtype=np.float64)
-    if p.ndim != 2:
-        raise DataError(f"pred_probs must be a 2-D (n, C) array, got shape {p.shape}")
-    if num_classes is not None and p.shape[1] != num_classes:
-        raise DataError(f"pred_probs has {p.shape[1]} columns for {num_classes} classes")
-    if ids is not None and len(ids) != p.shape[0]:
-        raise DataError(f"pred_probs has {p.shape[0]} rows for {len(ids)} ids")
-    checks = (
-        (~np.isfinite(p).all(axis=1), "has a NaN or infinite probability"),
-        (((p < 0) | (p > 1)).any(axis=1), "has a probability outside [0, 1]"),
-    )
-    for bad, what in checks:
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"pred_probs: {_name(ids, i)} {what}: {p[i].tolist()}")
-    sums = p.sum(axis=1)
-    bad = np.abs(sums - 1.0) > tol
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"pred_probs: {_name(ids, i)}'s probabilities sum to {sums[i]:.6g}, "
-                        f"not 1 (tolerance {tol:g})")
-    return p
-
-
-def trusted_mask(frame: pd.DataFrame, column: str, values: Sequence[str]) -> np.ndarray:
-    """``(n,)`` bool: rows of ``frame`` whose ``column`` (compared as stripped text) is one of
-    ``values``. A missing column, or values no row holds, are a :class:`DataError` naming
-    them (a typo would otherwise silently trust nothing)."""
-    if column not in frame.columns:
-        present = ", ".join(repr(str(c)) for c in frame.columns)
-        raise DataError(f"trusted column {column!r} not found; columns present: {present}")
-    wanted = [str(v).strip() for v in values]
-    if not wanted or any(not v for v in wanted):
-        raise DataError("trusted values must be non-empty, e.g. --trusted-values histo")
-    cells = frame[column].astype(str).str.strip()
-    held = set(cells)
-    absent = [v for v in wanted if v not in held]
-    if absent:
-        shown = ", ".join(repr(v) for v in sorted(held)[:20])
-        raise DataError(f"trusted column {column!r} never holds {', '.join(map(repr, absent))}; "
-                        f"values present: {shown}")
-    return cells.isin(wanted).to_numpy()
 
 
 def _trusted(trusted: np.ndarray | None, n: int) -> np.ndarray:
