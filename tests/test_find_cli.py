@@ -365,3 +365,18 @@ def test_same_seed_same_output_and_top_k(data, tmp_path):
     assert res.exit_code == 0, res.output
     top = pd.read_csv(tmp_path / "top.csv")
     assert top.equals(pd.read_csv(tmp_path / "a.csv").head(5))
+
+
+def test_item_names_in_errors_and_tables_are_printed_as_given(tmp_path):
+    ids = ["[red]a", "b", "c", "d", "e", "f"]
+    pd.DataFrame({"image_id": ids, "dx": ["x", "y"] * 3}).to_csv(tmp_path / "l.csv",
+                                                                 index=False)
+    frame = pd.DataFrame({"image_id": ids, "x": [0.9, 0.2] * 3, "y": [0.1, 0.8] * 3})
+    frame.iloc[1:].to_csv(tmp_path / "p.csv", index=False)
+    res = run("--labels", tmp_path / "l.csv", "--pred-probs", tmp_path / "p.csv", "--out",
+              tmp_path / "o.csv")
+    assert res.exit_code == 2 and "'[red]a'" in res.output, res.output
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    res = run("--labels", tmp_path / "l.csv", "--pred-probs", tmp_path / "p.csv", "--out",
+              tmp_path / "o.csv")
+    assert res.exit_code == 0 and "[red]a" in res.output, res.output

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 
@@ -23,16 +24,17 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except (ConfigError, DataError, FileNotFoundError) as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     except NonFiniteError as err:  # training diverged: one line naming the stage and the cause
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
     except ValidationError as err:
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": str(err)}
         where = ".".join(str(x) for x in first.get("loc", ()))
         console.print(
-            f"[bold red]error:[/] {where + ': ' if where else ''}{first.get('msg', '')}",
+            f"[bold red]error:[/] "
+            f"{escape((where + ': ' if where else '') + str(first.get('msg', '')))}",
             highlight=False,
             soft_wrap=True,
         )
