@@ -59,8 +59,8 @@ def check_pred_probs(pred_probs: np.ndarray, *, num_classes: int | None = None,
     bad = np.abs(sums - 1.0) > tol
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"pred_probs: {_name(ids, i)}'s probabilities sum to {sums[i]:.6g}, "
-                        f"not 1 (tolerance {tol:g})")
+        raise DataError(f"pred_probs: the probabilities of {_name(ids, i)} sum to "
+                        f"{sums[i]:.6g}, not 1 (tolerance {tol:g})")
     return p
 
 
