@@ -247,7 +247,8 @@ def load_pred_probs(path: str | Path, ids: Sequence[str], class_names: Sequence[
         missing = [c for c in names if c not in others]
         if extra or missing:
             detail = "; ".join(part for part in (
-                f"not classes of the labels: {', '.join(map(repr, extra))}" if extra else "",
+                f"not classes of the labels: {', '.join(map(repr, extra))} (--classes names "
+                "classes no label uses)" if extra else "",
                 f"missing classes: {', '.join(map(repr, missing))}" if missing else "") if part)
             raise DataError(f"{p.name}: class columns do not match the labels' classes "
                             f"({', '.join(names)}): {detail}")
