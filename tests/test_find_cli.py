@@ -380,3 +380,19 @@ def test_item_names_in_errors_and_tables_are_printed_as_given(tmp_path):
     res = run("--labels", tmp_path / "l.csv", "--pred-probs", tmp_path / "p.csv", "--out",
               tmp_path / "o.csv")
     assert res.exit_code == 0 and "[red]a" in res.output, res.output
+
+
+def test_quality_option_is_checked_and_recorded(data, tmp_path):
+    frame = _probs_frame(data)
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    res = run("--labels", data["csv"], "--pred-probs", tmp_path / "p.csv", "--quality",
+              "margin", "--out", tmp_path / "o.csv")
+    assert res.exit_code == 2 and "--quality" in res.output and not (tmp_path / "o.csv").exists()
+    res = run("--labels", data["csv"], "--pred-probs", tmp_path / "p.csv", "--quality",
+              "self_confidence", "--out", tmp_path / "o.csv")
+    assert res.exit_code == 0, res.output
+    assert json.loads(estimate_path(tmp_path / "o.csv").read_text())["quality"] == (
+        "self_confidence")
+    given = data["probs"][np.arange(N), data["y"]]
+    assert list(pd.read_csv(tmp_path / "o.csv")["id"]) == [
+        data["ids"][i] for i in np.argsort(given, kind="stable")]

@@ -190,3 +190,12 @@ def test_encoder_spec_from_options_then_the_yaml_next_to_the_file(tmp_path):
                         trusted=TrustedConfig(column="t", values=["yes"]))
     frame = pd.DataFrame({"t": ["yes", "no"]})
     assert trusted_from_config(cfg, frame).tolist() == [True, False]
+
+
+def test_self_confidence_quality_ranks_by_the_given_labels_probability():
+    y = np.arange(60) % 3
+    p = noisy_probs(y, seed=3)
+    ranked = rank_label_issues(y, pred_probs=p, method="self_confidence")
+    assert list(ranked["index"]) == list(np.argsort(p[np.arange(60), y], kind="stable"))
+    with pytest.raises(ValueError, match="unknown method"):
+        rank_label_issues(y, pred_probs=p, method="margin")  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from labelrefine.active import finding
+from labelrefine.active.label_quality import CL_METHOD, CL_METHODS, ClMethod
 from labelrefine.config import FindConfig
 from labelrefine.data.external import ROW_SUM_TOL, check_pred_probs, trusted_mask
 from labelrefine.validation import check_labels
@@ -92,14 +93,18 @@ def score_labels(labels: np.ndarray, *, pred_probs: np.ndarray | None = None,
                  features: np.ndarray | None = None, num_classes: int | None = None,
                  weight: float = WEIGHT, c: float = C_REG, folds: int = FOLDS,
                  neighbours: int = NEIGHBOURS, dims: int | None = finding.DIMS,
-                 seed: int = 0) -> Scored:
+                 seed: int = 0, method: ClMethod = CL_METHOD) -> Scored:
     """Score every label (module docstring): from ``pred_probs`` (``(n, C)``, out of sample,
     checked by :func:`check_pred_probs`), from ``features`` (``(n, D)``; probabilities
     cross-fitted over ``folds`` stratified folds seeded with ``seed``, L2 strength ``1 / c``,
     ``dims`` principal components, neighbour weight ``weight`` over ``neighbours``
-    neighbours) or from both (given probabilities, agreement from the features)."""
+    neighbours) or from both (given probabilities, agreement from the features). ``method``:
+    cleanlab's label-quality score (``normalized_margin``, the campaigns', or
+    ``self_confidence`` ``q_i = p_i[y_i]``, or ``confidence_weighted_entropy``)."""
     if pred_probs is None and features is None:
         raise ValueError("give pred_probs, features or both")
+    if method not in CL_METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(CL_METHODS)}")
     if pred_probs is not None:
         p = check_pred_probs(pred_probs, num_classes=num_classes)
         c_ = p.shape[1]
@@ -111,16 +116,20 @@ def score_labels(labels: np.ndarray, *, pred_probs: np.ndarray | None = None,
     if pred_probs is not None and p.shape[0] != y.size:
         raise ValueError(f"pred_probs has {p.shape[0]} rows for {y.size} labels")
     if features is None:
-        return Scored(probs=p, agreement=None, scores=finding.finding_scores(p, y, weight=0.0),
+        return Scored(probs=p, agreement=None,
+                      scores=finding.finding_scores(p, y, weight=0.0, method=method),
                       source="pred_probs")
     if pred_probs is None:
         f = finding.find(features, y, c_, folds=folds, c=c, k=neighbours, weight=weight,
                          dims=dims, seed=seed)
-        return Scored(probs=f.probs, agreement=f.agreement, scores=f.scores, source="features")
+        scores = (f.scores if method == CL_METHOD else finding.finding_scores(
+            f.probs, y, agreement=f.agreement, weight=weight, method=method))
+        return Scored(probs=f.probs, agreement=f.agreement, scores=scores, source="features")
     x = finding.standardise(finding._features(features, y.size))
     agree = finding.neighbour_agreement(x, y, c_, k=neighbours)
     return Scored(probs=p, agreement=agree,
-                  scores=finding.finding_scores(p, y, agreement=agree, weight=weight),
+                  scores=finding.finding_scores(p, y, agreement=agree, weight=weight,
+                                                method=method),
                   source="pred_probs+features")
 
 
@@ -168,7 +177,8 @@ def rank_label_issues(labels: np.ndarray, *, pred_probs: np.ndarray | None = Non
                       class_names: Sequence[str] | None = None,
                       num_classes: int | None = None, weight: float = WEIGHT,
                       c: float = C_REG, folds: int = FOLDS, neighbours: int = NEIGHBOURS,
-                      dims: int | None = finding.DIMS, seed: int = 0) -> pd.DataFrame:
+                      dims: int | None = finding.DIMS, seed: int = 0,
+                      method: ClMethod = CL_METHOD) -> pd.DataFrame:
     """Rank the given labels, most likely wrong first, leaving out the trusted ones.
 
     Parameters
@@ -195,6 +205,9 @@ def rank_label_issues(labels: np.ndarray, *, pred_probs: np.ndarray | None = Non
         ``C``; needed with ``features`` alone.
     seed : int
         Seed of the fold split and the projection: the same seed gives the same ranking.
+    method : str
+        cleanlab's label-quality score ``q``: ``normalized_margin`` (default, as campaigns),
+        ``self_confidence`` (``q_i = p_i[y_i]``) or ``confidence_weighted_entropy``.
 
     Returns
     -------
@@ -212,7 +225,7 @@ def rank_label_issues(labels: np.ndarray, *, pred_probs: np.ndarray | None = Non
                           num_classes=num_classes if num_classes is not None
                           else (len(class_names) if class_names is not None else None),
                           weight=weight, c=c, folds=folds, neighbours=neighbours, dims=dims,
-                          seed=seed)
+                          seed=seed, method=method)
     return ranking_frame(scored, labels, trusted=trusted, ids=ids, class_names=class_names,
                          neighbours=neighbours)
 
@@ -313,14 +326,15 @@ def find_wrong_labels(labels: np.ndarray, *, pred_probs: np.ndarray | None = Non
                       class_names: Sequence[str] | None = None,
                       num_classes: int | None = None, weight: float = WEIGHT,
                       c: float = C_REG, folds: int = FOLDS, neighbours: int = NEIGHBOURS,
-                      dims: int | None = finding.DIMS, seed: int = 0) -> FindResult:
+                      dims: int | None = finding.DIMS, seed: int = 0,
+                      method: ClMethod = CL_METHOD) -> FindResult:
     """:func:`rank_label_issues` and :func:`estimate_wrong_labels` on the same probabilities
     (with features, the heads are cross-fitted once); parameters as there."""
     k = num_classes if num_classes is not None else (
         len(class_names) if class_names is not None else None)
     scored = score_labels(labels, pred_probs=pred_probs, features=features, num_classes=k,
                           weight=weight, c=c, folds=folds, neighbours=neighbours, dims=dims,
-                          seed=seed)
+                          seed=seed, method=method)
     ranking = ranking_frame(scored, labels, trusted=trusted, ids=ids, class_names=class_names,
                             neighbours=neighbours)
     estimate = estimate_wrong_labels(labels, scored.probs, trusted=trusted,

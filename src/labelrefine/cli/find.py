@@ -191,6 +191,10 @@ def find_command(
     neighbours: int | None = typer.Option(
         None, "--neighbours", min=1, max=200, help="Nearest neighbours of the agreement "
         "signal (default: 10)."),
+    quality: str = typer.Option(
+        "normalized_margin", "--quality", help="cleanlab's label-quality score the ranking "
+        "uses: normalized_margin (as campaigns), self_confidence (p of the given label) or "
+        "confidence_weighted_entropy."),
     progress: bool = typer.Option(True, "--progress/--no-progress",
                                   help="Show a progress bar while embedding."),
 ) -> None:
@@ -205,6 +209,7 @@ def find_command(
     Bad files stop with exit code 2 and one line naming the file and the bad item.
     """
     from labelrefine import finder
+    from labelrefine.active.label_quality import CL_METHODS
     from labelrefine.data.external import load_features, load_pred_probs, read_label_table
     from labelrefine.io import atomic_open, dumps_json, write_json
 
@@ -213,6 +218,8 @@ def find_command(
                               images=images, ids=ids, trusted_column=trusted_column,
                               trusted_values=trusted_values, mean=mean, std=std, top=top,
                               out=out, labels=labels)
+        if quality not in CL_METHODS:
+            raise ConfigError(f"--quality: {quality!r} is not one of {', '.join(CL_METHODS)}")
         table = read_label_table(labels, id_column=id_column, label_column=label_column,
                                  classes=_split(classes) or None)
         keep = _split(keep_columns)
@@ -238,9 +245,11 @@ def find_command(
                                   ("neighbours", neighbours)) if v is not None}
         result = finder.find_wrong_labels(table.labels, pred_probs=probs, features=x,
                                           trusted=trusted, ids=table.ids,
-                                          class_names=table.class_names, seed=seed, **opts)
+                                          class_names=table.class_names, seed=seed,
+                                          method=quality, **opts)  # type: ignore[arg-type]
         rows = output_frame(result.ranking, table.frame, keep, top)
-        estimate = {**result.estimate, "labels": labels.name, "seed": seed}
+        estimate = {**result.estimate, "labels": labels.name, "seed": seed,
+                    "quality": quality}
         est_path = estimate_path(out)
         with atomic_open(out, "w", newline="") as fh:
             rows.to_csv(fh, index=False, float_format="%.6g")
