@@ -12,6 +12,7 @@ then
 * ``cleanlab``: ``cleanlab.filter.find_label_issues(labels, pred_probs,
   return_indices_ranked_by="self_confidence")`` on the same probabilities -- its flagged
   items in its order, then (where ``k`` exceeds what it flags) the rest by self-confidence;
+* ``find --pred-probs --quality self_confidence``: the same, ranked by ``p_i[y_i]``;
 * ``find --features``: the command on the features themselves (its own cross-fitting, with
   the neighbour signal), for reference.
 
@@ -110,10 +111,14 @@ def main() -> None:
             base = ["--labels", str(root / "labels.csv"), "--seed", str(seed)]
             ours, est = cli_order(base + ["--pred-probs", str(root / "probs.csv")],
                                   root / "p.csv", ids)
+            selfc, _ = cli_order(base + ["--pred-probs", str(root / "probs.csv"), "--quality",
+                                         "self_confidence"], root / "s.csv", ids)
             feat, est_f = cli_order(base + ["--features", str(root / "features.npz")],
                                     root / "f.csv", ids)
         cl, flagged = cleanlab_order(probs, y)
         for name, order, e in (("find --pred-probs", ours, est["estimate"]),
+                               ("find --pred-probs --quality self_confidence", selfc,
+                                est["estimate"]),
                                ("cleanlab find_label_issues", cl, float("nan")),
                                ("find --features", feat, est_f["estimate"])):
             rows.append({"seed": seed, "ranking": name, "n": int(tr.size), "wrong": nw,
@@ -161,7 +166,7 @@ def table(rows: list[dict]) -> str:
     lines += ["", "| ranking | estimated wrong (mean) | true wrong (mean) | estimate − truth "
               "(95 % CI) |", "|---|---|---|---|"]
     for name, g in df.groupby("ranking", sort=False):
-        if name == "cleanlab find_label_issues":
+        if name == "cleanlab find_label_issues" or "--quality" in name:
             continue
         mean, h = _t((g["estimate"] - g["wrong"]).to_numpy(dtype=float))
         lines.append(f"| {name} | {g['estimate'].mean():.0f} | {g['wrong'].mean():.0f} | "
