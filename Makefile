@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,onnxruntime,ray]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,onnxruntime,parquet,ray]'
 	touch $(STAMP)
 
 DEMO_CONFIG := configs/ham10000-demo.yaml

@@ -40,6 +40,7 @@ def test_importing_the_cli_loads_no_heavy_library():
         ["embed"],
         ["run"],
         ["report"],
+        ["find"],
     ],
 )
 def test_every_help_works_without_heavy_imports(args):

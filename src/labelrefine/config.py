@@ -61,6 +61,32 @@ class IntensityConfig(_Strict):
         return self
 
 
+class TrustedConfig(_Strict):
+    """Labels already known to be right, marked by a column of the labels CSV: an item is
+    trusted when its ``column`` holds one of ``values`` (e.g. HAM10000's ``dx_type: histo``,
+    a histopathology-confirmed diagnosis). Trusted items are never listed as suspects and
+    count as correct in the estimate of wrong labels (:mod:`labelrefine.finder`)."""
+
+    column: str
+    values: list[str] = Field(min_length=1)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        # YAML reads 1 or yes as numbers / booleans; the CSV cells are text
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> TrustedConfig:
+        if not self.column.strip():
+            raise ValueError("column must name a column (it is empty)")
+        if any(not v.strip() for v in self.values):
+            raise ValueError("values must not be empty strings")
+        return self
+
+
 class DatasetConfig(_Strict):
     """Where the data lives and which layout it has."""
 
@@ -81,6 +107,8 @@ class DatasetConfig(_Strict):
     split_column: str | None = None
     # how high-bit-depth images (16-bit, float, DICOM) become 8-bit; 8-bit images never change
     intensity: IntensityConfig = Field(default_factory=IntensityConfig)
+    # csv, isic2019: labels already known to be right ({column: dx_type, values: [histo]})
+    trusted: TrustedConfig | None = None
 
     @field_validator("class_names", mode="before")
     @classmethod
@@ -114,6 +142,9 @@ class DatasetConfig(_Strict):
             for key, column in taken.items():
                 if self.format == "csv" and self.split_column == column:
                     raise ValueError(f"split_column {column!r} is also the {key}")
+        if self.trusted is not None and self.format not in ("csv", "isic2019"):
+            raise ValueError(f"trusted applies to formats csv and isic2019 (a column of the "
+                             f"labels CSV), not '{self.format}'")
         return self
 
     @model_serializer(mode="wrap")
@@ -127,6 +158,8 @@ class DatasetConfig(_Strict):
             data.pop("intensity", None)
         if self.class_names is None:
             data.pop("class_names", None)
+        if self.trusted is None:
+            data.pop("trusted", None)
         return data
 
 

@@ -346,19 +346,22 @@ def plan_round(features: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
     return RoundPlan(train_idx=train, finding=fnd, queue=plan)
 
 
-def finding_reason(probs: np.ndarray, given: int, agreement: float, k: int,
+def finding_reason(probs: np.ndarray, given: int, agreement: float | None, k: int,
                    class_names: Sequence[str] | None = None) -> str:
     """Why the finder ranks an item where it does, in plain words: what the out-of-sample
     model finds more likely than the given label, and how many of the ``k`` nearest images
-    carry the given label. The same wording for every queued item, whatever its purpose."""
+    carry the given label (left out when ``agreement`` is None: probabilities without
+    features). The same wording for every queued item, whatever its purpose."""
     from labelrefine.active.registry import class_name
 
     row = np.asarray(probs, dtype=np.float64)
     pred = int(row.argmax())
     g = class_name(class_names, int(given))
-    same = int(round(float(agreement) * k))
-    near = f"{same} of the {k} most similar images carry {g}"
+    near = ""
+    if agreement is not None:
+        same = int(round(float(agreement) * k))
+        near = f"; {same} of the {k} most similar images carry {g}"
     if pred != int(given):
         return (f"the model finds {class_name(class_names, pred)} more likely "
-                f"({row[pred]:.0%}) than the given {g} ({row[int(given)]:.0%}); {near}")
-    return f"the model agrees with the given {g} ({row[pred]:.0%}); {near}"
+                f"({row[pred]:.0%}) than the given {g} ({row[int(given)]:.0%}){near}")
+    return f"the model agrees with the given {g} ({row[pred]:.0%}){near}"

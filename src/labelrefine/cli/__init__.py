@@ -54,3 +54,6 @@ app.command("embed")(embed_command)
 from labelrefine.cli.cache import cache_app  # noqa: E402
 
 app.add_typer(cache_app, name="cache")
+from labelrefine.cli.find import find_command  # noqa: E402
+
+app.command("find")(find_command)
