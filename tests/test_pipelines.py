@@ -230,3 +230,51 @@ def test_find_defaults_are_the_finders() -> None:
     assert (f.weight, f.c, f.dims, f.folds, f.neighbours, f.audit_share, f.info_share) == (
         finding.NEIGHBOUR_WEIGHT, finding.C_REG, finding.DIMS, finding.FOLDS,
         finding.NEIGHBOURS, audit.AUDIT_SHARE, audit.INFO_SHARE)
+
+
+def test_trusted_labels_are_spared_by_the_noise_and_never_queried(world) -> None:
+    """``noise.spare_trusted`` leaves trusted labels right; ``ours_find`` never queries them,
+    trains on them and estimates only the others; ``use_trusted: false`` ignores the mask."""
+    import dataclasses
+
+    from labelrefine.config import FindConfig, NoiseConfig
+    from labelrefine.data.dataset import DataError
+    from labelrefine.data.prepare import prepare_data
+    from labelrefine.pipelines import PipelineContext
+
+    ds, source = world
+    mask = np.zeros(len(ds), dtype=bool)
+    mask[::3] = True
+    ds_t = dataclasses.replace(ds, trusted=mask)
+    ctx0 = _context(world)
+    noise = NoiseConfig(kind="symmetric", rate=0.4, spare_trusted=True)
+    data = prepare_data(ds_t, ctx0.cfg.split, noise, None, 0)
+    tr = data.train_idx
+    noisy = data.given_labels[tr] != data.true_labels[tr]
+    assert not noisy[mask[tr]].any() and noisy[~mask[tr]].mean() == pytest.approx(0.4, abs=0.02)
+    with pytest.raises(DataError, match="spare_trusted needs dataset.trusted"):
+        prepare_data(ds, ctx0.cfg.split, noise, None, 0)
+    assert noise.tag == "symmetric0.4-untrusted" and NoiseConfig().tag == "symmetric0.4"
+
+    queried: dict[bool, set[int]] = {}
+    for use in (True, False):
+        asked: list[int] = []
+        ctx = PipelineContext(cfg=ctx0.cfg, data=data, source=source, noise=noise, seed=0)
+        real = ctx.oracle
+
+        def oracle(real=real, asked=asked):  # noqa: ANN001, ANN202
+            o = real()
+            query = o.query
+
+            def spy(items):  # noqa: ANN001, ANN202
+                asked.extend(int(i) for i in np.asarray(items))
+                return query(items)
+
+            o.query = spy
+            return o
+
+        ctx.oracle = oracle  # type: ignore[method-assign]
+        res = run_pipeline(PipelineSpec(name="ours_find", find=FindConfig(use_trusted=use)), ctx)
+        queried[use] = set(asked)
+        assert res["n_trusted"] == (int(mask[tr].sum()) if use else 0)
+    assert not queried[True] & set(data.trusted_train)

@@ -210,6 +210,9 @@ class NoiseConfig(_Strict):
     # Per-setting overrides (the paper tunes a_l and m per noise rate); None: use active / lnl.
     budget_per_round: float | None = Field(None, gt=0)
     mix: float | None = Field(None, ge=0, le=1)
+    # inject the noise only into training items whose labels are not trusted
+    # (dataset.trusted): the trusted ones keep their true labels
+    spare_trusted: bool = False
 
     @model_validator(mode="after")
     def _matrix_given(self) -> NoiseConfig:
@@ -217,9 +220,18 @@ class NoiseConfig(_Strict):
             raise ValueError("kind 'matrix' needs 'transition'")
         return self
 
+    @model_serializer(mode="wrap")
+    def _omit_unset_options(self, handler: Any) -> dict[str, Any]:
+        # off, it is left out of dumps (configs and run fingerprints read as before it existed)
+        data = handler(self)
+        if not self.spare_trusted:
+            data.pop("spare_trusted", None)
+        return data
+
     @property
     def tag(self) -> str:
-        return "clean" if self.kind == "none" else f"{self.kind}{self.rate:g}"
+        base = "clean" if self.kind == "none" else f"{self.kind}{self.rate:g}"
+        return base + ("-untrusted" if self.spare_trusted else "")
 
 
 class LongTailConfig(_Strict):
@@ -395,6 +407,8 @@ class FindConfig(_Strict):
     # weight, c and dims chosen on development seeds (results/finding/grid-dev.md)
     weight: float = Field(0.25, ge=0, le=1)
     c: float = Field(0.003, gt=0)  # inverse L2 strength of the cross-fitted logistic heads
+    # trusted labels (dataset.trusted) never queued, always trained on, outside the estimate
+    use_trusted: bool = True
     dims: int | None = Field(128, ge=1)  # principal components the heads see (None: all)
     folds: int = Field(5, ge=2, le=20)
     neighbours: int = Field(10, ge=1, le=200)

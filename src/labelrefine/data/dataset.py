@@ -40,6 +40,8 @@ class ImageDataset:
     name: str = "dataset"
     splits: tuple[str, ...] | None = None
     intensity: IntensityConfig | None = None
+    #: ``(N,)`` bool: labels the team already trusts (``dataset.trusted``); None: none
+    trusted: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.ids)

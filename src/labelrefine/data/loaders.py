@@ -564,7 +564,27 @@ def load_dataset(
     """
     ds = _load(cfg, check_images, progress)
     check_display_names(cfg.class_names or {}, ds.class_names, "dataset.class_names")
-    return dataclasses.replace(ds, intensity=cfg.intensity)
+    return dataclasses.replace(ds, intensity=cfg.intensity, trusted=_trusted(cfg, ds))
+
+
+def _trusted(cfg: DatasetConfig, ds: ImageDataset) -> np.ndarray | None:
+    """``dataset.trusted`` as a mask over ``ds``'s items (None when nothing is trusted); the
+    CSV layouts only (the column lives in the labels CSV)."""
+    if cfg.trusted is None:
+        return None
+    if cfg.format not in ("csv", "isic2019") or cfg.labels is None:
+        raise DataError(f"dataset.trusted needs a labels CSV (format csv or isic2019), not "
+                        f"{cfg.format}")
+    from labelrefine.data.external import trusted_mask
+
+    frame = pd.read_csv(cfg.labels, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    mask = trusted_mask(frame, cfg.trusted.column, cfg.trusted.values)
+    ids = frame[cfg.id_column].astype(str).str.strip() if cfg.id_column in frame else None
+    if ids is None:
+        raise DataError(f"{cfg.labels}: no id column {cfg.id_column!r}")
+    by_id = dict(zip(ids, mask, strict=True))
+    return np.array([bool(by_id.get(str(k), False)) for k in ds.ids], dtype=bool)
 
 
 def check_display_names(

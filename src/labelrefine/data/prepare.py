@@ -30,6 +30,15 @@ class PreparedData:
     given_labels: np.ndarray
     num_classes: int
     class_names: tuple[str, ...]
+    #: ``(N,)`` bool: labels the team trusts (``dataset.trusted``); all False without any
+    trusted: np.ndarray | None = None
+
+    @property
+    def trusted_train(self) -> np.ndarray:
+        """Training items whose labels are trusted (sorted)."""
+        if self.trusted is None:
+            return np.zeros(0, dtype=np.int64)
+        return self.train_idx[self.trusted[self.train_idx]]
 
     @property
     def is_noisy(self) -> np.ndarray:
@@ -103,9 +112,13 @@ def prepare_data(
     if len(train) == 0:
         raise DataError(f"dataset {dataset.name!r}: the training split is empty")
     given = true.copy()
+    trusted = dataset.trusted
+    if noise.spare_trusted and trusted is None:
+        raise DataError("noise.spare_trusted needs dataset.trusted")
+    noisy = train if not noise.spare_trusted else train[~trusted[train]]
     try:
-        given[train] = inject_noise(
-            true[train], c, noise.kind, noise.rate, seed, transition=noise.transition,
+        given[noisy] = inject_noise(
+            true[noisy], c, noise.kind, noise.rate, seed, transition=noise.transition,
             class_names=dataset.class_names,
         )
     except ValueError as err:
@@ -118,6 +131,7 @@ def prepare_data(
         given_labels=given,
         num_classes=c,
         class_names=tuple(dataset.class_names),
+        trusted=None if trusted is None else np.asarray(trusted, dtype=bool),
     )
 
 

@@ -69,9 +69,11 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     n_all = d.true_labels.size
     x = finder_features(model, ctx.source, n_all, ctx.device)
     labels = d.given_labels.astype(np.int64, copy=True)
-    clean = np.unique(lnl.clean_idx).astype(np.int64)
+    trusted = d.trusted_train if opts.use_trusted else np.zeros(0, dtype=np.int64)
+    clean = np.union1d(np.unique(lnl.clean_idx).astype(np.int64), trusted)  # trusted: clean
     answer = np.full(n_all, -1, dtype=np.int64)  # sure answer per item (-1: none)
-    asked = np.zeros(0, dtype=np.int64)
+    asked = trusted.copy()  # never queued: answered or trusted
+    unknown = np.setdiff1d(train, trusted)  # what the estimate covers
     audits: list[AuditRound] = []
     oracle = ctx.oracle()
     records = [round_zero(lnl.fit, n_clean=int(clean.size))]
@@ -106,8 +108,9 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
             functools.partial(copy.deepcopy, model), ctx.source, candidates, labels,
             active=act, lnl=lnl_cfg, val=val, test=test, seed=ctx.seed, rnd=rnd,
             device=ctx.device)
-        est = remaining_wrong(audits, given=d.given_labels, answer=answer, m_now=m, items=train)
-        left = train[answer[train] < 0]
+        est = remaining_wrong(audits, given=d.given_labels, answer=answer, m_now=m,
+                              items=unknown)
+        left = unknown[answer[unknown] < 0]
         records.append({
             "round": rnd,
             "labels_bought": bought,
@@ -132,6 +135,6 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         ctx, spec, records,
         phase1=phase1_record(ctx, lnl, settings.phase1_method, settings.mix, p1_seconds, shared),
         seconds={"phase1_s": p1_seconds, "phase2_s": time.perf_counter() - t0},
-        extra={"final_wrong_labels": wrong, "fixed": fixed,
+        extra={"final_wrong_labels": wrong, "fixed": fixed, "n_trusted": int(trusted.size),
                "find": opts.model_dump(mode="json")},
     )
