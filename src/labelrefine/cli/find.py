@@ -186,14 +186,16 @@ def find_command(
         "campaign's, 5)."),
     weight: float | None = typer.Option(
         None, "--weight", min=0.0, max=1.0, help="Weight of the neighbour-agreement rank "
-        "against cleanlab's label quality with features (default: the campaign's, 0.5; "
+        "against cleanlab's label quality with features (default: the campaign's, 0.25; "
         "0 = cleanlab alone). Not used with --pred-probs."),
     neighbours: int | None = typer.Option(
         None, "--neighbours", min=1, max=200, help="Nearest neighbours of the agreement "
         "signal (default: 10)."),
-    quality: str = typer.Option(
-        "normalized_margin", "--quality", help="cleanlab's label-quality score the ranking "
-        "uses: normalized_margin (as campaigns), self_confidence (p of the given label) or "
+    quality: str | None = typer.Option(
+        None, "--quality", help="cleanlab's label-quality score the ranking uses: "
+        "self_confidence (p of the given label; the default with --pred-probs: level with or "
+        "ahead of cleanlab's find_label_issues order at every k on development seeds), "
+        "normalized_margin (the default with features, as campaigns) or "
         "confidence_weighted_entropy."),
     progress: bool = typer.Option(True, "--progress/--no-progress",
                                   help="Show a progress bar while embedding."),
@@ -218,6 +220,8 @@ def find_command(
                               images=images, ids=ids, trusted_column=trusted_column,
                               trusted_values=trusted_values, mean=mean, std=std, top=top,
                               out=out, labels=labels)
+        if quality is None:
+            quality = "self_confidence" if pred_probs is not None else "normalized_margin"
         if quality not in CL_METHODS:
             raise ConfigError(f"--quality: {quality!r} is not one of {', '.join(CL_METHODS)}")
         table = read_label_table(labels, id_column=id_column, label_column=label_column,
