@@ -8,11 +8,12 @@ first 128 principal components of the standardised features, ``C`` as ``find --f
 then
 
 * ``find --pred-probs``: the command run on those probabilities (written as a CSV keyed by
-  image id), ranked by cleanlab's normalised-margin label quality;
+  image id), ranked by its default, cleanlab's self-confidence label quality ``p_i[y_i]``;
 * ``cleanlab``: ``cleanlab.filter.find_label_issues(labels, pred_probs,
   return_indices_ranked_by="self_confidence")`` on the same probabilities -- its flagged
   items in its order, then (where ``k`` exceeds what it flags) the rest by self-confidence;
-* ``find --pred-probs --quality self_confidence``: the same, ranked by ``p_i[y_i]``;
+* ``find --pred-probs --quality normalized_margin``: the same, ranked by the normalised
+  margin (the campaigns' score on their own probabilities);
 * ``find --features``: the command on the features themselves (its own cross-fitting, with
   the neighbour signal), for reference.
 
@@ -111,13 +112,13 @@ def main() -> None:
             base = ["--labels", str(root / "labels.csv"), "--seed", str(seed)]
             ours, est = cli_order(base + ["--pred-probs", str(root / "probs.csv")],
                                   root / "p.csv", ids)
-            selfc, _ = cli_order(base + ["--pred-probs", str(root / "probs.csv"), "--quality",
-                                         "self_confidence"], root / "s.csv", ids)
+            margin, _ = cli_order(base + ["--pred-probs", str(root / "probs.csv"), "--quality",
+                                          "normalized_margin"], root / "s.csv", ids)
             feat, est_f = cli_order(base + ["--features", str(root / "features.npz")],
                                     root / "f.csv", ids)
         cl, flagged = cleanlab_order(probs, y)
         for name, order, e in (("find --pred-probs", ours, est["estimate"]),
-                               ("find --pred-probs --quality self_confidence", selfc,
+                               ("find --pred-probs --quality normalized_margin", margin,
                                 est["estimate"]),
                                ("cleanlab find_label_issues", cl, float("nan")),
                                ("find --features", feat, est_f["estimate"])):

@@ -413,7 +413,8 @@ class FindConfig(_Strict):
     folds: int = Field(5, ge=2, le=20)
     neighbours: int = Field(10, ge=1, le=200)
     # what each round fine-tunes on: clean set + answers, answers only, or the better-validating
-    train_on: Literal["clean", "relabeled", "select"] = "select"
+    # (active.round.TRAIN_ON; pruned: all items with current labels but the flagged unanswered)
+    train_on: Literal["clean", "relabeled", "pruned", "select", "select_pruned"] = "select"
 
 
 class PipelineSpec(_Strict):

@@ -313,6 +313,14 @@ class RoundPlan:
         return out
 
 
+    def pruned(self, labels: np.ndarray, settled: np.ndarray) -> np.ndarray:
+        """Training items to fit on with their current ``labels``: all but those the finder
+        flags (:func:`flag_issues`) that are not ``settled`` (answered or trusted)."""
+        y = np.asarray(labels, dtype=np.int64)
+        flag = flag_issues(self.finding.probs, y[self.train_idx])
+        keep = ~flag | np.isin(self.train_idx, np.asarray(settled, dtype=np.int64))
+        return self.train_idx[keep]
+
     def audit_round(self, given: np.ndarray, answer: np.ndarray) -> AuditRound:
         """This round's audit design with the model's wrong-probability of every population
         item: ``1 - p(given)`` recalibrated on the answers so far
@@ -344,6 +352,21 @@ def plan_round(features: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
     plan = compose_queue(train[pool_pos], fnd.scores[pool_pos], fnd.probs[pool_pos], budget,
                          seed=seed, audit_share=audit_share, info_share=info_share)
     return RoundPlan(train_idx=train, finding=fnd, queue=plan)
+
+
+def flag_issues(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Boolean per row: cleanlab's ``find_label_issues`` (prune by noise rate) on out-of-sample
+    ``probs`` -- the rows confident learning counts as wrong."""
+    from cleanlab.filter import find_label_issues
+
+    from labelrefine.active.label_quality import _check
+
+    p, y = _check(probs, labels)
+    if y.size == 0 or np.unique(y).size < 2:
+        return np.zeros(y.size, dtype=bool)
+    with warnings.catch_warnings():  # "may not flag all label issues in class ..."
+        warnings.simplefilter("ignore")
+        return np.asarray(find_label_issues(y, p), dtype=bool)
 
 
 def finding_reason(probs: np.ndarray, given: int, agreement: float | None, k: int,

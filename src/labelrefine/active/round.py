@@ -109,6 +109,25 @@ def refit(model: Classifier, source: Any, trusted: np.ndarray, labels: np.ndarra
     )
 
 
+#: The training sets each ``train_on`` setting fits from the same weights (the better-validating
+#: one is kept): ``clean`` = phase 1's clean set plus the answers, ``relabeled`` = the answers
+#: only, ``pruned`` = every training item with its current label except the unanswered ones
+#: the finder flags (:func:`labelrefine.active.finding.flag_issues`).
+TRAIN_ON: dict[str, tuple[str, ...]] = {
+    "clean": ("clean",), "relabeled": ("relabeled",), "pruned": ("pruned",),
+    "select": ("clean", "relabeled"), "select_pruned": ("clean", "relabeled", "pruned"),
+}
+
+
+def candidates(train_on: str, sets: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The candidate training sets of ``train_on`` (:data:`TRAIN_ON`) among ``sets``; an empty
+    one is dropped, and with none left the ``clean`` set is the only candidate."""
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"unknown train_on {train_on!r}; choose one of {', '.join(TRAIN_ON)}")
+    out = {k: np.asarray(sets[k]) for k in TRAIN_ON[train_on] if k in sets and len(sets[k])}
+    return out or {"clean": np.asarray(sets["clean"])}
+
+
 def refit_select(make_net: Callable[[], Classifier], source: Any,
                  candidates: Mapping[str, np.ndarray], labels: np.ndarray, *,
                  progress: Callable[[str], ProgressFn | None] | None = None,

@@ -61,7 +61,8 @@ import torch
 from labelrefine import seeding
 from labelrefine.active.finding import finding_reason, plan_round
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
-from labelrefine.active.round import propose, refit_select
+from labelrefine.active.round import TRAIN_ON, propose, refit_select
+from labelrefine.active.round import candidates as fit_candidates
 from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
 from labelrefine.campaign.create import campaign_trusted
 from labelrefine.campaign.estimates import finder_estimate, model_estimate
@@ -538,19 +539,17 @@ def run_step(
     )
 
 
-#: Fits each ``find.train_on`` setting compares (``plus`` always selects).
-TRAIN_ON = {"clean": ("clean",), "relabeled": ("relabeled",), "select": ("clean", "relabeled")}
-
-
 def _candidates(settings: Settings, phase1_clean: np.ndarray,
                 labeled: np.ndarray) -> dict[str, np.ndarray]:
     """The training sets a fine-tuning round fits from the same weights (the better-validating
-    is kept): ``paper`` the clean set plus the answers; ``plus`` also the answers alone;
-    ``find`` as ``find.train_on`` says. An empty candidate is dropped."""
-    sets = {"clean": np.union1d(phase1_clean, labeled), "relabeled": labeled}
-    wanted = {"paper": ("clean",), "plus": ("clean", "relabeled"),
-              "find": TRAIN_ON[settings.find.train_on]}[settings.strategy]
-    return {k: sets[k] for k in wanted if sets[k].size} or {"clean": sets["clean"]}
+    is kept, :data:`labelrefine.active.round.TRAIN_ON`): ``paper`` the clean set plus the
+    answers; ``plus`` also the answers alone; ``find`` as ``find.train_on`` says."""
+    train_on = {"paper": "clean", "plus": "select", "find": settings.find.train_on}
+    if "pruned" in TRAIN_ON[train_on[settings.strategy]]:
+        raise CampaignError("find.train_on with 'pruned' is simulated only (ours_find); "
+                            "campaigns fit on 'clean', 'relabeled' or 'select'")
+    return fit_candidates(train_on[settings.strategy],
+                          {"clean": np.union1d(phase1_clean, labeled), "relabeled": labeled})
 
 
 def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: int, seed: int,

@@ -30,7 +30,8 @@ from labelrefine.active.audit import AuditRound, remaining_wrong
 from labelrefine.active.finding import plan_round
 from labelrefine.active.loop import eval_sets, fit_summary, round_zero
 from labelrefine.active.oracle import UNSURE
-from labelrefine.active.round import refit_select
+from labelrefine.active.round import TRAIN_ON, refit_select
+from labelrefine.active.round import candidates as fit_candidates
 from labelrefine.config import FindConfig, PipelineSpec
 from labelrefine.lnl.trainer import predict, source_features
 from labelrefine.metrics import query_precision
@@ -41,9 +42,6 @@ from labelrefine.pipelines.common import (
     phase1,
     phase1_record,
 )
-
-#: Fits each ``train_on`` setting compares.
-TRAIN_ON = {"clean": ("clean",), "relabeled": ("relabeled",), "select": ("clean", "relabeled")}
 
 
 def finder_features(model: object, source: object, n: int, device: str) -> np.ndarray:
@@ -101,9 +99,10 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         asked = np.union1d(asked, picked)
         bought += int(picked.size)
         relabeled = np.flatnonzero(answer >= 0)
-        candidates = {"clean": np.union1d(clean, relabeled), "relabeled": relabeled}
-        candidates = {k: candidates[k] for k in TRAIN_ON[opts.train_on]
-                      if candidates[k].size} or {"clean": candidates["clean"]}
+        sets = {"clean": np.union1d(clean, relabeled), "relabeled": relabeled}
+        if "pruned" in TRAIN_ON[opts.train_on]:
+            sets["pruned"] = plan.pruned(labels, asked)
+        candidates = fit_candidates(opts.train_on, sets)
         trained_on, model, fit = refit_select(
             functools.partial(copy.deepcopy, model), ctx.source, candidates, labels,
             active=act, lnl=lnl_cfg, val=val, test=test, seed=ctx.seed, rnd=rnd,
