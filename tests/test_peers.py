@@ -17,7 +17,6 @@ from conftest import (
 )
 from labelrefine.active.budgets import (
     allocate_budget,
-    class_aware_select,
     class_weights,
     expected_wrong_per_class,
     quota_select,
@@ -143,16 +142,23 @@ def test_class_weights_rules() -> None:
         class_weights("noise", pool, 4)
 
 
-def test_class_aware_select_gives_rare_class_its_share() -> None:
+def _class_aware_select(scores, classes, k, num_classes, *, by):  # noqa: ANN001, ANN202
+    """class_weights -> allocate_budget -> quota_select, as ours_plus composes them."""
+    w = class_weights(by, classes, num_classes)
+    quotas = allocate_budget(k, w, np.bincount(classes, minlength=num_classes))
+    return quota_select(scores, classes, quotas)
+
+
+def test_class_quotas_give_rare_class_its_share() -> None:
     # 90 majority items all score higher than the 10 rare ones: a plain top-10 takes no rare
     # item; inverse-frequency quotas give the rare class 9 of 10 (weights 1/90 vs 1/10).
     scores = np.concatenate([np.linspace(1.0, 0.6, 90), np.linspace(0.5, 0.1, 10)])
     classes = np.array([0] * 90 + [1] * 10)
     assert np.bincount(classes[np.argsort(-scores)[:10]], minlength=2)[1] == 0
-    picked = class_aware_select(scores, classes, 10, 2, by="inverse")
+    picked = _class_aware_select(scores, classes, 10, 2, by="inverse")
     np.testing.assert_array_equal(np.bincount(classes[picked], minlength=2), [1, 9])
     np.testing.assert_array_equal(picked[:1], [0])  # the majority's best item, then rare ones
-    picked = class_aware_select(scores, classes, 10, 2, by="pool")
+    picked = _class_aware_select(scores, classes, 10, 2, by="pool")
     np.testing.assert_array_equal(np.bincount(classes[picked], minlength=2), [9, 1])
 
 
