@@ -54,8 +54,12 @@ def test_pred_probs_ranking_is_cleanlab_label_quality_order():
     p = noisy_probs(y)
     ranked = rank_label_issues(y, pred_probs=p, ids=[f"x{i}" for i in range(90)],
                                class_names=["a", "b", "c"])
-    q = get_label_quality_scores(y, p, method="normalized_margin", adjust_pred_probs=False)
+    # the default with given probabilities: self-confidence, p of the given label
+    q = get_label_quality_scores(y, p, method="self_confidence", adjust_pred_probs=False)
     assert list(ranked["index"]) == list(np.argsort(q, kind="stable"))
+    margin = rank_label_issues(y, pred_probs=p, method="normalized_margin")
+    qm = get_label_quality_scores(y, p, method="normalized_margin", adjust_pred_probs=False)
+    assert list(margin["index"]) == list(np.argsort(qm, kind="stable"))
     row = ranked.iloc[0]
     assert row["id"] == f"x{row['index']}" and row["given_label"] == "abc"[y[row["index"]]]
     assert row["suggested_probability"] == pytest.approx(p[row["index"]].max())
