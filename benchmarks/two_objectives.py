@@ -6,9 +6,10 @@ setting and pipeline, over seeds (mean and 95 % t-interval): wrong labels fixed 
 answers after the last round, wrong labels fixed, test macro-F1 after phase 1 and after the last
 round, F1 gained per 100 labels bought, round-1 query precision, and whether the pipeline is on
 the Pareto front of (found per 100, final F1) means. Then the paired per-seed differences of
-every pipeline against ``--reference`` (95 % t-interval; ``*`` = excludes 0).
+every pipeline against each ``--reference`` (95 % t-interval; ``*`` = excludes 0).
 
-    python benchmarks/two_objectives.py runs/ham10000-find [--reference ours_find] [--out F]
+    python benchmarks/two_objectives.py runs/ham10000-find [--reference ours_find ours_plus]
+                                        [--out F]
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def fmt(m: float, h: float, digits: int = 3) -> str:
     return f"{m:.{digits}f} ± {h:.{digits}f}" if np.isfinite(h) else f"{m:.{digits}f}"
 
 
-def table(df: pd.DataFrame, reference: str) -> str:
+def table(df: pd.DataFrame, references: list[str]) -> str:
     out = []
     for noise, g in df.groupby("noise", sort=True):
         means = {lab: (h["found_per_100"].mean(), h["f1"].mean())
@@ -86,30 +87,38 @@ def table(df: pd.DataFrame, reference: str) -> str:
                 f"{fmt(*ci(h['qp1'].astype(float)), 2)} | {fmt(*ci(h['f1_0']))} | "
                 f"{fmt(*ci(h['f1']))} | {fmt(*ci(h['f1_per_100']), 4)} | "
                 f"{'yes' if lab in front else ''} |")
-        ref = g[g["label"] == reference].set_index("seed")
-        if len(ref):
-            out += ["", f"Paired against {reference} (other - {reference}, per seed; * = 95 % "
-                    "interval excludes 0):", "",
-                    "| pipeline | wrong labels fixed | final test F1 |", "|---|---|---|"]
-            for lab, h in g.groupby("label"):
-                if lab == reference:
-                    continue
-                h = h.set_index("seed")
-                seeds = h.index.intersection(ref.index)
-                cells = []
-                for col, digits in (("fixed", 0), ("f1", 3)):
-                    m, hw = ci(h.loc[seeds, col].to_numpy() - ref.loc[seeds, col].to_numpy())
-                    star = "*" if np.isfinite(hw) and abs(m) > hw else ""
-                    cells.append(fmt(m, hw, digits) + star)
-                out.append(f"| {lab} | " + " | ".join(cells) + " |")
+        for reference in references:
+            out += paired(g, reference)
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def paired(g: pd.DataFrame, reference: str) -> list[str]:
+    """Rows of the paired per-seed differences of every pipeline against ``reference``."""
+    ref = g[g["label"] == reference].set_index("seed")
+    if not len(ref):
+        return []
+    out = ["", f"Paired against {reference} (other - {reference}, per seed; * = 95 % interval "
+           "excludes 0):", "", "| pipeline | wrong labels fixed | final test F1 |",
+           "|---|---|---|"]
+    for lab, h in g.groupby("label"):
+        if lab == reference:
+            continue
+        h = h.set_index("seed")
+        seeds = h.index.intersection(ref.index)
+        cells = []
+        for col, digits in (("fixed", 0), ("f1", 3)):
+            m, hw = ci(h.loc[seeds, col].to_numpy() - ref.loc[seeds, col].to_numpy())
+            star = "*" if np.isfinite(hw) and abs(m) > hw else ""
+            cells.append(fmt(m, hw, digits) + star)
+        out.append(f"| {lab} | " + " | ".join(cells) + " |")
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--reference", default="ours_find")
+    ap.add_argument("--reference", nargs="+", default=["ours_find", "ours_plus"])
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     text = table(load(args.run_dir), args.reference)
