@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ def init_campaign(
     display_names: Mapping[str, str] | None = None,
     trusted_column: str | None = None,
     trusted_values: Sequence[str] = (),
+    features: str | Path | None = None,
+    features_ids: str | Path | None = None,
+    encoder_file: str | Path | None = None,
 ) -> Ledger:
     """Validate the folder and CSV completely, then write a new campaign file at ``out``.
 
@@ -64,6 +68,13 @@ def init_campaign(
     in the estimates of wrong labels left (:func:`campaign_trusted`), and the validation
     hold-out is drawn from them first (stratified), so model selection and calibration rest on
     the best labels the team has.
+
+    ``features`` (with ``features_ids`` for a ``.npy``) / ``encoder_file``: the team's own
+    model. Embeddings keyed by id (:func:`labelrefine.data.external.load_features`), or a
+    TorchScript / ONNX image encoder (:mod:`labelrefine.models.encoder_file`); every step then
+    trains and ranks on those features instead of the built-in encoder's (embedding mode).
+    Checked here (every item present, finite; the encoder's spec readable); the file's sha256
+    is kept and checked again at every step (:func:`campaign_features`).
     """
     images = Path(images)
     labels_csv = Path(labels_csv)
@@ -86,6 +97,7 @@ def init_campaign(
     shown = check_display_names(dict(display_names or {}), dataset.class_names,
                                 "class display names")
     trusted = _trusted(dataset, labels_csv, id_column, trusted_column, trusted_values)
+    own = _own_model(dataset, features, features_ids, encoder_file, id_column)
     roles = _roles(dataset, labels_csv, id_column, split_column, val_fraction, seed, trusted)
     root = images.resolve()
     records = []
@@ -114,6 +126,8 @@ def init_campaign(
         meta[INTENSITY_META] = intensity.model_dump_json()
     if shown:
         meta[CLASS_NAMES_META] = json.dumps(shown)
+    if own is not None:
+        meta[FEATURES_META] = json.dumps(own)
     if trusted_column is not None:
         meta[TRUSTED_META] = json.dumps({
             "column": trusted_column, "values": list(trusted_values),
@@ -127,6 +141,61 @@ def init_campaign(
     return Ledger.create(
         out, image_root=root, class_names=dataset.class_names, items=records, meta=meta
     )
+
+
+FEATURES_META = "own_model"
+"""Campaign meta key of the team's own model: ``{"kind": "features" | "encoder", "path",
+"ids", "sha256"}`` (paths absolute)."""
+
+
+def _own_model(dataset: ImageDataset, features: str | Path | None,
+               features_ids: str | Path | None, encoder_file: str | Path | None,
+               id_column: str) -> dict[str, Any] | None:
+    """Check the team's own features or encoder file against the items; what the campaign
+    keeps about it (None when neither is given)."""
+    if features is not None and encoder_file is not None:
+        raise CampaignError("give --features or --encoder, not both")
+    if features_ids is not None and features is None:
+        raise CampaignError("--ids needs --features")
+    if features is not None:
+        from labelrefine.data.external import load_features
+
+        load_features(features, dataset.ids, ids_file=features_ids, id_column=id_column)
+        return {"kind": "features", "path": os.path.abspath(features),
+                "ids": None if features_ids is None else os.path.abspath(features_ids),
+                "id_column": id_column, "sha256": file_sha256(Path(features))}
+    if encoder_file is not None:
+        from labelrefine.models.encoder_file import read_encoder_spec
+
+        read_encoder_spec(encoder_file)
+        return {"kind": "encoder", "path": os.path.abspath(encoder_file),
+                "sha256": file_sha256(Path(encoder_file))}
+    return None
+
+
+def campaign_features(ledger: Ledger, dataset: ImageDataset, *, device: str = "cpu",
+                      progress: bool = False) -> np.ndarray | None:
+    """``(N, D)`` features of the campaign's items from the team's own model (None when the
+    campaign uses the built-in encoders); the file must be the one checked at ``init``."""
+    text = ledger.meta().get(FEATURES_META)
+    if not text:
+        return None
+    own = json.loads(text)
+    path = Path(own["path"])
+    if not path.is_file():
+        raise CampaignError(f"the campaign's {own['kind']} file is missing: {path}")
+    if file_sha256(path) != own["sha256"]:
+        raise CampaignError(f"{path.name} changed since 'campaign init' (sha256 differs); "
+                            "a campaign's model cannot change under it")
+    if own["kind"] == "features":
+        from labelrefine.data.external import load_features
+
+        return load_features(path, dataset.ids, ids_file=own.get("ids"),
+                             id_column=own.get("id_column", "image_id"))
+    from labelrefine.models.encoder_file import embed_with_encoder_file, read_encoder_spec
+
+    return np.asarray(embed_with_encoder_file(dataset, read_encoder_spec(path), device=device,
+                                              progress=progress).plain)
 
 
 TRUSTED_META = "trusted"

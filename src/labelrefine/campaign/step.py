@@ -64,7 +64,7 @@ from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
 from labelrefine.active.round import TRAIN_ON, propose, refit_select
 from labelrefine.active.round import candidates as fit_candidates
 from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
-from labelrefine.campaign.create import campaign_trusted
+from labelrefine.campaign.create import campaign_features, campaign_trusted
 from labelrefine.campaign.estimates import finder_estimate, model_estimate
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
@@ -216,9 +216,19 @@ def campaign_dataset(ledger: Ledger) -> ImageDataset:
     )
 
 
-def batch_source(dataset: ImageDataset, settings: Settings, device: str, progress: bool) -> Any:
+def batch_source(dataset: ImageDataset, settings: Settings, device: str, progress: bool,
+                 own: np.ndarray | None = None) -> Any:
     """Cached features (embedding mode) or an image source (fine-tune mode)
-    (:func:`labelrefine.lnl.phase1.build_source`)."""
+    (:func:`labelrefine.lnl.phase1.build_source`); ``own``: the team's own ``(N, D)``
+    features (``campaign init --features / --encoder``), served as the plain view."""
+    if own is not None:
+        from labelrefine.lnl.sources import FeatureSource
+
+        if settings.lnl.mode != "embedding":
+            raise CampaignError("a campaign with its own features trains in embedding mode; "
+                                "lnl.mode finetune does not apply")
+        x = np.asarray(own, dtype=np.float32)
+        return FeatureSource(np.zeros((0, *x.shape), dtype=np.float32), x)
     return build_source(dataset, settings.lnl, settings.encoder, device=device,
                         progress=progress)[0]
 
@@ -370,7 +380,8 @@ def run_step(
         lnl_a, active_a = adapt(settings.lnl, settings.active, int(st.train_idx.size))
         settings = dataclasses.replace(settings, lnl=lnl_a, active=active_a)
     dataset = campaign_dataset(ledger)
-    source = for_training(batch_source(dataset, settings, device, progress), st.train_idx,
+    own = campaign_features(ledger, dataset, device=device, progress=progress)
+    source = for_training(batch_source(dataset, settings, device, progress, own), st.train_idx,
                           settings.lnl)
     in_dim = getattr(source, "in_dim", None)
     seed = settings.seed

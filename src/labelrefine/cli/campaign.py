@@ -136,6 +136,20 @@ def init(
     trusted_values: str | None = typer.Option(
         None, help="Comma-separated values of --trusted-column to trust, e.g. histo."
     ),
+    features: Path | None = typer.Option(
+        None, "--features", help="Your own embeddings keyed by id (.npz with arrays ids and "
+        "features, .npy with --ids, parquet or CSV with an id column): every step trains and "
+        "ranks on them instead of the built-in encoder's.",
+    ),
+    features_ids: Path | None = typer.Option(
+        None, "--ids", help="The id of each row of a --features .npy (one per line, or a CSV "
+        "with the id column)."
+    ),
+    encoder_file: Path | None = typer.Option(
+        None, "--encoder", help="Your own TorchScript (.pt/.ts) or ONNX image encoder (input "
+        "size and normalisation in FILE.yaml next to it, as for labelrefine find): every step "
+        "embeds with it (cached under the file's sha256).",
+    ),
 ) -> None:
     """Create a campaign: validate every image and label first; nothing is written on error.
 
@@ -168,6 +182,9 @@ def init(
                 trusted_column=trusted_column,
                 trusted_values=[v.strip() for v in (trusted_values or "").split(",")
                                 if v.strip()],
+                features=features,
+                features_ids=features_ids,
+                encoder_file=encoder_file,
             )
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()
