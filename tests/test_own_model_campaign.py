@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_campaign_cli import COLOURS, make_folder, run
-from test_find_cli import TinyEncoder
 
 from labelrefine.campaign.ledger import Ledger
+from test_campaign_cli import COLOURS, make_folder, run
+from test_find_cli import TinyEncoder
 
 
 def _config(root, images, csv):
