@@ -352,3 +352,24 @@ def test_finding_reason_when_the_model_agrees_and_without_names():
     assert "1 of the 5 most similar images carry 1" in r
     for text in (r, finding_reason(np.array([0.6, 0.4]), 0, 1.0, 5)):
         assert "audit" not in text and "random" not in text
+
+
+def test_flag_issues_flags_confident_disagreements_and_runs_in_a_worker():
+    """``flag_issues`` is cleanlab's prune-by-noise-rate mask; it also runs inside a process
+    pool worker (cleanlab's own pool does not)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from labelrefine.active.finding import flag_issues
+
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    probs = np.full((120, 3), 0.05)
+    probs[np.arange(120), y] = 0.9
+    flipped = rng.choice(120, size=12, replace=False)
+    probs[flipped] = 0.05
+    probs[flipped, (y[flipped] + 1) % 3] = 0.9
+    flags = flag_issues(probs, y)
+    assert set(np.flatnonzero(flags)) == set(flipped)
+    with ProcessPoolExecutor(1) as pool:
+        assert (pool.submit(flag_issues, probs, y).result() == flags).all()
+    assert not flag_issues(probs[:5], np.zeros(5, dtype=np.int64)).any()

@@ -366,7 +366,9 @@ def flag_issues(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return np.zeros(y.size, dtype=bool)
     with warnings.catch_warnings():  # "may not flag all label issues in class ..."
         warnings.simplefilter("ignore")
-        return np.asarray(find_label_issues(y, p), dtype=bool)
+        # n_jobs=1: cleanlab's own worker pool fails inside a process-pool worker
+        # (NameError 'pred_probs_by_class'), and these arrays are small
+        return np.asarray(find_label_issues(y, p, n_jobs=1), dtype=bool)
 
 
 def finding_reason(probs: np.ndarray, given: int, agreement: float | None, k: int,
