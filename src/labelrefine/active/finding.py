@@ -302,6 +302,12 @@ class RoundPlan:
     train_idx: np.ndarray  # item ids the finder scored (rows of ``finding``)
     finding: Finding
     queue: QueuePlan
+    labels: np.ndarray  # the training items' labels the finder scored (rows of ``finding``)
+
+    def flagged(self) -> np.ndarray:
+        """Training item ids whose labels the finder counts as wrong (:func:`flag_issues` on
+        its out-of-sample probabilities and the labels it scored)."""
+        return self.train_idx[flag_issues(self.finding.probs, self.labels)]
 
     def wrong_probability(self, labels: np.ndarray) -> np.ndarray:
         """``(N,)``: ``1 - p(label)`` of each training item under the out-of-sample
@@ -313,13 +319,10 @@ class RoundPlan:
         return out
 
 
-    def pruned(self, labels: np.ndarray, settled: np.ndarray) -> np.ndarray:
-        """Training items to fit on with their current ``labels``: all but those the finder
-        flags (:func:`flag_issues`) that are not ``settled`` (answered or trusted)."""
-        y = np.asarray(labels, dtype=np.int64)
-        flag = flag_issues(self.finding.probs, y[self.train_idx])
-        keep = ~flag | np.isin(self.train_idx, np.asarray(settled, dtype=np.int64))
-        return self.train_idx[keep]
+    def pruned(self, settled: np.ndarray) -> np.ndarray:
+        """Training items to fit on (with their current labels): all but those the finder
+        flagged (:meth:`flagged`) that are not ``settled`` (answered or trusted)."""
+        return pruned_set(self.train_idx, self.flagged(), settled)
 
     def audit_round(self, given: np.ndarray, answer: np.ndarray) -> AuditRound:
         """This round's audit design with the model's wrong-probability of every population
@@ -351,7 +354,13 @@ def plan_round(features: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
     pool_pos = np.flatnonzero(~np.isin(train, np.asarray(asked, dtype=np.int64)))
     plan = compose_queue(train[pool_pos], fnd.scores[pool_pos], fnd.probs[pool_pos], budget,
                          seed=seed, audit_share=audit_share, info_share=info_share)
-    return RoundPlan(train_idx=train, finding=fnd, queue=plan)
+    return RoundPlan(train_idx=train, finding=fnd, queue=plan, labels=y[train].copy())
+
+
+def pruned_set(train_idx: np.ndarray, flagged: np.ndarray, settled: np.ndarray) -> np.ndarray:
+    """``train_idx`` without the ``flagged`` items that are not ``settled``."""
+    drop = np.setdiff1d(np.asarray(flagged, dtype=np.int64), np.asarray(settled, dtype=np.int64))
+    return np.setdiff1d(np.asarray(train_idx, dtype=np.int64), drop)
 
 
 def flag_issues(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -101,7 +101,7 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         relabeled = np.flatnonzero(answer >= 0)
         sets = {"clean": np.union1d(clean, relabeled), "relabeled": relabeled}
         if "pruned" in TRAIN_ON[opts.train_on]:
-            sets["pruned"] = plan.pruned(labels, asked)
+            sets["pruned"] = plan.pruned(asked)
         candidates = fit_candidates(opts.train_on, sets)
         trained_on, model, fit = refit_select(
             functools.partial(copy.deepcopy, model), ctx.source, candidates, labels,
