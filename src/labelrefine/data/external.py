@@ -206,6 +206,19 @@ def _load_npy(path: Path) -> np.ndarray:
     return arr
 
 
+def _npy_with_ids(p: Path, ids_file: str | Path | None,
+                  id_column: str) -> tuple[np.ndarray, list[str]]:
+    """A ``.npy`` array and the ids of its rows (``ids_file``, required), one row per id."""
+    if ids_file is None:
+        raise DataError(f"{p.name}: a .npy file needs an id list (--ids FILE) naming its rows")
+    arr = _load_npy(p)
+    file_ids = load_ids(ids_file, id_column=id_column)
+    if arr.shape[0] != len(file_ids):
+        raise DataError(f"{p.name}: wrong shape {arr.shape}: {arr.shape[0]} rows for "
+                        f"{len(file_ids)} ids in {Path(ids_file).name}")
+    return arr, file_ids
+
+
 def _finite_rows(x: np.ndarray, ids: Sequence[str], path: Path, what: str) -> None:
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
@@ -225,14 +238,7 @@ def load_pred_probs(path: str | Path, ids: Sequence[str], class_names: Sequence[
     p = _file(path, "pred-probs")
     names = [str(c) for c in class_names]
     if p.suffix.lower() == ".npy":
-        if ids_file is None:
-            raise DataError(f"{p.name}: a .npy file needs an id list (--ids FILE) naming its "
-                            "rows")
-        arr = _load_npy(p)
-        file_ids = load_ids(ids_file, id_column=id_column)
-        if arr.shape[0] != len(file_ids):
-            raise DataError(f"{p.name}: wrong shape {arr.shape}: {arr.shape[0]} rows for "
-                            f"{len(file_ids)} ids in {Path(ids_file).name}")
+        arr, file_ids = _npy_with_ids(p, ids_file, id_column)
         if arr.shape[1] != len(names):
             raise DataError(f"{p.name}: wrong shape {arr.shape}: {arr.shape[1]} columns for "
                             f"{len(names)} classes ({', '.join(names)})")
@@ -274,14 +280,7 @@ def load_features(path: str | Path, ids: Sequence[str], *,
     p = _file(path, "features")
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        if ids_file is None:
-            raise DataError(f"{p.name}: a .npy file needs an id list (--ids FILE) naming its "
-                            "rows")
-        arr = _load_npy(p)
-        file_ids = load_ids(ids_file, id_column=id_column)
-        if arr.shape[0] != len(file_ids):
-            raise DataError(f"{p.name}: wrong shape {arr.shape}: {arr.shape[0]} rows for "
-                            f"{len(file_ids)} ids in {Path(ids_file).name}")
+        arr, file_ids = _npy_with_ids(p, ids_file, id_column)
     elif suffix == ".npz":
         try:
             with np.load(p, allow_pickle=False) as z:
