@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 from labelrefine import seeding
-from labelrefine.active.finding import finding_reason, plan_round, pruned_set
+from labelrefine.active.finding import finding_reason, plan_round
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
 from labelrefine.active.round import TRAIN_ON, propose, refit_select
 from labelrefine.active.round import candidates as fit_candidates
@@ -427,13 +427,7 @@ def run_step(
             epochs = (
                 int(opts.epochs) if opts.epochs is not None else settings.active.epochs_per_round
             )
-            pruned = None
-            if settings.strategy == "find" and "pruned" in TRAIN_ON[settings.find.train_on]:
-                last = rounds.loc[rounds["round"] == rnd - 1, "metrics"].iloc[0] or {}
-                flagged = last.get("flagged", [])
-                pruned = pruned_set(st.train_idx, np.asarray(flagged, dtype=np.int64),
-                                    st.settled)
-            candidates = _candidates(settings, phase1_clean, st.labeled, pruned)
+            candidates = _candidates(settings, phase1_clean, st.labeled)
             trained_on, model, fit = refit_select(  # each from round r-1's network
                 lambda: load_model(data, settings, c, in_dim),
                 source,
@@ -512,8 +506,6 @@ def run_step(
     if finder is not None:
         metrics["audit"] = finder["audit"]
         estimate["finder"] = finder["estimate"]
-        if "pruned" in TRAIN_ON[settings.find.train_on]:
-            metrics["flagged"] = finder["flagged"]
     metrics |= {
         "epochs": int(epochs),
         "labels_bought": int(st.labeled.size),
@@ -547,7 +539,6 @@ def run_step(
     )
     keys = ledger.items()["key"].tolist()
     metrics.pop("audit", None)  # the audit design is the ledger's, never shown
-    metrics.pop("flagged", None)
     return StepResult(
         round=rnd,
         kind=kind,
@@ -559,18 +550,17 @@ def run_step(
     )
 
 
-def _candidates(settings: Settings, phase1_clean: np.ndarray, labeled: np.ndarray,
-                pruned: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _candidates(settings: Settings, phase1_clean: np.ndarray,
+                labeled: np.ndarray) -> dict[str, np.ndarray]:
     """The training sets a fine-tuning round fits from the same weights (the better-validating
     is kept, :data:`labelrefine.active.round.TRAIN_ON`): ``paper`` the clean set plus the
-    answers; ``plus`` also the answers alone; ``find`` as ``find.train_on`` says, ``pruned``
-    being every training item but those the last round's finder flagged and nobody has
-    answered yet (:func:`labelrefine.active.finding.pruned_set`)."""
+    answers; ``plus`` also the answers alone; ``find`` as ``find.train_on`` says (the
+    ``pruned`` candidates are simulated only: ``ours_find``)."""
     train_on = {"paper": "clean", "plus": "select", "find": settings.find.train_on}
-    sets = {"clean": np.union1d(phase1_clean, labeled), "relabeled": labeled}
-    if pruned is not None:
-        sets["pruned"] = pruned
-    return fit_candidates(train_on[settings.strategy], sets)
+    if "pruned" in TRAIN_ON[train_on[settings.strategy]]:
+        raise CampaignError("find.train_on with 'pruned' is simulated only (ours_find)")
+    return fit_candidates(train_on[settings.strategy],
+                          {"clean": np.union1d(phase1_clean, labeled), "relabeled": labeled})
 
 
 def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: int, seed: int,
@@ -597,7 +587,6 @@ def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: i
     return queue, {
         "audit": {**q.design(), "m": [round(float(v), 6) for v in audit.m]},
         "estimate": finder_estimate(fnd.probs[unanswered], st.labels[plan.train_idx][unanswered]),
-        "flagged": [int(i) for i in plan.flagged()],
     }
 
 
