@@ -134,11 +134,38 @@ def main() -> None:
                                         for m, k in ks.items()}})
                 print(f"{size} {kind} {rate:g}: done ({time.perf_counter() - t0:.0f} s)",
                       flush=True)
-    text = table(rows)
+    text = table(rows) + "\n" + paired(rows, "find", ("cl", "nbr", "cl_fli"))
     print(text)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
+
+
+def paired(rows: list[dict], reference: str, others: tuple[str, ...]) -> str:
+    """Per (data, noise): the paired per-seed difference other - ``reference`` of each
+    metric, mean and 95 % t-interval; ``*`` when the interval excludes 0."""
+    import pandas as pd
+    from scipy import stats
+
+    df = pd.DataFrame(rows)
+    lines = [f"Paired per seed, other - {reference} (* = 95 % interval excludes 0):", "",
+             "| data | noise | ranking | precision@2.2 % | precision@8.8 % | recall@#wrong |",
+             "|---|---|---|---|---|---|"]
+    for (size, kind, rate), g in df.groupby(["size", "kind", "rate"], sort=True):
+        ref = g[g["ranking"] == reference].set_index("seed")
+        for name in others:
+            h = g[g["ranking"] == name].set_index("seed")
+            if h.empty or ref.empty:
+                continue
+            seeds = h.index.intersection(ref.index)
+            cells = []
+            for m in ("p@2%", "p@9%", "recall"):
+                d = (h.loc[seeds, m] - ref.loc[seeds, m]).to_numpy()
+                hw = (stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+                      if d.size > 1 else float("nan"))
+                cells.append(f"{d.mean():+.3f} ± {hw:.3f}" + ("*" if abs(d.mean()) > hw else ""))
+            lines.append(f"| {size} | {kind} {rate:g} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def table(rows: list[dict]) -> str:
