@@ -126,7 +126,7 @@ def test_answer_keep_unsure_and_progress(client, ledger):
     dr_a = reader(ledger, "dr-a")
     nxt = client.get("/api/next", headers=AUTH).json()
     assert nxt["item"]["idx"] == 0 and nxt["progress"] == {"round": 0, "answered": 0,
-                                                            "total": 11}
+                                                            "total": 11, "mine": 0}
     assert [t["label"] for t in nxt["item"]["top3"]] == ["akiec", "bcc", "nv"]
     r = answer(client, 0, "nv", seconds=3.2, headers=dr_a)
     assert r.status_code == 200 and r.json()["progress"]["answered"] == 1
@@ -233,7 +233,7 @@ def test_page_shows_everything_an_expert_needs(client):
     client.get(f"/?token={TOKEN}")
     page = client.get("/").text
     for text in ("Given label", "Model top-3", "Why it is here", "keep given label", "unsure",
-                 "undo last", "0 / 11 answered", 'src="/image/0"'):
+                 "undo last", "0 / 11 decided by the team", 'src="/image/0"'):
         assert text in page
     for k, name in enumerate(CLASSES, start=1):
         assert f"<kbd>{k}</kbd> {name}" in page
@@ -763,3 +763,18 @@ def test_the_adjudication_link_sets_the_cookie_so_its_images_load(client, ledger
     assert r.status_code == 303 and r.headers["location"] == "/adjudicate"
     assert client.get("/adjudicate").status_code == 200
     assert client.get("/image/0").status_code == 200
+
+
+def test_the_page_shows_the_readers_own_answers_beside_the_teams(client, ledger):
+    """Progress names both: items the team has decided and this reader's own answers this
+    round (another reader's answers are not mine)."""
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    for headers in (ann, ann, bob):
+        nxt = client.get("/api/next", headers=headers).json()
+        r = answer(client, nxt["item"]["idx"], "nv", headers=headers)
+        assert r.status_code == 200, r.text
+    assert r.json()["progress"]["mine"] == 1  # bob's own
+    assert client.get("/api/next", headers=ann).json()["progress"]["mine"] == 2
+    page = client.get("/", headers=ann).text
+    assert "decided by the team" in page
+    assert 'answered by you this round: <span class="mine">2</span>' in page

@@ -134,7 +134,7 @@ def test_label_ten_items_undo_reload(server, tmp_path):
             else:
                 expected[idx] = ("label", classes.index(what))
             wait_past(idx)
-        assert page.inner_text(".progress .count").endswith("10 / 16 answered")
+        assert "10 / 16 decided by the team" in page.inner_text(".progress .count")
 
         # undo the last answer (keyboard z): that item comes back
         last = list(expected)[-1]
@@ -148,7 +148,8 @@ def test_label_ten_items_undo_reload(server, tmp_path):
         page.reload()
         page.wait_for_selector("#item")
         assert current() == last  # the queue continues where it stopped
-        assert "9 / 16 answered" in page.inner_text(".progress .count")
+        count = page.inner_text(".progress .count")
+        assert "9 / 16 decided by the team" in count and "answered by you this round: 9" in count
         shot = tmp_path / "labeling-page.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()

@@ -352,12 +352,19 @@ def create_app(
     def next_for(name: str) -> int | None:
         return ledger.assign_next(name, lease_seconds=lease_seconds)
 
-    def progress() -> dict[str, Any]:
+    def progress(reader: str | None = None) -> dict[str, Any]:
+        """The team's progress on the current queue (items decided / queued) and, for a
+        reader, their own live answers in this round (``mine``)."""
         done, total = ledger.progress()
-        return {"round": ledger.current_round(), "answered": done, "total": total}
+        rnd = ledger.current_round()
+        out: dict[str, Any] = {"round": rnd, "answered": done, "total": total}
+        if reader is not None:
+            live = ledger.answers()
+            out["mine"] = int(((live["annotator"] == reader) & (live["round"] == rnd)).sum())
+        return out
 
     def panel_context(request: Request, idx: int | None, who: Principal) -> dict[str, Any]:
-        p = progress()
+        p = progress(who.name)
         return {
             "request": request,
             "item": None if idx is None else item_view(idx, who.name),
@@ -495,7 +502,7 @@ def create_app(
         idx = next_for(who.name)
         return {
             "item": None if idx is None else item_view(idx, who.name),
-            "progress": progress(),
+            "progress": progress(who.name),
         }
 
     @app.get("/api/item/{idx}")
@@ -534,7 +541,7 @@ def create_app(
             "idx": idx,
             "duplicate": res.duplicate,
             "conflict": res.conflict,
-            "progress": progress(),
+            "progress": progress(who.name),
         }
 
     @app.post("/api/undo")
@@ -550,7 +557,7 @@ def create_app(
             "idx": res.item,
             "item": None if res.item is None else ledger.item(res.item)["key"],
             "duplicate": res.duplicate,
-            "progress": progress(),
+            "progress": progress(who.name),
         }
 
     @app.get("/api/conflicts")
