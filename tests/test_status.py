@@ -151,3 +151,49 @@ def test_suspects_left_is_the_pool_of_the_campaign_strategy(tmp_path, strategy, 
     assert st.suspects_left == left  # 57 train items, 17 trusted, 10 decided
     assert st.strategy == strategy and st.as_dict()["strategy"] == strategy
 
+
+
+def _campaign_with_estimate(tmp_path, temperature: float, at_bound: bool):
+    """A hand-written round 0 whose model estimate was (or was not) made at a temperature on
+    its search bound."""
+    from labelrefine.campaign.estimates import model_estimate
+    from test_web import make_campaign
+
+    ledger = make_campaign(tmp_path, n=12, queue=[])
+    probs = np.tile([0.6, 0.3, 0.1], (12, 1))
+    given = ledger.items()["given_label"].to_numpy()
+    est = model_estimate(probs, given, pool=np.arange(11), queue=np.arange(3),
+                         class_names=ledger.class_names)
+    est |= {"calibrated": True, "temperature_at_bound": at_bound}
+    from labelrefine.campaign.ledger import ItemRecord, Ledger
+
+    # the same items in a campaign without a round yet, then round 0 with this estimate
+    items = [ItemRecord(str(k), str(p), int(g), str(r)) for k, p, g, r in
+             ledger.items()[["key", "path", "given_label", "role"]].itertuples(index=False)]
+    fresh = Ledger.create(tmp_path / "f.db", image_root=ledger.image_root,
+                          class_names=ledger.class_names, items=items)
+    fresh.write_round(0, kind="phase1", sampler="entropy", budget=3, seed=0, settings={},
+                      metrics={"val_f1": 0.5}, probs=probs, scored_items=np.arange(12),
+                      clean=np.zeros(12, bool), pool_scores={},
+                      queue=[(i, 1.0, "r") for i in range(3)], temperature=temperature,
+                      model_estimate=est)
+    return fresh
+
+
+def test_a_temperature_at_its_bound_withholds_the_model_estimate(tmp_path):
+    """A calibration that hit its search bound is reported as a failure and its estimate is
+    not shown; a temperature inside the bounds keeps it."""
+    from labelrefine.campaign.status import campaign_status, estimate_line
+    from labelrefine.campaign.step import temperature_at_bound
+    from labelrefine.models.calibration import T_MAX, T_MIN
+
+    assert temperature_at_bound(T_MAX) and temperature_at_bound(T_MIN)
+    assert not temperature_at_bound(1.0) and not temperature_at_bound(T_MAX / 2)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bad = campaign_status(_campaign_with_estimate(tmp_path / "a", T_MAX, True))
+    assert bad.model_estimate == "withheld" and bad.model_remaining_wrong is None
+    assert "calibration failed" in bad.model_note
+    assert "model estimate withheld (calibration failed)" in estimate_line(bad)
+    ok = campaign_status(_campaign_with_estimate(tmp_path / "b", 1.3, False))
+    assert ok.model_estimate != "withheld" and ok.model_remaining_wrong is not None
