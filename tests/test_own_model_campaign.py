@@ -86,8 +86,65 @@ def test_bad_own_model_options_write_nothing(tmp_path, bad):
         message = "no row for labelled item"
     else:
         args += ["--encoder", emb]
-        message = "give --features or --encoder, not both"
+        message = "give one of --features, --encoder, --pred-probs, not --features and --encoder"
     db = tmp_path / "c.db"
     res = run("campaign", "init", "--images", images, "--labels", csv, "--out", db, *args)
     assert res.exit_code == 2 and message in " ".join(res.output.split()), res.output
     assert not db.exists()
+
+
+def _probs_csv(csv, truth, root, name="probs.csv"):
+    """Out-of-sample-like probabilities that mostly believe the true class."""
+    ids = pd.read_csv(csv)["image_id"].tolist()
+    true = np.array([("akiec", "bcc", "nv").index(t) for t in truth])
+    p = np.full((len(ids), 3), 0.1)
+    p[np.arange(len(ids)), true] = 0.8
+    frame = pd.DataFrame(p, columns=["akiec", "bcc", "nv"])
+    frame.insert(0, "image_id", ids)
+    path = root / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_given_probabilities_rank_the_queue_and_nothing_is_trained(tmp_path):
+    """``campaign init --pred-probs``: each step queues by the team's probabilities (the
+    flipped labels first), trains nothing and says so; answered items leave the pool."""
+    from labelrefine.campaign.status import campaign_status
+
+    images, csv, truth = make_folder(tmp_path)
+    probs = _probs_csv(csv, truth, tmp_path)
+    db = tmp_path / "c.db"
+    res = run("campaign", "init", "--images", images, "--labels", csv, "--out", db,
+              "--val-fraction", "0.25", "--pred-probs", probs)
+    assert res.exit_code == 0, res.output
+    res = run("campaign", "step", db, "--budget", "5", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert "no retraining" in " ".join(res.output.split())
+    ledger = Ledger(db)
+    assert ledger.checkpoint(0) is None and ledger.rounds()["kind"].iloc[0] == "given"
+    items = ledger.items()
+    given = items["given_label"].to_numpy()
+    true = np.array([("akiec", "bcc", "nv").index(truth[int(k[2:])]) for k in items["key"]])
+    train = np.flatnonzero(items["role"].to_numpy() == "train")
+    wrong_train = int(np.sum(given[train] != true[train]))
+    q = ledger.queue(0)["item"].to_numpy(dtype=np.int64)
+    assert int(np.sum(given[q] != true[q])) >= min(4, wrong_train)  # 4 targeted + 1 audit
+    for i, item in enumerate(q):
+        ledger.submit(int(item), int(true[item]), annotator="expert", submission_id=f"s{i}")
+    res = run("campaign", "step", db, "--budget", "5", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert not set(Ledger(db).queue(1)["item"]) & set(q)
+    st = campaign_status(Ledger(db))
+    assert st.wrong_left is not None and st.wrong_left["low"] <= st.wrong_left["estimate"]
+
+
+def test_given_probabilities_are_checked_at_init(tmp_path):
+    images, csv, truth = make_folder(tmp_path)
+    probs = _probs_csv(csv, truth, tmp_path)
+    frame = pd.read_csv(probs)
+    frame.loc[3, "nv"] = 0.9  # the row sums to 1.7
+    frame.to_csv(probs, index=False)
+    db = tmp_path / "c.db"
+    res = run("campaign", "init", "--images", images, "--labels", csv, "--out", db,
+              "--pred-probs", probs)
+    assert res.exit_code == 2 and "im003" in res.output and not db.exists()

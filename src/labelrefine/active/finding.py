@@ -351,10 +351,33 @@ def plan_round(features: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
     y = np.asarray(labels, dtype=np.int64)
     fnd = find(np.asarray(features)[train], y[train], num_classes, folds=folds, c=c, k=k,
                weight=weight, dims=dims, seed=seed)
+    return _plan(train, fnd, y[train], asked, budget, seed=seed, audit_share=audit_share,
+                 info_share=info_share)
+
+
+def plan_round_from_probs(probs: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
+                          asked: np.ndarray, budget: int, *, seed: int,
+                          audit_share: float = AUDIT_SHARE, info_share: float = INFO_SHARE,
+                          method: ClMethod = "self_confidence") -> RoundPlan:
+    """:func:`plan_round` on a team's own out-of-sample ``probs`` (``(N, C)``): scored by
+    cleanlab's label quality (``method``) alone -- no features, no fitting, no neighbour
+    signal (``agreement`` is NaN)."""
+    train = np.asarray(train_idx, dtype=np.int64)
+    y = np.asarray(labels, dtype=np.int64)[train]
+    p = np.asarray(probs, dtype=np.float64)[train]
+    fnd = Finding(probs=p, agreement=np.full(train.size, np.nan),
+                  scores=finding_scores(p, y, weight=0.0, method=method))
+    return _plan(train, fnd, y, asked, budget, seed=seed, audit_share=audit_share,
+                 info_share=info_share)
+
+
+def _plan(train: np.ndarray, fnd: Finding, y: np.ndarray, asked: np.ndarray, budget: int, *,
+          seed: int, audit_share: float, info_share: float) -> RoundPlan:
+    """The queue over ``train`` minus ``asked`` from the finder's view ``fnd``."""
     pool_pos = np.flatnonzero(~np.isin(train, np.asarray(asked, dtype=np.int64)))
     plan = compose_queue(train[pool_pos], fnd.scores[pool_pos], fnd.probs[pool_pos], budget,
                          seed=seed, audit_share=audit_share, info_share=info_share)
-    return RoundPlan(train_idx=train, finding=fnd, queue=plan, labels=y[train].copy())
+    return RoundPlan(train_idx=train, finding=fnd, queue=plan, labels=y.copy())
 
 
 def pruned_set(train_idx: np.ndarray, flagged: np.ndarray, settled: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ def init_campaign(
     features: str | Path | None = None,
     features_ids: str | Path | None = None,
     encoder_file: str | Path | None = None,
+    pred_probs: str | Path | None = None,
 ) -> Ledger:
     """Validate the folder and CSV completely, then write a new campaign file at ``out``.
 
@@ -97,7 +98,7 @@ def init_campaign(
     shown = check_display_names(dict(display_names or {}), dataset.class_names,
                                 "class display names")
     trusted = _trusted(dataset, labels_csv, id_column, trusted_column, trusted_values)
-    own = _own_model(dataset, features, features_ids, encoder_file, id_column)
+    own = _own_model(dataset, features, features_ids, encoder_file, id_column, pred_probs)
     roles = _roles(dataset, labels_csv, id_column, split_column, val_fraction, seed, trusted)
     root = images.resolve()
     records = []
@@ -150,13 +151,24 @@ FEATURES_META = "own_model"
 
 def _own_model(dataset: ImageDataset, features: str | Path | None,
                features_ids: str | Path | None, encoder_file: str | Path | None,
-               id_column: str) -> dict[str, Any] | None:
-    """Check the team's own features or encoder file against the items; what the campaign
-    keeps about it (None when neither is given)."""
-    if features is not None and encoder_file is not None:
-        raise CampaignError("give --features or --encoder, not both")
-    if features_ids is not None and features is None:
-        raise CampaignError("--ids needs --features")
+               id_column: str, pred_probs: str | Path | None = None) -> dict[str, Any] | None:
+    """Check the team's own features, encoder file or probabilities against the items; what
+    the campaign keeps about it (None when none is given)."""
+    given = [n for n, v in (("--features", features), ("--encoder", encoder_file),
+                            ("--pred-probs", pred_probs)) if v is not None]
+    if len(given) > 1:
+        raise CampaignError(f"give one of --features, --encoder, --pred-probs, not "
+                            f"{' and '.join(given)}")
+    if features_ids is not None and features is None and pred_probs is None:
+        raise CampaignError("--ids needs --features or --pred-probs")
+    if pred_probs is not None:
+        from labelrefine.data.external import load_pred_probs
+
+        load_pred_probs(pred_probs, dataset.ids, dataset.class_names, ids_file=features_ids,
+                        id_column=id_column)
+        return {"kind": "pred_probs", "path": os.path.abspath(pred_probs),
+                "ids": None if features_ids is None else os.path.abspath(features_ids),
+                "id_column": id_column, "sha256": file_sha256(Path(pred_probs))}
     if features is not None:
         from labelrefine.data.external import load_features
 
@@ -173,10 +185,8 @@ def _own_model(dataset: ImageDataset, features: str | Path | None,
     return None
 
 
-def campaign_features(ledger: Ledger, dataset: ImageDataset, *, device: str = "cpu",
-                      progress: bool = False) -> np.ndarray | None:
-    """``(N, D)`` features of the campaign's items from the team's own model (None when the
-    campaign uses the built-in encoders); the file must be the one checked at ``init``."""
+def _own_file(ledger: Ledger) -> tuple[dict[str, Any], Path] | None:
+    """The campaign's own-model record and its file, checked unchanged since ``init``."""
     text = ledger.meta().get(FEATURES_META)
     if not text:
         return None
@@ -187,6 +197,32 @@ def campaign_features(ledger: Ledger, dataset: ImageDataset, *, device: str = "c
     if file_sha256(path) != own["sha256"]:
         raise CampaignError(f"{path.name} changed since 'campaign init' (sha256 differs); "
                             "a campaign's model cannot change under it")
+    return own, path
+
+
+def campaign_pred_probs(ledger: Ledger) -> np.ndarray | None:
+    """``(N, C)`` out-of-sample probabilities the team gave at ``init`` (``--pred-probs``), in
+    item order; None when the campaign trains its own model."""
+    got = _own_file(ledger)
+    if got is None or got[0]["kind"] != "pred_probs":
+        return None
+    own, path = got
+    from labelrefine.data.external import load_pred_probs
+
+    keys = tuple(str(k) for k in ledger.items()["key"])
+    return load_pred_probs(path, keys, ledger.class_names, ids_file=own.get("ids"),
+                           id_column=own.get("id_column", "image_id"))
+
+
+def campaign_features(ledger: Ledger, dataset: ImageDataset, *, device: str = "cpu",
+                      progress: bool = False) -> np.ndarray | None:
+    """``(N, D)`` features of the campaign's items from the team's own model (None when the
+    campaign uses the built-in encoders or given probabilities); the file must be the one
+    checked at ``init``."""
+    got = _own_file(ledger)
+    if got is None or got[0]["kind"] == "pred_probs":
+        return None
+    own, path = got
     if own["kind"] == "features":
         from labelrefine.data.external import load_features
 

@@ -59,12 +59,12 @@ import numpy as np
 import torch
 
 from labelrefine import seeding
-from labelrefine.active.finding import finding_reason, plan_round
+from labelrefine.active.finding import finding_reason, plan_round, plan_round_from_probs
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
 from labelrefine.active.round import TRAIN_ON, propose, refit_select
 from labelrefine.active.round import candidates as fit_candidates
 from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
-from labelrefine.campaign.create import campaign_features, campaign_trusted
+from labelrefine.campaign.create import campaign_features, campaign_pred_probs, campaign_trusted
 from labelrefine.campaign.estimates import finder_estimate, model_estimate
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
@@ -379,6 +379,11 @@ def run_step(
     if rnd == 0:  # schedule from the training-set size (lnl.auto_schedule); stored with round 0
         lnl_a, active_a = adapt(settings.lnl, settings.active, int(st.train_idx.size))
         settings = dataclasses.replace(settings, lnl=lnl_a, active=active_a)
+    given_probs = campaign_pred_probs(ledger)
+    if given_probs is not None:  # the team's own probabilities: nothing to train
+        n_train = int(st.train_idx.size)
+        budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
+        return _step_on_given_probs(ledger, settings, st, rnd, budget, given_probs)
     dataset = campaign_dataset(ledger)
     own = campaign_features(ledger, dataset, device=device, progress=progress)
     source = for_training(batch_source(dataset, settings, device, progress, own), st.train_idx,
@@ -596,3 +601,61 @@ def temperature_at_bound(t: float) -> bool:
     from labelrefine.models.calibration import T_MAX, T_MIN
 
     return bool(t <= T_MIN * 1.01 or t >= T_MAX * 0.99)
+
+
+def _step_on_given_probs(ledger: Ledger, settings: Settings, st: _CampaignState, rnd: int,
+                         budget: int, probs: np.ndarray) -> StepResult:
+    """A round of a campaign on the team's own out-of-sample probabilities (``campaign init
+    --pred-probs``): no network, no retraining. The queue is the ``find`` strategy's over
+    every unanswered, untrusted training item, ranked by cleanlab's self-confidence label
+    quality of the given probabilities, with the audit share; the round stores the
+    probabilities as its scores, no weights."""
+    if settings.strategy != "find":
+        raise CampaignError("a campaign on given probabilities queues with --strategy find "
+                            f"(it trains nothing), not {settings.strategy!r}")
+    if budget < 1:
+        raise CampaignError(f"budget must be >= 1, got {budget}")
+    names = ledger.class_names
+    opts = settings.find
+    pool = np.setdiff1d(st.train_idx, st.settled)
+    k = min(budget, int(pool.size))
+    all_idx = np.arange(len(st.given), dtype=np.int64)
+    metrics: dict[str, Any] = {
+        "retrained": False, "queue_ranking": "your probabilities (cleanlab self-confidence)",
+        "labels_bought": int(st.labeled.size), "answered": int(st.answered.size),
+        "n_pool": int(pool.size), "n_clean": 0, "n_phase1_clean": 0, "epochs": 0,
+    }
+    if st.trusted.size:
+        metrics["n_trusted"] = int(st.trusted.size)
+    queue: list[tuple[int, float | None, str]] = []
+    if k > 0:
+        plan = plan_round_from_probs(
+            probs, st.labels, st.train_idx, st.settled, k,
+            seed=seeding.sampler_seed(settings.seed, seeding.queue_round(rnd)),
+            audit_share=opts.audit_share, info_share=opts.info_share)
+        row = {int(i): r for r, i in enumerate(plan.train_idx)}
+        queue = [(int(i), float(plan.finding.scores[row[int(i)]]),
+                  finding_reason(probs[i], int(st.labels[i]), None, 0, names))
+                 for i in plan.queue.order]
+        answer = np.full(st.given.size, -1, dtype=np.int64)
+        answer[st.labeled] = st.labels[st.labeled]
+        audit = plan.audit_round(st.given, answer)
+        metrics["audit"] = {**plan.queue.design(), "m": [round(float(v), 6) for v in audit.m]}
+    estimate = model_estimate(probs, st.given, pool=pool,
+                              queue=np.array([i for i, _, _ in queue], dtype=np.int64),
+                              class_names=names)
+    estimate["finder"] = finder_estimate(probs[pool], st.labels[pool])
+    estimate["calibrated"] = False
+    ledger.write_round(
+        rnd, kind="given", sampler="find", budget=budget, seed=settings.seed,
+        settings=settings.as_dict(), metrics=metrics, probs=probs, scored_items=all_idx,
+        clean=np.zeros(len(st.given), dtype=bool),
+        pool_scores={i: s for i, s, _ in queue if s is not None}, queue=queue,
+        checkpoint=None, temperature=None, model_estimate=estimate,
+    )
+    metrics.pop("audit", None)
+    keys = ledger.items()["key"].tolist()
+    return StepResult(round=rnd, kind="given", queued=len(queue),
+                      metrics=json.loads(json.dumps(metrics)),
+                      queue=[(keys[i], r) for i, _, r in queue], temperature=1.0,
+                      model_estimate=json.loads(json.dumps(estimate)))

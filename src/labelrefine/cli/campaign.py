@@ -142,13 +142,19 @@ def init(
         "ranks on them instead of the built-in encoder's.",
     ),
     features_ids: Path | None = typer.Option(
-        None, "--ids", help="The id of each row of a --features .npy (one per line, or a CSV "
+        None, "--ids", help="The id of each row of a --features / --pred-probs .npy (one per "
+        "line, or a CSV "
         "with the id column)."
     ),
     encoder_file: Path | None = typer.Option(
         None, "--encoder", help="Your own TorchScript (.pt/.ts) or ONNX image encoder (input "
         "size and normalisation in FILE.yaml next to it, as for labelrefine find): every step "
         "embeds with it (cached under the file's sha256).",
+    ),
+    pred_probs: Path | None = typer.Option(
+        None, "--pred-probs", help="Your own model's out-of-sample probabilities (CSV with an "
+        "id column and one column per class, or .npy with --ids): every step queues by them "
+        "(find strategy, cleanlab self-confidence) and trains nothing.",
     ),
 ) -> None:
     """Create a campaign: validate every image and label first; nothing is written on error.
@@ -185,6 +191,7 @@ def init(
                 features=features,
                 features_ids=features_ids,
                 encoder_file=encoder_file,
+                pred_probs=pred_probs,
             )
     items = ledger.items()
     roles = items["role"].value_counts().to_dict()
@@ -339,6 +346,15 @@ def step(
             progress=True,
         )
     m = result.metrics
+    if m.get("retrained") is False:  # campaign init --pred-probs: nothing is trained
+        console.print(
+            f"[green]round {result.round}[/]: queued {result.queued} items, ranked by your "
+            f"probabilities; no retraining (the campaign was made with --pred-probs); pool "
+            f"left {m.get('n_pool')}"
+        )
+        console.print(f"answer it in the browser: labelrefine serve {lit(campaign)}",
+                      highlight=False)
+        return
     console.print(
         f"[green]round {result.round}[/] ({result.kind}): queued {result.queued} items; "
         f"val F1 {m.get('val_f1', float('nan')):.3f}"
