@@ -101,20 +101,15 @@ def model_estimate(
 
 def finder_estimate(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """The finder's model-based count of wrong labels among the rows given (the unanswered
-    training items): cleanlab's confident-learning estimate
-    (``cleanlab.count.num_label_issues``, off-diagonal calibrated) on the out-of-sample
-    probabilities, next to ``sum (1 - p(label))``. Model-based: it assumes the probabilities
+    training items): cleanlab's confident-learning estimate on the out-of-sample
+    probabilities (:func:`labelrefine.finder.estimate_wrong_labels`, the count ``labelrefine
+    find`` reports), next to ``sum (1 - p(label))``. Model-based: it assumes the probabilities
     are right, which the audit estimate does not."""
-    from cleanlab.count import num_label_issues
+    from labelrefine.finder import estimate_wrong_labels
 
-    p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(labels, dtype=np.int64)
     if y.size == 0:
         return {"n": 0, "estimate": 0.0, "expected": 0.0, "method": "cleanlab"}
-    present = np.unique(y)
-    try:
-        count = float(num_label_issues(y, p, estimation_method="off_diagonal_calibrated"))
-    except (ValueError, IndexError):  # too few items of some class for cleanlab's thresholds
-        count = float("nan")
-    return {"n": int(y.size), "estimate": count, "expected": expected_wrong(p, y),
-            "classes_present": int(present.size), "method": "cleanlab"}
+    est = estimate_wrong_labels(y, np.asarray(probs, dtype=np.float64))
+    return {"n": int(y.size), "estimate": float(est["estimate"]),
+            "expected": float(est["expected"]), "method": "cleanlab"}

@@ -1493,6 +1493,13 @@ class Ledger:
             )
         return ImportResult(imported, present, len(conflict_items), tuple(conflict_items))
 
+    def count_answers(self, annotator: str, round: int | None) -> int:
+        """How many live answers ``annotator`` has given in ``round`` (one COUNT query)."""
+        with self.connect() as con:
+            row = con.execute("SELECT COUNT(*) FROM live_answers WHERE annotator = ? AND "
+                              "round IS ?", (annotator, round)).fetchone()
+        return int(row[0])
+
     def answers(self, *, include_retracted: bool = False) -> pd.DataFrame:
         """Readers' answers: by default each reader's live answer per item (so an item read by
         two readers has two rows), oldest first.

@@ -252,7 +252,8 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         decided[leaving] = True
         left = np.flatnonzero(suspect & train & ~decided)
         suspects_left = int(left.size)
-    whole, parts = _audit_estimate(ledger, rounds, given, train,
+    trusted = np.intersect1d(campaign_trusted(ledger), np.flatnonzero(train))
+    whole, parts = _audit_estimate(ledger, rounds, given, train, trusted,
                                    None if current is None else wrong_w(current))
     if whole is not None and train.sum():
         est = whole["estimate"] / int(train.sum())
@@ -325,7 +326,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
         model_next_round_wrong=model.next_round,
         model_estimate=model.state,
         model_note=model.note,
-        n_trusted=int(np.intersect1d(campaign_trusted(ledger), np.flatnonzero(train)).size),
+        n_trusted=int(trusted.size),
         wrong_left=whole,
         wrong_left_parts=parts,
         finder_estimate=finder,
@@ -333,7 +334,7 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
 
 
 def _audit_estimate(ledger: Ledger, rounds: pd.DataFrame, given: np.ndarray,
-                    train: np.ndarray, w_now: np.ndarray | None
+                    train: np.ndarray, trusted: np.ndarray, w_now: np.ndarray | None
                     ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
     """The audit estimate of the wrong labels left (whole training set, and phase 1's clean
     set and suspects), from the audit designs the rounds stored and the experts' sure
@@ -354,7 +355,7 @@ def _audit_estimate(ledger: Ledger, rounds: pd.DataFrame, given: np.ndarray,
     answer[lab["item"].to_numpy(dtype=np.int64)] = lab["label"].to_numpy(dtype=np.int64)
     m_now = np.zeros(given.size) if w_now is None else np.nan_to_num(w_now, nan=0.0)
     # trusted labels are known correct: the estimate covers the other training items
-    items = np.setdiff1d(np.flatnonzero(train), campaign_trusted(ledger))
+    items = np.setdiff1d(np.flatnonzero(train), trusted)
     whole = remaining_wrong(audits, given=given, answer=answer, m_now=m_now, items=items)
     if whole is None:
         return None, {}

@@ -59,7 +59,12 @@ import numpy as np
 import torch
 
 from labelrefine import seeding
-from labelrefine.active.finding import finding_reason, plan_round, plan_round_from_probs
+from labelrefine.active.finding import (
+    RoundPlan,
+    finding_reason,
+    plan_round,
+    plan_round_from_probs,
+)
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
 from labelrefine.active.round import TRAIN_ON, propose, refit_select
 from labelrefine.active.round import candidates as fit_candidates
@@ -579,20 +584,32 @@ def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: i
                       audit_share=opts.audit_share, info_share=opts.info_share,
                       weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds,
                       dims=opts.dims)
-    fnd, q = plan.finding, plan.queue
+    queue, audit = _queue_and_audit(plan, st, names, neighbours=opts.neighbours)
+    fnd = plan.finding
+    unanswered = np.flatnonzero(~np.isin(plan.train_idx, st.settled))
+    return queue, {
+        "audit": audit,
+        "estimate": finder_estimate(fnd.probs[unanswered], st.labels[plan.train_idx][unanswered]),
+    }
+
+
+def _queue_and_audit(plan: RoundPlan, st: _CampaignState, names: Any, *,
+                     neighbours: int | None) -> tuple[list[tuple[int, float | None, str]],
+                                                      dict[str, Any]]:
+    """A finding round's queue in order, each item with its score and plain-words reason
+    (with the neighbour count when ``neighbours`` is given), and the audit design the ledger
+    keeps (population, strata, audit items, the recalibrated wrong-probabilities)."""
+    fnd = plan.finding
     row = {int(i): r for r, i in enumerate(plan.train_idx)}
     queue = [(int(i), float(fnd.scores[row[int(i)]]),
               finding_reason(fnd.probs[row[int(i)]], int(st.labels[i]),
-                             float(fnd.agreement[row[int(i)]]), opts.neighbours, names))
-             for i in q.order]
+                             None if neighbours is None else float(fnd.agreement[row[int(i)]]),
+                             neighbours or 0, names))
+             for i in plan.queue.order]
     answer = np.full(st.given.size, -1, dtype=np.int64)
     answer[st.labeled] = st.labels[st.labeled]
     audit = plan.audit_round(st.given, answer)
-    unanswered = np.flatnonzero(~np.isin(plan.train_idx, st.settled))
-    return queue, {
-        "audit": {**q.design(), "m": [round(float(v), 6) for v in audit.m]},
-        "estimate": finder_estimate(fnd.probs[unanswered], st.labels[plan.train_idx][unanswered]),
-    }
+    return queue, {**plan.queue.design(), "m": [round(float(v), 6) for v in audit.m]}
 
 
 def temperature_at_bound(t: float) -> bool:
@@ -633,14 +650,7 @@ def _step_on_given_probs(ledger: Ledger, settings: Settings, st: _CampaignState,
             probs, st.labels, st.train_idx, st.settled, k,
             seed=seeding.sampler_seed(settings.seed, seeding.queue_round(rnd)),
             audit_share=opts.audit_share, info_share=opts.info_share)
-        row = {int(i): r for r, i in enumerate(plan.train_idx)}
-        queue = [(int(i), float(plan.finding.scores[row[int(i)]]),
-                  finding_reason(probs[i], int(st.labels[i]), None, 0, names))
-                 for i in plan.queue.order]
-        answer = np.full(st.given.size, -1, dtype=np.int64)
-        answer[st.labeled] = st.labels[st.labeled]
-        audit = plan.audit_round(st.given, answer)
-        metrics["audit"] = {**plan.queue.design(), "m": [round(float(v), 6) for v in audit.m]}
+        queue, metrics["audit"] = _queue_and_audit(plan, st, names, neighbours=None)
     estimate = model_estimate(probs, st.given, pool=pool,
                               queue=np.array([i for i, _, _ in queue], dtype=np.int64),
                               class_names=names)

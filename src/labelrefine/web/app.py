@@ -359,8 +359,7 @@ def create_app(
         rnd = ledger.current_round()
         out: dict[str, Any] = {"round": rnd, "answered": done, "total": total}
         if reader is not None:
-            live = ledger.answers()
-            out["mine"] = int(((live["annotator"] == reader) & (live["round"] == rnd)).sum())
+            out["mine"] = ledger.count_answers(reader, rnd)
         return out
 
     def panel_context(request: Request, idx: int | None, who: Principal) -> dict[str, Any]:
