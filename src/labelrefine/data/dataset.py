@@ -11,10 +11,9 @@ import numpy as np
 from PIL import Image
 
 from labelrefine.config import IntensityConfig
+from labelrefine.data.errors import DataError
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the offending item."""
+__all__ = ["DataError", "ImageDataset"]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from labelrefine.config import IntensityConfig
-from labelrefine.data.dataset import DataError
+from labelrefine.data.errors import DataError
 
 DICOM_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom")
 """File name endings (case-insensitive) always read as DICOM."""
