@@ -56,8 +56,8 @@ def test_trusted_items_are_never_queued_and_validate(tmp_path, cache_dir):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--trusted-column", "nope", "--trusted-values", "histo"], "missing trusted column 'nope'"),
-    (["--trusted-column", "dx_type", "--trusted-values", "confocal"], "no item has dx_type"),
+    (["--trusted-column", "nope", "--trusted-values", "histo"], "trusted column 'nope' not found"),
+    (["--trusted-column", "dx_type", "--trusted-values", "confocal"], "never holds 'confocal'"),
     (["--trusted-values", "histo"], "--trusted-values needs --trusted-column"),
 ])
 def test_bad_trusted_options_write_nothing(tmp_path, args, message):

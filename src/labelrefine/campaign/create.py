@@ -13,7 +13,8 @@ import pandas as pd
 
 from labelrefine.campaign.ledger import ROLES, CampaignError, ItemRecord, Ledger, file_sha256
 from labelrefine.config import IntensityConfig
-from labelrefine.data.dataset import ImageDataset
+from labelrefine.data.dataset import DataError, ImageDataset
+from labelrefine.data.external import trusted_mask
 from labelrefine.data.images import check_dicom_keywords, dicom_tags
 from labelrefine.data.loaders import check_display_names, load_csv_folder
 from labelrefine.data.splits import stratified_split
@@ -256,21 +257,15 @@ def _trusted(dataset: ImageDataset, labels_csv: Path, id_column: str, column: st
         if values:
             raise CampaignError("--trusted-values needs --trusted-column")
         return np.zeros(n, dtype=bool)
-    wanted = [str(v).strip() for v in values if str(v).strip()]
-    if not wanted:
+    if not any(str(v).strip() for v in values):
         raise CampaignError(f"--trusted-column {column!r} needs --trusted-values")
     df = pd.read_csv(labels_csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     df.columns = [str(c).strip() for c in df.columns]
-    if column not in df.columns:
-        raise CampaignError(f"{labels_csv.name}: missing trusted column {column!r}; columns "
-                            f"present: {', '.join(map(repr, df.columns))}")
-    by_id = dict(zip(df[id_column].str.strip(), df[column].str.strip(), strict=True))
-    mask = np.array([by_id.get(k, "") in wanted for k in dataset.ids], dtype=bool)
-    if not mask.any():
-        found = sorted(set(by_id.values()))[:10]
-        raise CampaignError(f"{labels_csv.name}: no item has {column} in {wanted}; values "
-                            f"present: {', '.join(map(repr, found))}")
-    return mask
+    rows = df.set_index(df[id_column].str.strip()).loc[list(dataset.ids)]  # the items' order
+    try:
+        return trusted_mask(rows, column, values)
+    except DataError as err:
+        raise CampaignError(f"{labels_csv.name}: {err}") from None
 
 
 INTENSITY_META = "intensity"
