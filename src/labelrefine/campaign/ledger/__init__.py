@@ -23,7 +23,9 @@ when opened):
   retraction (``undo``, pointing at the answer it retracts). ``submission_id`` is UNIQUE, so a
   retried submission is recognised and never stored twice; it belongs to the reader who sent it
   (the same id from another reader is a :class:`SubmissionIdTaken`); ``external_id`` names the
-  answer in another tool (e.g. a Label Studio annotation id).
+  answer in another tool (e.g. a Label Studio annotation id); ``note`` is the reader's
+  free-text note on the answer (at most :data:`NOTE_MAX_CHARS` characters; empty when none,
+  and in answers written before schema version 5).
 - ``void_undos``: append-only. Undo requests that found nothing to undo, so that a retry of one
   stays a no-op instead of retracting an answer given in between.
 - ``adjudications``: append-only. An adjudicator's decision on an item whose readers disagree,
@@ -92,6 +94,7 @@ from labelrefine.campaign.ledger.schema import (
     APPLICATION_ID,
     DECISION_STATUSES,
     MIGRATIONS,
+    NOTE_MAX_CHARS,
     READER_ROLES,
     RESERVED_NAMES,
     ROLES,
@@ -119,6 +122,7 @@ __all__ = [
     "APPLICATION_ID",
     "DECISION_STATUSES",
     "MIGRATIONS",
+    "NOTE_MAX_CHARS",
     "READER_ROLES",
     "RESERVED_NAMES",
     "ROLES",

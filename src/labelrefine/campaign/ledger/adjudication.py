@@ -33,7 +33,8 @@ class Adjudication(LedgerCore):
 
         One row per item: item, key, given_label, status (``conflict`` or, with
         ``include_resolved``, ``adjudicated``), label (the adjudicated one), answers (list of
-        ``(annotator, label or None for unsure, annotation id)``).
+        ``(annotator, label or None for unsure, annotation id)``), notes (the readers' notes on
+        those answers, in the same order; empty text where a reader wrote none).
         """
         statuses = ("conflict", "adjudicated") if include_resolved else ("conflict",)
         with self.connect() as con:
@@ -46,7 +47,8 @@ class Adjudication(LedgerCore):
             out = []
             for item, key, given, status, label in rows:
                 ans = con.execute(
-                    "SELECT annotator, label, id FROM live_answers WHERE item = ? ORDER BY id",
+                    "SELECT annotator, label, id, note FROM live_answers WHERE item = ? "
+                    "ORDER BY id",
                     (item,),
                 ).fetchall()
                 if status == "adjudicated":
@@ -61,10 +63,11 @@ class Adjudication(LedgerCore):
                         "status": status,
                         "label": None if label is None else int(label),
                         "answers": [(a[0], a[1], int(a[2])) for a in ans],
+                        "notes": [str(a[3]) for a in ans],
                     }
                 )
         return pd.DataFrame(
-            out, columns=["item", "key", "given_label", "status", "label", "answers"]
+            out, columns=["item", "key", "given_label", "status", "label", "answers", "notes"]
         )
 
     def adjudicate(

@@ -12,6 +12,7 @@ import pandas as pd
 from labelrefine.campaign.ledger.checks import (
     check_annotator,
     check_index,
+    check_note,
     check_owner,
     check_seconds,
     check_submission_id,
@@ -43,17 +44,23 @@ def _void_undo_owner(con: sqlite3.Connection, sid: str) -> str | None:
 
 
 def _prior_submission(
-    con: sqlite3.Connection, sid: str, item: int, kind: str, label: int | None, annotator: str
+    con: sqlite3.Connection,
+    sid: str,
+    item: int,
+    kind: str,
+    label: int | None,
+    annotator: str,
+    note: str | None,
 ) -> int | None:
     """The stored annotation id of a retried submission (None: a new submission id).
 
     Raises when the id names another reader's request (:class:`SubmissionIdTaken`), was used
-    for different content, or when its answer was undone (a retry then must not report
-    success: the answer is no longer live).
+    for different content (the note counts, unless ``note`` is None: not given), or when its
+    answer was undone (a retry then must not report success: the answer is no longer live).
     """
     prior = con.execute(
         "SELECT id, item, kind, label, "
-        "EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id), annotator "
+        "EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id), annotator, note "
         "FROM annotations a WHERE submission_id = ?",
         (sid,),
     ).fetchone()
@@ -64,7 +71,8 @@ def _prior_submission(
             raise CampaignError(f"submission id {sid!r} was already used for another request")
         return None
     check_owner(sid, str(prior[5]), annotator)
-    if (int(prior[1]), prior[2], prior[3]) != (int(item), kind, None if label is None else label):
+    same = (int(prior[1]), prior[2], prior[3]) == (int(item), kind, label)
+    if not same or (note is not None and prior[6] != note):
         raise CampaignError(f"submission id {sid!r} was already used for another answer")
     if prior[4]:
         raise SubmissionRetracted(
@@ -88,11 +96,12 @@ def _insert_answer(
     seconds: float | None,
     origin: str,
     external_id: str | None,
+    note: str,
 ) -> int:
     cur = con.execute(
         "INSERT INTO annotations(submission_id, item, kind, label, retracts, annotator, "
-        "round, created_at, answered_at, seconds, origin, external_id) "
-        "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+        "round, created_at, answered_at, seconds, origin, external_id, note) "
+        "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             submission_id,
             int(item),
@@ -105,9 +114,19 @@ def _insert_answer(
             seconds,
             origin,
             external_id,
+            note,
         ),
     )
     return int(cur.lastrowid)
+
+
+def _same_answer(
+    stored: tuple[Any, ...] | None, kind: str, label: int | None, note: str | None
+) -> bool:
+    """Whether a stored ``(kind, label, note)`` row is this answer (``note`` None: any note)."""
+    if stored is None or (stored[0], stored[1]) != (kind, label):
+        return False
+    return note is None or stored[2] == note
 
 
 class Answers(LedgerCore):
@@ -122,6 +141,15 @@ class Answers(LedgerCore):
             ).fetchone()
         return None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))
 
+    def live_note(self, item: int, annotator: str) -> str:
+        """The note of ``annotator``'s live answer on ``item`` (empty: no note or no answer)."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT note FROM live_answers WHERE item = ? AND annotator = ?",
+                (check_index(item), annotator),
+            ).fetchone()
+        return "" if row is None else str(row[0])
+
     def submit(
         self,
         item: int,
@@ -134,6 +162,7 @@ class Answers(LedgerCore):
         origin: str = "api",
         answered_at: str | None = None,
         external_id: str | None = None,
+        note: str = "",
     ) -> SubmitResult:
         """Store one reader's answer in its own transaction; idempotent per ``submission_id``.
 
@@ -145,7 +174,9 @@ class Answers(LedgerCore):
         A retry with the same submission id and the same content returns the stored annotation
         with ``duplicate=True``; the same id with different content is a CampaignError, and the
         id of an answer that was undone is a :class:`SubmissionRetracted` (send a new id).
-        ``round`` defaults to the current round.
+        ``round`` defaults to the current round. ``note`` is the reader's free-text note on this
+        answer (:func:`~labelrefine.campaign.ledger.checks.check_note`); it belongs to the
+        answer, so a new answer carries its own note and an undo takes the note with it.
         """
         annotator = check_annotator(annotator)
         submission_id = check_submission_id(submission_id)
@@ -154,9 +185,10 @@ class Answers(LedgerCore):
         if label is not None and not 0 <= int(label) < self.num_classes:
             raise CampaignError(f"label index {label} out of range for {self.num_classes} classes")
         seconds = check_seconds(seconds)
+        note = check_note(note)
         now = utc_now()
         with self.transaction() as con:
-            prior = _prior_submission(con, submission_id, item, kind, label, annotator)
+            prior = _prior_submission(con, submission_id, item, kind, label, annotator, note)
             if prior is not None:
                 return SubmitResult(prior, item, duplicate=True)
             given = relabelable_given_label(con, item)
@@ -176,6 +208,7 @@ class Answers(LedgerCore):
                 seconds=seconds,
                 origin=origin,
                 external_id=external_id,
+                note=note,
             )
             after = refresh_item(con, item)
             insert_event(
@@ -284,7 +317,9 @@ class Answers(LedgerCore):
 
         Each answer: ``item`` (idx), ``label`` (class index or None for unsure), ``annotator``,
         ``submission_id``, optional ``answered_at``, ``seconds``, ``round``, ``external_id``
-        (the answer's id in the other tool). An answer is *already present* -- and not stored
+        (the answer's id in the other tool), ``note`` (the reader's note; absent or None: the
+        source has no note, so notes are neither compared nor changed -- a stored answer then
+        gets none). An answer is *already present* -- and not stored
         again -- when its submission id is known with the same content, when an answer of this
         ``origin`` with the same ``external_id`` and the same content exists, or when the same
         reader's live answer on the item already is this answer. An answer that differs from
@@ -306,24 +341,25 @@ class Answers(LedgerCore):
                 annotator = check_annotator(str(a["annotator"]))
                 ext = a.get("external_id")
                 ext = None if ext is None or str(ext) == "" else str(ext)
-                if _prior_submission(con, sid, item, kind, label, annotator) is not None:
+                note = None if a.get("note") is None else check_note(a["note"])
+                if _prior_submission(con, sid, item, kind, label, annotator, note) is not None:
                     present += 1
                     continue
                 relabelable_given_label(con, item)
                 if ext is not None:
                     same_ext = con.execute(
-                        "SELECT kind, label FROM annotations WHERE origin = ? AND external_id = ? "
-                        "AND item = ? AND annotator = ? ORDER BY id DESC LIMIT 1",
+                        "SELECT kind, label, note FROM annotations WHERE origin = ? AND "
+                        "external_id = ? AND item = ? AND annotator = ? ORDER BY id DESC LIMIT 1",
                         (origin, ext, item, annotator),
                     ).fetchone()
-                    if same_ext is not None and (same_ext[0], same_ext[1]) == (kind, label):
+                    if _same_answer(same_ext, kind, label, note):
                         present += 1
                         continue
                 live = con.execute(
-                    "SELECT kind, label FROM live_answers WHERE item = ? AND annotator = ?",
+                    "SELECT kind, label, note FROM live_answers WHERE item = ? AND annotator = ?",
                     (item, annotator),
                 ).fetchone()
-                if live is not None and (live[0], live[1]) == (kind, label):
+                if _same_answer(live, kind, label, note):
                     present += 1
                     continue
                 before = decision_status(con, item)
@@ -340,6 +376,7 @@ class Answers(LedgerCore):
                     seconds=check_seconds(a.get("seconds")),
                     origin=origin,
                     external_id=ext,
+                    note=note or "",
                 )
                 after = refresh_item(con, item)
                 if after == "conflict" and before != "conflict":
@@ -372,8 +409,8 @@ class Answers(LedgerCore):
         two readers has two rows), oldest first.
 
         Columns: id, submission_id, item, kind, label, annotator, round, created_at, answered_at,
-        seconds, origin, external_id (and ``retracted`` when ``include_retracted``: every answer
-        ever given, including retracted and replaced ones).
+        seconds, origin, external_id, note (and ``retracted`` when ``include_retracted``: every
+        answer ever given, including retracted and replaced ones).
         """
         with self.connect() as con:
             if include_retracted:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from labelrefine.campaign.ledger.records import CampaignError, ItemRecord, SubmissionIdTaken
-from labelrefine.campaign.ledger.schema import ROLES
+from labelrefine.campaign.ledger.schema import NOTE_MAX_CHARS, ROLES
 from labelrefine.validation import UNSURE
 
 _MAX_INDEX = 2**62
@@ -95,3 +95,22 @@ def check_owner(sid: str, owner: str, annotator: str) -> None:
             f"submission id {sid!r} belongs to another reader's request; send a new "
             "submission id"
         )
+
+
+def check_note(note: Any) -> str:
+    """A reader's note as stored: text without surrounding blanks, at most
+    :data:`NOTE_MAX_CHARS` characters, no control characters other than line breaks and tabs."""
+    if note is None:
+        return ""
+    if not isinstance(note, str):
+        raise CampaignError(f"a note must be text, got {type(note).__name__}")
+    text = note.strip()
+    if len(text) > NOTE_MAX_CHARS:
+        raise CampaignError(
+            f"the note has {len(text)} characters; at most {NOTE_MAX_CHARS} are kept, so "
+            "shorten it"
+        )
+    bad = next((c for c in text if not c.isprintable() and c not in "\n\r\t"), None)
+    if bad is not None:
+        raise CampaignError(f"the note holds a control character ({bad!r}); remove it")
+    return text

@@ -6,7 +6,7 @@ migrations after its version (:meth:`LedgerCore._migrate`). Nothing here touches
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of the table layout this code writes and reads."""
 
 APPLICATION_ID = 0x4C524350  # "LRCP": marks the SQLite file as a labelrefine campaign
@@ -16,6 +16,8 @@ ROLES = ("train", "val", "test")
 ANSWER_KINDS = ("label", "unsure")
 READER_ROLES = ("reader", "adjudicator")
 DECISION_STATUSES = ("single", "agreed", "adjudicated", "conflict", "unsure")
+NOTE_MAX_CHARS = 2000
+"""Longest free-text note a reader may keep with an answer."""
 
 SCHEMA_V1 = """
 CREATE TABLE meta (
@@ -221,6 +223,23 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
                      COUNT(DISTINCT label) AS n_distinct, MIN(label) AS any_label
               FROM live_answers GROUP BY item) p
         LEFT JOIN live_adjudications d ON d.item = p.item""",
+    ),
+    # version 4 -> 5: a reader's free-text note with each answer (empty in older answers); the
+    # views over live_answers read it by name, so replacing that view leaves them as they are
+    5: (
+        "ALTER TABLE annotations ADD COLUMN note TEXT NOT NULL DEFAULT ''",
+        "DROP VIEW live_answers",
+        """CREATE VIEW live_answers AS
+        SELECT a.id, a.submission_id, a.item, a.kind, a.label, a.annotator, a.round,
+               a.created_at, a.answered_at, a.seconds, a.origin, a.external_id, a.note
+        FROM annotations a
+        WHERE a.kind != 'undo'
+          AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.retracts = a.id)
+          AND NOT EXISTS (
+              SELECT 1 FROM annotations b
+              WHERE b.item = a.item AND b.annotator = a.annotator AND b.id > a.id
+                AND b.kind != 'undo'
+                AND NOT EXISTS (SELECT 1 FROM annotations v WHERE v.retracts = b.id))""",
     ),
 }
 
