@@ -120,6 +120,16 @@ def _insert_answer(
     return int(cur.lastrowid)
 
 
+def _imported_note(con: sqlite3.Connection, answer: Mapping[str, Any], item: int) -> str:
+    """An imported answer's checked note; the error names the item and the reader."""
+    try:
+        return check_note(answer["note"])
+    except CampaignError as err:
+        row = con.execute("SELECT key FROM items WHERE idx = ?", (item,)).fetchone()
+        name = f"item {row[0]!r}" if row is not None else f"item index {item}"
+        raise CampaignError(f"{name}, answer by {answer['annotator']!r}: {err}") from None
+
+
 def _same_answer(
     stored: tuple[Any, ...] | None, kind: str, label: int | None, note: str | None
 ) -> bool:
@@ -341,7 +351,7 @@ class Answers(LedgerCore):
                 annotator = check_annotator(str(a["annotator"]))
                 ext = a.get("external_id")
                 ext = None if ext is None or str(ext) == "" else str(ext)
-                note = None if a.get("note") is None else check_note(a["note"])
+                note = None if a.get("note") is None else _imported_note(con, a, item)
                 if _prior_submission(con, sid, item, kind, label, annotator, note) is not None:
                     present += 1
                     continue
