@@ -769,3 +769,22 @@ def test_version_4_files_are_upgraded_to_keep_notes(tmp_path):
     assert ledger.item(0)["current_label"] == 2
     Ledger(path)  # opening again changes nothing
     assert len(ledger.events("migrate")) == 1
+
+
+def test_the_ledger_modules_import_only_those_below_them():
+    """The split by concern has no cycles: each module of the ledger package imports only
+    modules earlier in this order (the schema at the bottom imports none)."""
+    import ast
+
+    import labelrefine.campaign.ledger as pkg
+
+    order = ["schema", "records", "checks", "sql", "core", "identities", "items", "assignment",
+             "answers", "adjudication", "files"]
+    folder = Path(pkg.__file__).parent
+    assert sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") == sorted(order)
+    prefix = "labelrefine.campaign.ledger."
+    for rank, name in enumerate(order):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        used = {n.module[len(prefix):] for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith(prefix)}
+        assert used <= set(order[:rank]), f"{name} imports {sorted(used - set(order[:rank]))}"

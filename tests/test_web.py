@@ -792,6 +792,8 @@ def test_a_note_is_sent_with_the_answer_and_stored(client, ledger):
     assert ledger.answers()["note"].tolist() == ["nodular, irregular border"]
     assert answer(client, 3, "nv", headers=ann).status_code == 200  # the note is optional
     assert ledger.live_note(3, "ann") == ""
+    assert answer(client, 4, "nv", headers=ann, note=None).status_code == 200
+    assert ledger.live_note(4, "ann") == ""
     # the reader sees their own note again when the item comes back, and can change it
     assert client.get("/api/item/0", headers=ann).json()["note"] == "nodular, irregular border"
     assert client.get("/api/item/0", headers=reader(ledger, "bob")).json()["note"] == ""

@@ -103,8 +103,8 @@ class AnswerIn(BaseModel):
     annotator: str | None = Field(
         None, max_length=64, description="ignored unless it names the token's reader"
     )
-    note: Annotated[str, Strict()] = Field(
-        "", description="the reader's free-text note on this answer (checked by the ledger)"
+    note: Annotated[str, Strict()] | None = Field(
+        None, description="the reader's free-text note on this answer (checked by the ledger)"
     )
 
 
@@ -537,7 +537,7 @@ def create_app(
             submission_id=body.submission_id,
             seconds=body.seconds,
             origin="web",
-            note=body.note,
+            note=body.note or "",
         )
         return {
             "annotation_id": res.annotation_id,

@@ -12,7 +12,7 @@ from labelrefine.campaign.ledger.identities import Identities
 from labelrefine.campaign.ledger.sql import latest_round
 
 
-def insert_lease(
+def _insert_lease(
     con: sqlite3.Connection, item: int, annotator: str, round: int, expires: float
 ) -> None:
     con.execute(
@@ -105,7 +105,7 @@ class Assignment(Identities):
                     continue
                 taken = len(holders.get(entry[0], set()) - entry[5])
                 if self._open_slots(entry, share, readers) > taken:
-                    insert_lease(con, entry[0], annotator, round, now + lease_seconds)
+                    _insert_lease(con, entry[0], annotator, round, now + lease_seconds)
                     return entry[0]
         return None
 
@@ -116,7 +116,7 @@ class Assignment(Identities):
             round = latest_round(con)
             if round is not None:
                 expires = time.time() + lease_seconds
-                insert_lease(con, check_index(item), annotator, round, expires)
+                _insert_lease(con, check_index(item), annotator, round, expires)
 
     def next_item(
         self,

@@ -36,7 +36,6 @@ class LedgerCore:
     transaction.
     """
 
-
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000):
         self.path = Path(path)
         self._busy_ms = int(busy_timeout_ms)
@@ -285,7 +284,6 @@ class LedgerCore:
         except ValueError:
             known = ", ".join(self._class_names)
             raise CampaignError(f"unknown class {name!r} (known: {known})") from None
-
 
     def current_round(self) -> int | None:
         """The latest finished round (whose queue is being answered), or None before step 1."""
