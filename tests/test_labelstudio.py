@@ -602,3 +602,19 @@ def test_the_csv_export_carries_notes_and_its_import_reads_a_note_column(tmp_pat
     with pytest.raises(CampaignError, match=r"item 'ISIC_0006', answer by 'dr-c': the note has "
                                             r"2500 characters"):
         import_csv(a, long)
+
+
+def test_json_min_note_cells_are_text_or_lists_of_texts(tmp_path):
+    ledger = make_ledger(tmp_path / "c")
+    when = "2026-03-01T10:00:00Z"
+    rows = [{"item": "ISIC_0002", "label": "nv", "annotator": "dr-x", "annotation_id": 7,
+             "updated_at": when, "note": ["first", "second"]},
+            {"item": "ISIC_0003", "label": "nv", "annotator": "dr-x", "annotation_id": 8,
+             "updated_at": when, "note": "[1, 2] are the look-alikes"},
+            {"item": "ISIC_0000", "label": "nv", "annotator": "dr-x", "annotation_id": 9,
+             "updated_at": when, "note": "[1, 2]"}]
+    f = tmp_path / "min.json"
+    f.write_text(json.dumps(rows))
+    assert import_labelstudio(ledger, f).new == 3
+    assert notes(ledger) == {(2, "dr-x"): "first\nsecond",
+                             (3, "dr-x"): "[1, 2] are the look-alikes", (0, "dr-x"): "[1, 2]"}

@@ -610,9 +610,11 @@ def _note_of_value(value: Any) -> str | None:
         return None
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
-            value = json.loads(value)
+            texts = json.loads(value)
         except json.JSONDecodeError:
-            pass
+            texts = None
+        if isinstance(texts, list) and all(isinstance(x, str) for x in texts):
+            value = texts  # a list of texts, not a note that starts with "["
     if isinstance(value, dict):
         value = value.get("text")
     return "\n".join(str(x) for x in _as_list(value)) or None
