@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -125,6 +126,9 @@ class FakeLabelStudio:
                              "annotator": a["completed_by"], "annotation_id": a["id"],
                              "created_at": a["created_at"], "updated_at": a["updated_at"],
                              "lead_time": a["lead_time"]})
+                notes = [r["value"]["text"] for r in a["result"] if r["type"] == "textarea"]
+                if notes:  # a TextArea's column: its text (a list when several)
+                    rows[-1]["note"] = notes[0][0] if len(notes[0]) == 1 else notes[0]
         if fmt == "json-min":
             path.write_text(json.dumps(rows))
             return path
@@ -498,3 +502,119 @@ def test_a_file_giving_one_reader_two_answers_on_an_item_names_both(tmp_path):
     with pytest.raises(CampaignError, match=r"annotation 10\d and .*annotation 10\d.*two"):
         import_labelstudio(ledger, f, users=users_file(tmp_path))
     assert ledger.annotation_count() == 0
+
+
+# ---------------------------------------------------------------------------------- notes
+
+NOTE_A = "pigment network irregular;\nsecond line, = not a formula"
+
+
+def noted_ledger(root: Path) -> Ledger:
+    """Like :func:`answered_ledger`, with notes on two of the answers."""
+    a = make_ledger(root)
+    a.submit(0, 2, annotator="dr-a", submission_id="1", seconds=2.0, note=NOTE_A)
+    a.submit(0, 1, annotator="dr-b", submission_id="2", seconds=3.0)
+    a.submit(1, None, annotator="dr-b", submission_id="3", note="too blurry to tell")
+    a.submit(5, 0, annotator="dr-b", submission_id="4", seconds=7.5)
+    return a
+
+
+def notes(ledger: Ledger) -> dict[tuple[int, str], str]:
+    ans = ledger.answers()
+    return {(int(i), str(w)): str(n) for i, w, n in zip(ans["item"], ans["annotator"],
+                                                        ans["note"], strict=True)}
+
+
+def test_notes_are_exported_as_textarea_results(tmp_path):
+    a = noted_ledger(tmp_path / "a")
+    tasks = {t["data"]["item"]: t for t in exported_tasks(a, tmp_path)}
+    first = tasks["ISIC_0000"]["annotations"]
+    assert first[0]["result"][1] == {"from_name": "note", "to_name": "image",
+                                     "type": "textarea", "value": {"text": [NOTE_A]}}
+    assert len(first[1]["result"]) == 1  # no note, no TextArea result
+    carried = tasks["ISIC_0000"]["data"]["labelrefine"]["answers"]
+    assert [c["note"] for c in carried] == [NOTE_A, ""]
+    cfg = ET.fromstring((tmp_path / "ls-answered" / "labeling_config.xml").read_text())
+    area = cfg.find("TextArea")
+    assert area is not None and (area.get("name"), area.get("toName")) == ("note", "image")
+
+
+@pytest.mark.parametrize("fmt", ["json", "json-min", "csv"])
+def test_notes_round_trip_through_label_studio_and_reimport_as_no_ops(tmp_path, fmt):
+    a = noted_ledger(tmp_path / "a")
+    ls = FakeLabelStudio(importer=1)
+    ls.import_tasks(exported_tasks(a, tmp_path))
+    f = ls.export(tmp_path / f"export.{'csv' if fmt == 'csv' else 'json'}", fmt)
+    b = make_ledger(tmp_path / "b")
+    assert import_labelstudio(b, f).new == 4
+    assert notes(b) == notes(a) and notes(b)[(0, "dr-a")] == NOTE_A
+    assert tuple(import_labelstudio(b, f)) == (0, 4)
+    before = a.annotation_count()
+    assert tuple(import_labelstudio(a, f)) == (0, 4) and a.annotation_count() == before
+    assert tuple(import_labelstudio(a, tmp_path / "ls-answered" / "tasks.json")) == (0, 4)
+    assert a.annotation_count() == before
+
+
+def test_a_note_written_or_edited_in_label_studio_is_imported(tmp_path):
+    a = noted_ledger(tmp_path / "a")
+    ls = FakeLabelStudio(importer=1)
+    ls.import_tasks(exported_tasks(a, tmp_path, scope="queue"))
+    task0 = next(t for t in ls.tasks if t["data"]["item"] == "ISIC_0000")
+    copy = next(x for x in task0["annotations"] if x["import_id"] == 1)  # dr-a's answer
+    copy["result"][1]["value"]["text"] = ["revised: looks like nv after all"]
+    copy["updated_at"], copy["updated_by"] = ls.now(), 2
+    native = ls.annotate("ISIC_0003", "akiec", user=1)
+    native["result"].append({"from_name": "note", "to_name": "image", "type": "textarea",
+                             "value": {"text": ["first line", "second line"]}})
+    f = ls.export(tmp_path / "export.json", "json")
+    report = import_labelstudio(a, f, users=users_file(tmp_path))
+    assert report.new == 2
+    got = notes(a)
+    assert got[(0, "dr.b@clinic.org")] == "revised: looks like nv after all"  # its editor's
+    assert got[(0, "dr-a")] == NOTE_A  # the campaign's own answer is as it was
+    assert got[(3, "admin@clinic.org")] == "first line\nsecond line"
+    assert tuple(import_labelstudio(a, f)) == (0, report.new + report.present)
+
+
+def test_the_csv_export_carries_notes_and_its_import_reads_a_note_column(tmp_path):
+    from labelrefine.campaign.exchange import export_csv, import_csv
+
+    a = noted_ledger(tmp_path / "a")
+    export_csv(a, tmp_path / "labels.csv")
+    df = pd.read_csv(tmp_path / "labels.csv", dtype=str, keep_default_na=False).set_index("item")
+    assert df.loc["ISIC_0001", "note"] == "too blurry to tell"  # one reader: the note itself
+    assert df.loc["ISIC_0000", "note"] == f"dr-a: {NOTE_A}"  # several: one line per note
+    assert df.loc["ISIC_0005", "note"] == ""
+    before = a.annotation_count()
+    assert tuple(import_csv(a, tmp_path / "labels.csv")) == (0, 2)  # its own export: no-op
+    assert a.annotation_count() == before
+    hand = tmp_path / "hand.csv"
+    hand.write_text("item,expert_answer,annotator,note\n"
+                    "ISIC_0005,akiec,dr-b,\"'=seen before, benign\"\n"
+                    "ISIC_0003,nv,dr-c,\n")
+    assert tuple(import_csv(a, hand)) == (2, 0)
+    got = notes(a)
+    assert got[(5, "dr-b")] == "=seen before, benign"  # a quoted formula start, unquoted
+    assert got[(3, "dr-c")] == ""
+    assert tuple(import_csv(a, hand)) == (0, 2)
+    long = tmp_path / "long.csv"
+    long.write_text(f"item,expert_answer,annotator,note\nISIC_0006,nv,dr-c,{'x' * 2500}\n")
+    with pytest.raises(CampaignError, match=r"item 'ISIC_0006', answer by 'dr-c': the note has "
+                                            r"2500 characters"):
+        import_csv(a, long)
+
+
+def test_json_min_note_cells_are_text_or_lists_of_texts(tmp_path):
+    ledger = make_ledger(tmp_path / "c")
+    when = "2026-03-01T10:00:00Z"
+    rows = [{"item": "ISIC_0002", "label": "nv", "annotator": "dr-x", "annotation_id": 7,
+             "updated_at": when, "note": ["first", "second"]},
+            {"item": "ISIC_0003", "label": "nv", "annotator": "dr-x", "annotation_id": 8,
+             "updated_at": when, "note": "[1, 2] are the look-alikes"},
+            {"item": "ISIC_0000", "label": "nv", "annotator": "dr-x", "annotation_id": 9,
+             "updated_at": when, "note": "[1, 2]"}]
+    f = tmp_path / "min.json"
+    f.write_text(json.dumps(rows))
+    assert import_labelstudio(ledger, f).new == 3
+    assert notes(ledger) == {(2, "dr-x"): "first\nsecond",
+                             (3, "dr-x"): "[1, 2] are the look-alikes", (0, "dr-x"): "[1, 2]"}

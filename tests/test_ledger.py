@@ -655,3 +655,136 @@ def test_damaged_campaign_files_are_one_clear_error(tmp_path):
     con.close()
     with pytest.raises(CampaignError, match="missing table"):
         Ledger(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# notes
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_note_is_kept_with_its_answer_and_leaves_with_it(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="s-1", note="  faint lesion at the edge ")
+    assert ledger.live_note(3, "ann") == "faint lesion at the edge"  # blanks around dropped
+    assert ledger.live_note(3, "bob") == "" and ledger.live_note(4, "ann") == ""
+    again = ledger.submit(3, 1, annotator="ann", submission_id="s-1",
+                          note="faint lesion at the edge")
+    assert again.duplicate
+    with pytest.raises(CampaignError, match="already used for another answer"):
+        ledger.submit(3, 1, annotator="ann", submission_id="s-1", note="another note")
+    ledger.submit(3, 1, annotator="ann", submission_id="s-2", note="on a second look: b")
+    assert ledger.answers()["note"].tolist() == ["on a second look: b"]  # the new answer's note
+    every = ledger.answers(include_retracted=True)
+    assert every["note"].tolist() == ["faint lesion at the edge", "on a second look: b"]
+    ledger.undo_last("ann", "u-1")
+    assert ledger.live_note(3, "ann") == "faint lesion at the edge"  # the earlier answer's
+    ledger.undo_last("ann", "u-2")
+    assert ledger.live_note(3, "ann") == "" and ledger.answers().empty
+
+
+def test_notes_are_length_limited_text(tmp_path):
+    from labelrefine.campaign.ledger import NOTE_MAX_CHARS
+
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    with pytest.raises(CampaignError, match=f"{NOTE_MAX_CHARS + 1} characters; at most "
+                                            f"{NOTE_MAX_CHARS}"):
+        ledger.submit(3, 1, annotator="ann", submission_id="s-1", note="x" * (NOTE_MAX_CHARS + 1))
+    with pytest.raises(CampaignError, match="control character"):
+        ledger.submit(3, 1, annotator="ann", submission_id="s-2", note="bell\x07")
+    assert ledger.annotation_count() == 0  # nothing stored on error
+    text = "<script>alert(1)</script>\nsecond line, ünïcode, " + "y" * 1900
+    text = text[:NOTE_MAX_CHARS]
+    ledger.submit(3, 1, annotator="ann", submission_id="s-3", note=text)
+    assert ledger.live_note(3, "ann") == text  # stored as text, exactly
+
+
+def test_conflicts_list_the_readers_notes(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="a", note="looks like b to me")
+    ledger.submit(3, 2, annotator="bob", submission_id="b")
+    conf = ledger.conflicts()
+    assert [a[0] for a in conf["answers"].iloc[0]] == ["ann", "bob"]
+    assert conf["notes"].iloc[0] == ["looks like b to me", ""]
+
+
+def test_imports_compare_notes_only_when_the_source_has_them(tmp_path):
+    ledger = make_ledger(tmp_path)
+    write_round0(ledger)
+    ledger.submit(3, 1, annotator="ann", submission_id="web-1", note="kept")
+
+    def imp(sid: str, **extra):
+        row = {"item": 3, "label": 1, "annotator": "ann", "submission_id": sid, **extra}
+        return ledger.import_answers([row], origin="csv", source_name="f.csv")
+
+    assert tuple(imp("csv-1")) == (0, 1)  # no note in the source: the live answer stands
+    assert ledger.live_note(3, "ann") == "kept"
+    assert tuple(imp("csv-2", note="kept")) == (0, 1)  # the same note: present
+    assert tuple(imp("csv-3", note="changed")) == (1, 0)  # a new note: a new answer
+    assert ledger.live_note(3, "ann") == "changed"
+    with pytest.raises(CampaignError, match="characters; at most"):
+        imp("csv-4", note="z" * 5000)
+    assert ledger.live_note(3, "ann") == "changed"
+
+
+def test_version_4_files_are_upgraded_to_keep_notes(tmp_path):
+    from labelrefine.campaign.ledger import MIGRATIONS, SCHEMA_V1
+
+    path = tmp_path / "v4.db"
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA_V1)
+    for version in (2, 3, 4):
+        for stmt in MIGRATIONS[version]:
+            con.execute(stmt)
+    con.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [("schema_version", "4"), ("image_root", str(tmp_path)), ("created_at", "x")],
+    )
+    con.executemany("INSERT INTO classes VALUES (?, ?)", [(0, "a"), (1, "b"), (2, "c")])
+    for k in range(3):
+        con.execute("INSERT INTO items(idx, key, path, role, given_label, current_label) "
+                    "VALUES (?, ?, ?, 'train', 0, 0)", (k, f"k{k}", f"k{k}.jpg"))
+    con.execute("INSERT INTO rounds VALUES (0, 't', 'phase1', 'entropy', 2, 0, '{}', '{}', "
+                "NULL, NULL)")
+    con.executemany("INSERT INTO queue VALUES (0, ?, ?, 1.0, 'r')", [(0, 0), (1, 1)])
+    con.execute(
+        "INSERT INTO annotations(submission_id, item, kind, label, annotator, round, created_at, "
+        "answered_at, origin) VALUES ('old', 0, 'label', 1, 'ann', 0, 't', 't', 'web')"
+    )
+    con.commit()
+    assert "note" not in {r[1] for r in con.execute("PRAGMA table_info(annotations)")}
+    con.close()
+    ledger = Ledger(path)
+    assert ledger.meta()["schema_version"] == str(SCHEMA_VERSION) == "5"
+    assert [e["payload"] for e in ledger.events("migrate")] == [{"from": 4, "to": 5}]
+    old = ledger.answers()
+    assert old["submission_id"].tolist() == ["old"] and old["note"].tolist() == [""]
+    # the decision rules still read the replaced view: a disagreement is a conflict
+    res = ledger.submit(0, 2, annotator="bob", submission_id="new", note="c, not b")
+    assert res.conflict and ledger.decisions()["status"].tolist() == ["conflict"]
+    assert ledger.conflicts()["notes"].iloc[0] == ["", "c, not b"]
+    ledger.adjudicate(0, 2, adjudicator="adj", submission_id="d")
+    assert ledger.item(0)["current_label"] == 2
+    Ledger(path)  # opening again changes nothing
+    assert len(ledger.events("migrate")) == 1
+
+
+def test_the_ledger_modules_import_only_those_below_them():
+    """The split by concern has no cycles: each module of the ledger package imports only
+    modules earlier in this order (the schema at the bottom imports none)."""
+    import ast
+
+    import labelrefine.campaign.ledger as pkg
+
+    order = ["schema", "records", "checks", "sql", "core", "identities", "items", "assignment",
+             "answers", "adjudication", "files"]
+    folder = Path(pkg.__file__).parent
+    assert sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") == sorted(order)
+    prefix = "labelrefine.campaign.ledger."
+    for rank, name in enumerate(order):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        used = {n.module[len(prefix):] for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith(prefix)}
+        assert used <= set(order[:rank]), f"{name} imports {sorted(used - set(order[:rank]))}"

@@ -778,3 +778,52 @@ def test_the_page_shows_the_readers_own_answers_beside_the_teams(client, ledger)
     page = client.get("/", headers=ann).text
     assert "decided by the team" in page
     assert 'answered by you this round: <span class="mine">2</span>' in page
+
+
+# ---------------------------------------------------------------------------------------- notes
+
+XSS_NOTE = "<script>alert('note')</script> & <b>bold</b>"
+
+
+def test_a_note_is_sent_with_the_answer_and_stored(client, ledger):
+    ann = reader(ledger, "ann")
+    r = answer(client, 0, "nv", headers=ann, note="  nodular, irregular border ")
+    assert r.status_code == 200
+    assert ledger.answers()["note"].tolist() == ["nodular, irregular border"]
+    assert answer(client, 3, "nv", headers=ann).status_code == 200  # the note is optional
+    assert ledger.live_note(3, "ann") == ""
+    assert answer(client, 4, "nv", headers=ann, note=None).status_code == 200
+    assert ledger.live_note(4, "ann") == ""
+    # the reader sees their own note again when the item comes back, and can change it
+    assert client.get("/api/item/0", headers=ann).json()["note"] == "nodular, irregular border"
+    assert client.get("/api/item/0", headers=reader(ledger, "bob")).json()["note"] == ""
+    answer(client, 0, "nv", headers=ann, note="on reflection: regular")
+    assert ledger.live_note(0, "ann") == "on reflection: regular"
+    r = client.post("/api/undo", headers=ann, json={"submission_id": "u1"})
+    assert r.json()["idx"] == 0 and ledger.live_note(0, "ann") == "nodular, irregular border"
+
+
+def test_a_note_over_the_limit_is_a_clear_422_and_stores_nothing(client, ledger):
+    r = answer(client, 0, "nv", note="x" * 2001)
+    assert r.status_code == 422
+    assert "2001 characters; at most 2000" in r.json()["detail"]
+    r = answer(client, 0, "nv", note=["not", "text"])
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "note"]
+    assert ledger.annotation_count() == 0
+    assert answer(client, 0, "nv", note="y" * 2000).status_code == 200
+
+
+def test_notes_are_shown_as_text_on_the_reading_and_adjudication_pages(client, ledger):
+    ann, bob = reader(ledger, "ann"), reader(ledger, "bob")
+    chief = reader(ledger, "chief", role="adjudicator")
+    answer(client, 0, "nv", headers=ann, note=XSS_NOTE)
+    answer(client, 0, "bcc", headers=bob, note="second reader's view")
+    escaped = "&lt;script&gt;alert(&#39;note&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;"
+    panel = client.get("/partials/item?item=0", headers=ann).text
+    assert 'id="note"' in panel and escaped in panel and XSS_NOTE not in panel
+    assert "second reader" not in panel  # a reader never sees another reader's note
+    page = client.get("/adjudicate", headers=chief).text
+    assert escaped in page and XSS_NOTE not in page and "second reader&#39;s view" in page
+    conf = client.get("/api/conflicts", headers=chief).json()["conflicts"][0]
+    assert {a["reader"]: a["note"] for a in conf["answers"]} == {
+        "ann": XSS_NOTE, "bob": "second reader's view"}

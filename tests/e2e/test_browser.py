@@ -231,3 +231,31 @@ def test_second_reader_conflict_adjudication_and_blind_mode(server, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("LABELREFINE_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, REPO / "docs" / "adjudication-page.png")
+
+
+def test_a_note_typed_on_the_page_is_stored_with_the_answer(server):
+    from playwright.sync_api import sync_playwright
+
+    ledger, url = server
+    note = "2 lesions; k-shaped border, unsure <b>why</b>\nsee prior 1z"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 760})
+        page.goto(f"{url}/?token={ledger.add_reader('dr-note')}")
+        page.wait_for_selector("#item #note")
+        idx = int(page.get_attribute("#item", "data-idx"))
+        page.click("#note")
+        page.keyboard.type(note)  # digits, k, u and z in a note are text, not answers
+        assert ledger.annotation_count() == 0
+        assert int(page.get_attribute("#item", "data-idx")) == idx
+        page.click("#item button[data-label='nv']")
+        page.wait_for_function(
+            "i => document.querySelector('#item')?.dataset.idx !== String(i)", arg=idx)
+        assert page.input_value("#note") == ""  # the next item starts without a note
+        page.goto(f"{url}/?item={idx}")  # the item again: the reader's own note, as text
+        page.wait_for_selector("#item #note")
+        assert page.input_value("#note") == note
+        browser.close()
+    live = ledger.answers()
+    assert live["item"].tolist() == [idx] and live["note"].tolist() == [note]
+    assert ledger.class_names[int(live["label"].iloc[0])] == "nv"

@@ -31,6 +31,7 @@ PROVENANCE_COLUMNS = (
     "answer_round",
     "decision",
     "reader_answers",
+    "note",
     "adjudicator",
     "cleaned_label",
     "source",
@@ -41,7 +42,8 @@ PROVENANCE_COLUMNS = (
 disagree); ``annotator`` who gave it (several agreeing readers joined by ``; ``, or the
 adjudicator); ``decision`` how it was reached (``single``, ``agreed``, ``adjudicated``,
 ``conflict``, ``unsure`` or ``given``); ``reader_answers`` every reader's live answer
-(``name: answer; ...``).
+(``name: answer; ...``); ``note`` the readers' notes on their live answers (one reader's note
+as written; with several readers, one ``name: note`` line per reader who wrote one).
 """
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -129,6 +131,8 @@ def provenance(ledger: Ledger) -> pd.DataFrame:
     df["answer_round"] = around
     df["decision"] = decision
     df["reader_answers"] = readers
+    notes = item_notes(answers)
+    df["note"] = [notes.get(i) for i in range(n)]
     df["adjudicator"] = adjudicator
     df["cleaned_label"] = [names[i] for i in items["current_label"]]
     df["source"] = items["source"]
@@ -136,6 +140,23 @@ def provenance(ledger: Ledger) -> pd.DataFrame:
     for tag, values in tags.items():
         df[tag] = [values.get(str(k), "") for k in items["key"]]
     return df[[*PROVENANCE_COLUMNS, *tags]]
+
+
+def item_notes(answers: pd.DataFrame) -> dict[int, str]:
+    """The export's ``note`` cell per answered item with a note: the note itself when one
+    reader answered, else one ``name: note`` line per reader who wrote one."""
+    out: dict[int, str] = {}
+    for i, group in answers.groupby("item"):
+        if len(group) == 1:
+            text = str(group["note"].iloc[0])
+        else:
+            text = "\n".join(
+                f"{a}: {note}" for a, note in zip(group["annotator"], group["note"], strict=True)
+                if note
+            )
+        if text:
+            out[int(i)] = text
+    return out
 
 
 def _queue_items(ledger: Ledger, round: int) -> tuple[list[int], list[str]]:
@@ -169,7 +190,8 @@ def import_csv(
     """Import expert answers from a CSV (e.g. this module's export, edited or filled by hand).
 
     Needs ``item_column`` and ``answer_column``; optional ``annotator``, ``answered_at``,
-    ``seconds``, ``answer_round`` columns. Rows with an empty answer are skipped. An answer is a
+    ``seconds``, ``answer_round`` and ``note`` (the reader's note; an empty cell leaves the
+    stored note as it is) columns. Rows with an empty answer are skipped. An answer is a
     class name or ``unsure``. Every row is validated first -- an unknown item or class is an
     error naming the item and line -- and then all answers are stored in one transaction, so
     nothing is imported on error. Re-importing the same file -- or the campaign's own export --
@@ -201,6 +223,7 @@ def import_csv(
         for i, d, lab in zip(items["idx"], items["decision"], items["current_label"], strict=True)
         if d in ("single", "agreed", "adjudicated", "unsure")
     }
+    notes = item_notes(ledger.answers())
     answers = []
     present = 0
     seen = AnswerTracker()
@@ -217,7 +240,8 @@ def import_csv(
         if not who or ";" in who:  # several readers (an export of agreeing readers)
             who = annotator
         seen.add(where, key, who, answer)
-        if finals.get(keys[key]) == answer:
+        note = _unquote(str(row.get("note") or "").strip()) or None
+        if finals.get(keys[key]) == answer and note in (None, notes.get(keys[key])):
             present += 1  # the campaign already holds this final answer (e.g. its own export)
             continue
         when = str(row.get("answered_at") or "").strip() or None
@@ -231,7 +255,9 @@ def import_csv(
                 "answered_at": when,
                 "seconds": seconds,
                 "round": None if rnd is None else int(rnd),
-                "submission_id": content_id("csv", key, answer, who, when or ""),
+                "note": note,
+                "submission_id": content_id("csv", key, answer, who, when or "",
+                                            *([note] if note else [])),
             }
         )
     res = ledger.import_answers(answers, origin="csv", source_name=path.name)

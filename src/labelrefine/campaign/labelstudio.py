@@ -8,8 +8,14 @@ Export (a folder, :func:`export_labelstudio`):
   carries), ``predictions`` (one per task) and, for answered items, one ``annotations`` entry
   per reader.
 - ``labeling_config.xml``: the matching labeling configuration -- an ``<Image name="image">``, the
-  given label, the model's top-3 and the queue reason as text, and a single-choice
-  ``<Choices name="label" toName="image">`` with one ``<Choice>`` per class plus ``unsure``.
+  given label, the model's top-3 and the queue reason as text, a single-choice
+  ``<Choices name="label" toName="image">`` with one ``<Choice>`` per class plus ``unsure``, and
+  a ``<TextArea name="note" toName="image">`` for the reader's optional note.
+
+A reader's note travels as a TextArea result of the annotation (``{"from_name": "note",
+"to_name": "image", "type": "textarea", "value": {"text": [note]}}``; the ``note`` column of
+JSON-MIN and CSV exports) and in ``data.labelrefine``. An annotation without a note result
+leaves the campaign's note as it is.
 
 Pre-annotations pre-select the **given** label (the prediction's score is the model's
 probability of it), so a reader who submits a task unchanged keeps the given label -- as the
@@ -65,6 +71,7 @@ from labelrefine.campaign.exchange import AnswerTracker, atomic_writer, content_
 from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
 
 FROM_NAME = "label"
+NOTE_NAME = "note"
 TO_NAME = "image"
 LOCAL_FILES_ROUTE = "/data/local-files/?d="
 CARRY_KEY = "labelrefine"
@@ -96,6 +103,8 @@ def labeling_config(class_names: tuple[str, ...] | list[str], *, blind: bool = F
         f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" showInline="true">\n'
         f"{choices}\n"
         "  </Choices>\n"
+        f'  <TextArea name="{NOTE_NAME}" toName="{TO_NAME}" placeholder="note (optional)" '
+        f'rows="2" maxSubmissions="1" editable="true"/>\n'
         "</View>\n"
     )
 
@@ -158,6 +167,15 @@ def _choice_result(choice: str) -> dict[str, Any]:
         "to_name": TO_NAME,
         "type": "choices",
         "value": {"choices": [choice]},
+    }
+
+
+def _note_result(note: str) -> dict[str, Any]:
+    return {
+        "from_name": NOTE_NAME,
+        "to_name": TO_NAME,
+        "type": "textarea",
+        "value": {"text": [note]},
     }
 
 
@@ -279,9 +297,10 @@ def _add_answers(
     for a in answers:
         choice = UNSURE if a["kind"] == UNSURE else names[int(a["label"])]
         seconds = None if _isnan(a["seconds"]) else float(a["seconds"])
+        note = str(a.get("note") or "")
         ann: dict[str, Any] = {
             "id": int(a["id"]),  # kept by Label Studio as the annotation's import_id
-            "result": [_choice_result(choice)],
+            "result": [_choice_result(choice), *([_note_result(note)] if note else [])],
             "was_cancelled": False,
             "ground_truth": False,
             "created_at": a["answered_at"],
@@ -297,6 +316,7 @@ def _add_answers(
                 "label": choice,
                 "answered_at": a["answered_at"],
                 "seconds": seconds,
+                "note": note,
             }
         )
     if annotations:
@@ -339,6 +359,8 @@ class Annotation:
     carried: list[dict[str, Any]]
     updated_by: Any = None
     """Who last changed it (JSON only)."""
+    note: str | None = None
+    """The reader's note (None: the annotation has no note result, so says nothing of one)."""
 
 
 def detect_format(path: str | Path) -> str:
@@ -447,6 +469,7 @@ def _read_json(tasks: list[Any], lookup: Mapping[str, str], name: str) -> list[A
                     import_id=_int_or_none(import_id),
                     carried=carried,
                     updated_by=ann.get("updated_by"),
+                    note=None if cancelled else _note_of_result(ann.get("result")),
                 )
             )
     return out
@@ -477,6 +500,7 @@ def _read_flat(
                 cancelled=False,  # these formats leave cancelled annotations out
                 import_id=_MISSING,
                 carried=_carried(row.get(CARRY_KEY), where),
+                note=_note_of_value(row.get(NOTE_NAME)),
             )
         )
     return out
@@ -565,6 +589,41 @@ def _choice_of_result(result: Any, where: str) -> str | None:
     if len(picked) > 1:
         raise CampaignError(f"{where}: one annotation holds {len(picked)} choices")
     return picked[0] if picked else None
+
+
+def _note_of_result(result: Any) -> str | None:
+    """The text of an annotation's ``note`` TextArea result (lines joined; None: none)."""
+    texts = []
+    for res in result or []:
+        if not isinstance(res, dict) or res.get("from_name") != NOTE_NAME:
+            continue
+        value = res.get("value") or {}
+        if res.get("type") == "textarea" and isinstance(value, dict):
+            texts.extend(str(x) for x in _as_list(value.get("text")))
+    return "\n".join(texts) if texts else None
+
+
+def _note_of_value(value: Any) -> str | None:
+    """JSON-MIN / CSV cell of the ``note`` TextArea: its text, or a list of texts (CSV writes
+    a list as JSON text); None when empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            texts = json.loads(value)
+        except json.JSONDecodeError:
+            texts = None
+        if isinstance(texts, list) and all(isinstance(x, str) for x in texts):
+            value = texts  # a list of texts, not a note that starts with "["
+    if isinstance(value, dict):
+        value = value.get("text")
+    return "\n".join(str(x) for x in _as_list(value)) or None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _choice_of_value(value: Any, where: str) -> str | None:
@@ -782,6 +841,7 @@ def import_labelstudio(
                 "submission_id": str(entry["submission_id"]),
                 "answered_at": entry.get("answered_at"),
                 "seconds": _lead_time(entry.get("seconds")),
+                "note": a.note,
             }
         else:
             who, unknown = _resolve_user(_author(a), user_map)
@@ -793,10 +853,11 @@ def import_labelstudio(
                 raise CampaignError(f"{a.where}: the annotation names no annotator")
             when = _normalise_time(a.updated_at)
             ext = None if a.annotation_id is None else str(a.annotation_id)
+            noted = [a.note] if a.note else []
             if ext is None:
-                sid = content_id("labelstudio", a.key, a.choice, who, when or "")
+                sid = content_id("labelstudio", a.key, a.choice, who, when or "", *noted)
             else:
-                sid = content_id("labelstudio", a.key, ext, when or "", a.choice)
+                sid = content_id("labelstudio", a.key, ext, when or "", a.choice, *noted)
             row = {
                 "item": idx,
                 "label": label,
@@ -805,6 +866,7 @@ def import_labelstudio(
                 "answered_at": when,
                 "seconds": a.lead_time,
                 "external_id": ext,
+                "note": a.note,
             }
         seen.add(a.where, a.key, str(row["annotator"]), a.choice)
         if row["submission_id"] in retracted:
@@ -838,10 +900,13 @@ def _match_carried(a: Annotation, used: set[int]) -> dict[str, Any] | None:
     """The campaign answer (from ``data.labelrefine``) this annotation is an unchanged copy of.
 
     JSON exports keep the id our export gave the annotation as its ``import_id``; JSON-MIN and
-    CSV lack it, so there the first unused carried answer with the same choice is taken.
+    CSV lack it, so there the first unused carried answer with the same choice is taken. A copy
+    whose note was changed is not unchanged (exports before notes carry none: an empty note).
     """
     for k, entry in enumerate(a.carried):
         if k in used or str(entry["label"]) != a.choice:
+            continue
+        if a.note is not None and a.note != str(entry.get("note") or ""):
             continue
         if a.import_id is not _MISSING and _int_or_none(entry.get("annotation")) != a.import_id:
             continue

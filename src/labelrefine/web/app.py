@@ -50,6 +50,7 @@ from pydantic import BaseModel, Field, Strict
 
 from labelrefine.campaign.create import campaign_class_names, campaign_intensity
 from labelrefine.campaign.ledger import (
+    NOTE_MAX_CHARS,
     UNSURE,
     CampaignError,
     Ledger,
@@ -101,6 +102,9 @@ class AnswerIn(BaseModel):
     seconds: Seconds | None = Field(None, ge=0, lt=1e7, allow_inf_nan=False)
     annotator: str | None = Field(
         None, max_length=64, description="ignored unless it names the token's reader"
+    )
+    note: Annotated[str, Strict()] | None = Field(
+        None, description="the reader's free-text note on this answer (checked by the ledger)"
     )
 
 
@@ -347,6 +351,8 @@ def create_app(
             "top3": top3,
             "blind": blind,
             "image_url": f"/image/{int(item['idx'])}",
+            # the reader's note on their own live answer (shown for editing); never another's
+            "note": "" if reader is None else ledger.live_note(idx, reader),
         }
 
     def next_for(name: str) -> int | None:
@@ -378,6 +384,7 @@ def create_app(
             "can_adjudicate": who.can_adjudicate,
             "open_conflicts": len(ledger.conflicts()) if who.can_adjudicate else 0,
             "unsure": UNSURE,
+            "note_max": NOTE_MAX_CHARS,
         }
 
     def parse_index(value: str | None) -> int | None:
@@ -459,10 +466,7 @@ def create_app(
         rows = []
         for c in ledger.conflicts().to_dict("records"):
             view = item_view(int(c["item"]))
-            view["answers"] = [
-                {"reader": a, "answer": UNSURE if lab is None else names[int(lab)]}
-                for a, lab, _ in c["answers"]
-            ]
+            view["answers"] = _reader_answers(names, c)
             rows.append(view)
         return templates.TemplateResponse(
             request,
@@ -533,6 +537,7 @@ def create_app(
             submission_id=body.submission_id,
             seconds=body.seconds,
             origin="web",
+            note=body.note or "",
         )
         return {
             "annotation_id": res.annotation_id,
@@ -571,10 +576,7 @@ def create_app(
                     "idx": int(c["item"]),
                     "item": c["key"],
                     "given_label": names[int(c["given_label"])],
-                    "answers": [
-                        {"reader": a, "answer": UNSURE if lab is None else names[int(lab)]}
-                        for a, lab, _ in c["answers"]
-                    ],
+                    "answers": _reader_answers(names, c),
                 }
             )
         return {"conflicts": out}
@@ -614,6 +616,14 @@ def create_app(
         return to_jsonable(campaign_status(ledger).as_dict())
 
     return _SecurityHeaders(_BodyLimit(app, max_body_bytes))
+
+
+def _reader_answers(names: tuple[str, ...], conflict: dict[str, Any]) -> list[dict[str, str]]:
+    """Each reader's answer on a conflicting item and their note (empty when none)."""
+    return [
+        {"reader": a, "answer": UNSURE if lab is None else names[int(lab)], "note": note}
+        for (a, lab, _), note in zip(conflict["answers"], conflict["notes"], strict=True)
+    ]
 
 
 def _answer_label(ledger: Ledger, body: AnswerIn, item: dict[str, Any]) -> int | None:

@@ -54,6 +54,8 @@
       const seconds = Math.round((performance.now() - shownAt) / 10) / 100;
       const body = { idx: Number(item.dataset.idx), submission_id: newId(), seconds: seconds };
       if (keep) body.keep = true; else body.label = label;
+      const note = document.getElementById("note");
+      if (note && note.value.trim()) body.note = note.value;
       await post("/api/answer", body);
       await load();
       say("saved");
@@ -89,6 +91,7 @@
 
   document.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.target.closest && ev.target.closest("textarea, input")) return;  // typing a note
     const key = ev.key.toLowerCase();
     if (key === "z") { ev.preventDefault(); undo(); return; }
     if (key === "k") {

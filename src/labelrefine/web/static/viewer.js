@@ -109,6 +109,7 @@
 
   document.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.target.closest && ev.target.closest("textarea, input")) return;  // typing a note
     const v = viewer();
     if (!v) return;
     const step = 0.1 * v.clientWidth;
