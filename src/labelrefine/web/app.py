@@ -23,6 +23,8 @@ JSON API (all need a token):
 
 - ``GET /api/next`` -> the next queued item this reader should read (or ``item: null``).
 - ``GET /api/item/{idx}`` -> one item with its model top-3 and queue reason (hidden in blind mode).
+  Both carry ``lookalikes``: the nearest confirmed items of the given label and of the model's
+  top suggestion (:mod:`labelrefine.web.lookalikes`; none in blind mode).
 - ``POST /api/answer`` ``{item | idx, label, keep?, submission_id, seconds?}``: ``label`` is a class
   name or ``unsure``; ``"keep": true`` keeps the given label. Only items of the current queue.
 - ``POST /api/undo`` ``{submission_id}`` -> retracts this reader's last answer of this round.
@@ -60,6 +62,7 @@ from labelrefine.campaign.ledger import (
 from labelrefine.campaign.status import campaign_status, estimate_line, headline
 from labelrefine.data.images import UnsupportedImageError, browser_png
 from labelrefine.io import to_jsonable
+from labelrefine.web import lookalikes as looks
 
 HERE = Path(__file__).parent
 TOKEN_COOKIE = "labelrefine_token"
@@ -250,6 +253,7 @@ def create_app(
     )
     templates = Jinja2Templates(env=env)
     names = ledger.class_names
+    lookalikes = looks.Lookalikes(ledger)  # features read once per process, on first use
     app = FastAPI(title="labelrefine relabeling", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -347,7 +351,16 @@ def create_app(
             "top3": top3,
             "blind": blind,
             "image_url": f"/image/{int(item['idx'])}",
+            "lookalikes": None if reader is None else lookalike_rows(item, entry, blind),
         }
+
+    def lookalike_rows(item: dict[str, Any], entry: Any, blind: bool) -> dict[str, Any]:
+        """The nearest confirmed items of the given label and of the model's top suggestion
+        (:mod:`labelrefine.web.lookalikes`); in blind mode none (they would name both)."""
+        if blind:
+            return looks.blind()
+        top = None if entry is None or entry.probs is None else int(np.argmax(entry.probs))
+        return lookalikes.rows(int(item["idx"]), int(item["given_label"]), top)
 
     def next_for(name: str) -> int | None:
         return ledger.assign_next(name, lease_seconds=lease_seconds)
