@@ -28,7 +28,8 @@ JSON API (all need a token):
 - ``POST /api/answer`` ``{item | idx, label, keep?, submission_id, seconds?}``: ``label`` is a class
   name or ``unsure``; ``"keep": true`` keeps the given label. Only items of the current queue.
 - ``POST /api/undo`` ``{submission_id}`` -> retracts this reader's last answer of this round.
-- ``GET /api/conflicts`` / ``POST /api/adjudicate`` ``{idx, label, submission_id}``: adjudicators.
+- ``GET /api/conflicts`` / ``POST /api/adjudicate`` ``{idx, label, submission_id}``: adjudicators
+  (with the class display names: ``display_names`` / ``display_name``).
 - ``POST /api/readers`` ``{name, role?}`` -> a new reader's token (admin only).
 - ``GET /api/status`` -> campaign status (readers, agreement, conflicts, expert time, advice).
 """
@@ -484,6 +485,7 @@ def create_app(
                 "request": request,
                 "conflicts": rows,
                 "classes": list(names),
+                "display": campaign_class_names(ledger),  # class code -> name shown beside it
                 "annotator": who.name,
                 "campaign": ledger.path.stem,
             },
@@ -590,7 +592,7 @@ def create_app(
                     ],
                 }
             )
-        return {"conflicts": out}
+        return {"conflicts": out, "display_names": campaign_class_names(ledger)}
 
     @app.post("/api/adjudicate")
     def api_adjudicate(request: Request, body: AdjudicateIn) -> dict[str, Any]:
@@ -609,6 +611,7 @@ def create_app(
             "adjudication_id": res.adjudication_id,
             "idx": res.item,
             "label": names[res.label],
+            "display_name": campaign_class_names(ledger).get(names[res.label]),
             "duplicate": res.duplicate,
             "open_conflicts": len(ledger.conflicts()),
         }
