@@ -90,11 +90,14 @@ def stored_features(ledger: Ledger) -> tuple[np.ndarray | None, str]:
         rounds = ledger.rounds()
         if rounds.empty:
             return None, "no features yet: run 'campaign step' first"
+        settings = rounds["settings"].iloc[0]
+        if (own is None or own.get("kind") != "encoder") and "encoder" not in settings:
+            return None, "round 0 recorded no encoder settings"
         dataset = campaign_images(ledger)
         if own is not None and own.get("kind") == "encoder":
             plain = _cached_encoder_file(dataset, Path(own["path"]))
         else:
-            plain = _cached_builtin(dataset, rounds["settings"].iloc[0])
+            plain = _cached_builtin(dataset, settings)
     except (CampaignError, OSError, ValueError, KeyError, TypeError) as err:
         return None, f"the campaign's features cannot be read ({err})"
     if plain is None:
