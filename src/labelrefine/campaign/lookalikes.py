@@ -33,13 +33,20 @@ from labelrefine.data.dataset import ImageDataset
 from labelrefine.lookalikes import UNCONFIRMED
 
 
-def confirmed_labels(ledger: Ledger) -> np.ndarray:
-    """``(N,)`` the confirmed class of every item (module docstring), :data:`UNCONFIRMED` for
-    items with none."""
+def trusted_labels(ledger: Ledger) -> np.ndarray:
+    """``(N,)`` the given label of every trusted item, :data:`UNCONFIRMED` elsewhere (fixed at
+    ``campaign init``)."""
     items = ledger.items()
     labels = np.full(len(items), UNCONFIRMED, dtype=np.int64)
     trusted = campaign_trusted(ledger)
     labels[trusted] = items["given_label"].to_numpy(dtype=np.int64)[trusted]
+    return labels
+
+
+def confirmed_labels(ledger: Ledger, trusted: np.ndarray | None = None) -> np.ndarray:
+    """``(N,)`` the confirmed class of every item (module docstring), :data:`UNCONFIRMED` for
+    items with none; ``trusted``: :func:`trusted_labels`, when the caller keeps it."""
+    labels = (trusted_labels(ledger) if trusted is None else trusted).copy()
     final = ledger.final_answers()
     final = final[final["kind"] == "label"]
     idx = final["item"].to_numpy(dtype=np.int64)

@@ -1,9 +1,9 @@
 """The reading page's look-alikes: for the given label and the model's top suggestion, the
 nearest confirmed items of that class (:mod:`labelrefine.campaign.lookalikes`).
 
-The campaign's features are read once per server process, on the first item shown, and kept
-(already L2-normalised); the confirmed labels are read on every request, so an answer or an
-adjudication shows up on the next item.
+The campaign's features (already L2-normalised), item ids and trusted labels are read once per
+server process, on the first item shown, and kept; the expert labels are read on every
+request, so an answer or an adjudication shows up on the next item.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from labelrefine.campaign.ledger import Ledger
-from labelrefine.campaign.lookalikes import confirmed_labels, stored_features
+from labelrefine.campaign.lookalikes import confirmed_labels, stored_features, trusted_labels
 from labelrefine.lookalikes import nearest_of_class, unit_rows
 
 PER_CLASS = 3
@@ -38,6 +38,7 @@ class Lookalikes:
         self._features: np.ndarray | None = None
         self._why = ""
         self._keys: list[str] = []
+        self._trusted = np.zeros(0, dtype=np.int64)
         self._loaded = False
 
     def features(self) -> tuple[np.ndarray | None, str]:
@@ -46,6 +47,7 @@ class Lookalikes:
             if not self._loaded:
                 x, why = self._load(self.ledger)
                 self._keys = [str(k) for k in self.ledger.items()["key"]]
+                self._trusted = trusted_labels(self.ledger)  # fixed at init
                 n = len(self._keys)
                 if x is not None and x.shape[0] != n:
                     x, why = None, f"the features have {x.shape[0]} rows for {n} items"
@@ -73,7 +75,7 @@ class Lookalikes:
         x, why = self.features()
         if x is None:
             return {"rows": [], "note": f"unavailable ({why})"}
-        labels = confirmed_labels(self.ledger)
+        labels = confirmed_labels(self.ledger, self._trusted)
         names = self.ledger.class_names
         rows = []
         for cls, roles in wanted:
