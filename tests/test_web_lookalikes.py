@@ -3,6 +3,7 @@ of the model's suggestion, only settled items, never the item itself, none in bl
 
 from __future__ import annotations
 
+import threading
 import uuid
 import warnings
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from labelrefine.campaign.ledger import Ledger
-from labelrefine.web.lookalikes import BLIND_NOTE, NONE_YET, Lookalikes
+from labelrefine.web.lookalikes import BLIND_NOTE, LOADING, NONE_YET, Lookalikes
 from lookalike_campaign import make_feature_campaign
 
 with warnings.catch_warnings():
@@ -165,3 +166,25 @@ def test_features_of_the_wrong_length_are_refused(ledger):
     looks = Lookalikes(ledger, load=lambda _: (np.ones((5, 2), np.float32), ""))
     out = looks.rows(0, 0, None)
     assert out["rows"] == [] and "5 rows for 12 items" in out["note"]
+
+
+def test_a_slow_first_read_says_loading_instead_of_holding_the_page(ledger):
+    release = threading.Event()
+
+    def slow(_):
+        release.wait(10)
+        return np.eye(12, dtype=np.float32), ""
+
+    looks = Lookalikes(ledger, load=slow, wait_s=0.05)
+    assert looks.rows(0, 0, 1) == {"rows": [], "note": LOADING}
+    release.set()
+    looks.wait_s = 5
+    assert [r["label"] for r in looks.rows(0, 0, 1)["rows"]] == ["akiec", "bcc"]
+
+
+def test_a_failing_read_is_a_note_not_a_hang(ledger):
+    def broken(_):
+        raise RuntimeError("disk on fire")
+
+    out = Lookalikes(ledger, load=broken).rows(0, 0, 1)
+    assert out["rows"] == [] and "disk on fire" in out["note"]

@@ -2,8 +2,9 @@
 nearest confirmed items of that class (:mod:`labelrefine.campaign.lookalikes`).
 
 The campaign's features (already L2-normalised), item ids and trusted labels are read once per
-server process, on the first item shown, and kept; the expert labels are read on every
-request, so an answer or an adjudication shows up on the next item.
+server process, in a background thread started by the first item shown, and kept (finding a
+cached feature file hashes every image, seconds for a large campaign); the expert labels are
+read on every request, so an answer or an adjudication shows up on the next item.
 """
 
 from __future__ import annotations
@@ -23,38 +24,59 @@ PER_CLASS = 3
 
 BLIND_NOTE = "hidden in blind mode"
 NONE_YET = "none confirmed yet"
+LOADING = "loading the campaign's features (first use); they appear on a later item"
 
 
 class Lookalikes:
-    """Look-alike rows of one campaign, with its features loaded once (thread-safe)."""
+    """Look-alike rows of one campaign. Its features are read once, in a background thread
+    started by the first item shown; a request waits for them at most ``wait_s`` seconds (a
+    large campaign's first items then say the features are loading)."""
 
     def __init__(self, ledger: Ledger,
                  load: Callable[[Ledger], tuple[np.ndarray | None, str]] = stored_features,
-                 k: int = PER_CLASS):
+                 k: int = PER_CLASS, wait_s: float = 3.0):
         self.ledger = ledger
         self.k = k
+        self.wait_s = wait_s
         self._load = load
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
         self._features: np.ndarray | None = None
         self._why = ""
         self._keys: list[str] = []
         self._trusted = np.zeros(0, dtype=np.int64)
-        self._loaded = False
 
-    def features(self) -> tuple[np.ndarray | None, str]:
-        """The campaign's unit-length features (or None and why), loaded on the first call."""
+    def warm(self) -> None:
+        """Start reading the features in the background (once; later calls do nothing)."""
         with self._lock:
-            if not self._loaded:
-                x, why = self._load(self.ledger)
-                self._keys = [str(k) for k in self.ledger.items()["key"]]
-                self._trusted = trusted_labels(self.ledger)  # fixed at init
-                n = len(self._keys)
-                if x is not None and x.shape[0] != n:
-                    x, why = None, f"the features have {x.shape[0]} rows for {n} items"
-                self._features = None if x is None else unit_rows(x)
-                self._why = why
-                self._loaded = True
-            return self._features, self._why
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._read, daemon=True,
+                                                name="lookalike-features")
+                self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            x, why = self._load(self.ledger)
+            self._keys = [str(k) for k in self.ledger.items()["key"]]
+            self._trusted = trusted_labels(self.ledger)  # fixed at init
+            n = len(self._keys)
+            if x is not None and x.shape[0] != n:
+                x, why = None, f"the features have {x.shape[0]} rows for {n} items"
+            self._features = None if x is None else unit_rows(x)
+            self._why = why
+        except Exception as err:  # a background thread: say what failed, never hang the page
+            self._features, self._why = None, f"the campaign's features cannot be read ({err})"
+        finally:
+            self._done.set()
+
+    def features(self) -> tuple[np.ndarray | None, str] | None:
+        """The campaign's unit-length features (or None and why); None while they are still
+        being read after waiting ``wait_s`` seconds."""
+        self.warm()
+        if not self._done.wait(self.wait_s):
+            return None
+        return self._features, self._why
 
     def rows(self, idx: int, given: int | None, suggested: int | None) -> dict[str, Any]:
         """The payload for item ``idx``: ``rows``, one per class to compare with -- the given
@@ -72,7 +94,10 @@ class Lookalikes:
                 wanted.append((suggested, ["suggested"]))
         if not wanted:
             return {"rows": [], "note": None}
-        x, why = self.features()
+        got = self.features()
+        if got is None:
+            return {"rows": [], "note": LOADING}
+        x, why = got
         if x is None:
             return {"rows": [], "note": f"unavailable ({why})"}
         labels = confirmed_labels(self.ledger, self._trusted)
