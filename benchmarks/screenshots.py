@@ -168,6 +168,12 @@ def capture(url: str, tokens: dict[str, str], out: Path, status: str) -> list[Pa
             return page
 
         ann = page_of(tokens["ann"])
+        for _ in range(30):  # the server reads the features in the background on first use
+            if ann.query_selector(".lookalike-row"):
+                break
+            time.sleep(1)
+            ann.reload()
+            ann.wait_for_load_state("networkidle")
         shots.append(save(ann, out / "campaign-page.png", full=True))
         for key in ("+", "+", "ArrowRight", "ArrowDown"):  # 2.25 x, panned
             ann.keyboard.press(key)
