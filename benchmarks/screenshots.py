@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
     for shot in shots:
         print(f"wrote {shot} ({shot.stat().st_size // 1024} KB)")
 
