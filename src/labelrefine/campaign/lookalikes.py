@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from labelrefine.campaign.create import (
     FEATURES_META,
@@ -55,7 +56,7 @@ def confirmed_labels(ledger: Ledger, trusted: np.ndarray | None = None) -> np.nd
     return labels
 
 
-def _awaiting_second_reading(ledger: Ledger, final: object) -> np.ndarray:
+def _awaiting_second_reading(ledger: Ledger, final: pd.DataFrame) -> np.ndarray:
     """Items of the current queue answered by one reader in a campaign with double reading:
     they may still get a second, different answer."""
     if ledger.double_read_share <= 0:
@@ -64,7 +65,7 @@ def _awaiting_second_reading(ledger: Ledger, final: object) -> np.ndarray:
     if rnd is None:
         return np.zeros(0, dtype=np.int64)
     queued = ledger.queue(rnd)["item"].to_numpy(dtype=np.int64)
-    single = final[final["status"] == "single"]["item"].to_numpy(dtype=np.int64)  # type: ignore[index]
+    single = final[final["status"] == "single"]["item"].to_numpy(dtype=np.int64)
     return np.intersect1d(single, queued)
 
 
