@@ -254,7 +254,7 @@ def create_app(
     )
     templates = Jinja2Templates(env=env)
     names = ledger.class_names
-    lookalikes = looks.Lookalikes(ledger)  # features read once per process, on first use
+    lookalikes = looks.Lookalikes(ledger)  # features read once per process (background)
     app = FastAPI(title="labelrefine relabeling", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
