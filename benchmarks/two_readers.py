@@ -13,10 +13,9 @@ that were wrong (95 % Wilson interval) and the stopping advice.
 The readers are simulated, so the agreement and time figures describe this script's readers;
 what the run measures is that the campaign records, counts and reports them correctly.
 
-    .venv/bin/python benchmarks/two_readers.py [--items 300] [--budget 40] [--screenshots]
+    .venv/bin/python benchmarks/two_readers.py [--items 300] [--budget 40]
 
-``--screenshots`` also writes docs/campaign-page.png (a reader's page of this real campaign) and
-docs/adjudication-page.png, using Debian's /usr/bin/chromium through Playwright.
+The screenshots in docs/ come from ``benchmarks/screenshots.py``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import httpx
@@ -51,7 +49,6 @@ def main() -> None:
     ap.add_argument("--flip", type=float, default=0.15)
     ap.add_argument("--budget", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--screenshots", action="store_true")
     args = ap.parse_args()
 
     from labelrefine.campaign.create import init_campaign
@@ -91,9 +88,6 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait(url)
-        shot_reader = shot_adj = None
-        if args.screenshots:
-            shot_reader = _screenshot(url, tokens["ann"], "/", REPO / "docs" / "campaign-page.png")
         for name in ("ann", "bob"):
             with httpx.Client(base_url=url, timeout=30,
                               headers={"Authorization": f"Bearer {tokens[name]}"}) as http:
@@ -109,9 +103,6 @@ def main() -> None:
                                                        "submission_id": uuid.uuid4().hex,
                                                        "seconds": round(secs, 1)})
                     r.raise_for_status()
-        if args.screenshots:
-            shot_adj = _screenshot(url, tokens["chief"], "/adjudicate",
-                                   REPO / "docs" / "adjudication-page.png")
         with httpx.Client(base_url=url, timeout=30,
                           headers={"Authorization": f"Bearer {tokens['chief']}"}) as http:
             for c in http.get("/api/conflicts").json()["conflicts"]:
@@ -144,9 +135,6 @@ def main() -> None:
           f"{100 * row['wrong_high']:.0f}%)")
     print(f"final labels of the queue correct: {correct}/{len(queued)}")
     print(f"advice: {st.advice}")
-    for shot in (shot_reader, shot_adj):
-        if shot is not None:
-            print(f"wrote {shot.relative_to(REPO)}")
 
 
 def _free_port() -> int:
@@ -163,23 +151,6 @@ def _wait(url: str) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError("server did not start")
-
-
-def _screenshot(url: str, token: str, path: str, out: Path) -> Path:
-    warnings.filterwarnings("ignore")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1100, "height": 760})
-        page.goto(f"{url}/?token={token}")
-        if path != "/":
-            page.goto(url + path)
-        page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(out))  # the first screenful
-        browser.close()
-    return out
 
 
 if __name__ == "__main__":

@@ -3,15 +3,13 @@ undoes one, reloads -- every answer is in the ledger and the queue continues whe
 second reader's conflicting answer goes to the adjudication page and is decided there; blind
 mode hides the given label and the model.
 
-Uses Debian's ``/usr/bin/chromium`` through Playwright (nothing is downloaded). The screenshot of
-the page is written to the test's temp folder; set ``LABELREFINE_UPDATE_SCREENSHOT=1`` to also
-refresh ``docs/labeling-page.png`` and ``docs/adjudication-page.png``.
+Uses Debian's ``/usr/bin/chromium`` through Playwright (nothing is downloaded). The screenshots
+of the pages are written to the test's temp folder (the ones in ``docs/`` come from
+``benchmarks/screenshots.py``, on a real campaign).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -164,8 +162,6 @@ def test_label_ten_items_undo_reload(server, tmp_path):
     full = ledger.answers(include_retracted=True)
     assert len(full) == 10 and full["retracted"].sum() == 1
     assert shot.stat().st_size > 10_000
-    if os.environ.get("LABELREFINE_UPDATE_SCREENSHOT") == "1":
-        shutil.copyfile(shot, REPO / "docs" / "labeling-page.png")
 
 
 def test_second_reader_conflict_adjudication_and_blind_mode(server, tmp_path):
@@ -229,8 +225,6 @@ def test_second_reader_conflict_adjudication_and_blind_mode(server, tmp_path):
         assert int(mine.loc[idx, "label"]) == 2
         browser.close()
     assert shot.stat().st_size > 10_000
-    if os.environ.get("LABELREFINE_UPDATE_SCREENSHOT") == "1":
-        shutil.copyfile(shot, REPO / "docs" / "adjudication-page.png")
 
 
 def test_a_note_typed_on_the_page_is_stored_with_the_answer(server):

@@ -23,10 +23,13 @@ JSON API (all need a token):
 
 - ``GET /api/next`` -> the next queued item this reader should read (or ``item: null``).
 - ``GET /api/item/{idx}`` -> one item with its model top-3 and queue reason (hidden in blind mode).
+  Both carry ``lookalikes``: the nearest confirmed items of the given label and of the model's
+  top suggestion (:mod:`labelrefine.web.lookalikes`; none in blind mode).
 - ``POST /api/answer`` ``{item | idx, label, keep?, submission_id, seconds?}``: ``label`` is a class
   name or ``unsure``; ``"keep": true`` keeps the given label. Only items of the current queue.
 - ``POST /api/undo`` ``{submission_id}`` -> retracts this reader's last answer of this round.
-- ``GET /api/conflicts`` / ``POST /api/adjudicate`` ``{idx, label, submission_id}``: adjudicators.
+- ``GET /api/conflicts`` / ``POST /api/adjudicate`` ``{idx, label, submission_id}``: adjudicators
+  (with the class display names: ``display_names`` / ``display_name``).
 - ``POST /api/readers`` ``{name, role?}`` -> a new reader's token (admin only).
 - ``GET /api/status`` -> campaign status (readers, agreement, conflicts, expert time, advice).
 """
@@ -61,6 +64,7 @@ from labelrefine.campaign.ledger import (
 from labelrefine.campaign.status import campaign_status, estimate_line, headline
 from labelrefine.data.images import UnsupportedImageError, browser_png
 from labelrefine.io import to_jsonable
+from labelrefine.web import lookalikes as looks
 
 HERE = Path(__file__).parent
 TOKEN_COOKIE = "labelrefine_token"
@@ -254,6 +258,7 @@ def create_app(
     )
     templates = Jinja2Templates(env=env)
     names = ledger.class_names
+    lookalikes = looks.Lookalikes(ledger)  # features read once per process (background)
     app = FastAPI(title="labelrefine relabeling", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -353,7 +358,16 @@ def create_app(
             "image_url": f"/image/{int(item['idx'])}",
             # the reader's note on their own live answer (shown for editing); never another's
             "note": "" if reader is None else ledger.live_note(idx, reader),
+            "lookalikes": None if reader is None else lookalike_rows(item, entry, blind),
         }
+
+    def lookalike_rows(item: dict[str, Any], entry: Any, blind: bool) -> dict[str, Any]:
+        """The nearest confirmed items of the given label and of the model's top suggestion
+        (:mod:`labelrefine.web.lookalikes`); in blind mode none (they would name both)."""
+        if blind:
+            return looks.blind()
+        top = None if entry is None or entry.probs is None else int(np.argmax(entry.probs))
+        return lookalikes.rows(int(item["idx"]), int(item["given_label"]), top)
 
     def next_for(name: str) -> int | None:
         return ledger.assign_next(name, lease_seconds=lease_seconds)
@@ -475,6 +489,7 @@ def create_app(
                 "request": request,
                 "conflicts": rows,
                 "classes": list(names),
+                "display": campaign_class_names(ledger),  # class code -> name shown beside it
                 "annotator": who.name,
                 "campaign": ledger.path.stem,
             },
@@ -579,7 +594,7 @@ def create_app(
                     "answers": _reader_answers(names, c),
                 }
             )
-        return {"conflicts": out}
+        return {"conflicts": out, "display_names": campaign_class_names(ledger)}
 
     @app.post("/api/adjudicate")
     def api_adjudicate(request: Request, body: AdjudicateIn) -> dict[str, Any]:
@@ -598,6 +613,7 @@ def create_app(
             "adjudication_id": res.adjudication_id,
             "idx": res.item,
             "label": names[res.label],
+            "display_name": campaign_class_names(ledger).get(names[res.label]),
             "duplicate": res.duplicate,
             "open_conflicts": len(ledger.conflicts()),
         }

@@ -19,7 +19,8 @@
       const j = await r.json().catch(() => ({}));
       if (!r.ok) throw new Error(j.detail || ("HTTP " + r.status));
       section.remove();
-      say("decided: " + btn.dataset.label + " (" + j.open_conflicts + " open)");
+      const named = btn.dataset.display ? " " + btn.dataset.display : "";
+      say("decided: " + btn.dataset.label + named + " (" + j.open_conflicts + " open)");
       if (j.open_conflicts === 0) window.location.reload();
     } catch (e) {
       say(e.message, true);
