@@ -106,11 +106,16 @@ def test_load_yaml_problems(tmp_path: Path) -> None:
 def test_ours_plus_samplers_come_from_the_registry() -> None:
     """PlusConfig takes every registered score sampler (no second list to keep in step) and
     refuses a set-picking one with the choices named."""
-    from labelrefine.active.registry import REGISTRY, SCORE_SAMPLER_NAMES
+    from labelrefine.active.registry import REGISTRY, SCORE_SAMPLER_NAMES, ScoreSampler
     from labelrefine.config import PlusConfig
 
-    assert set(SCORE_SAMPLER_NAMES) == {n for n, s in REGISTRY.items() if s.score is not None}
+    assert set(SCORE_SAMPLER_NAMES) == {n for n, s in REGISTRY.items()
+                                        if isinstance(s, ScoreSampler)}
     for name in SCORE_SAMPLER_NAMES:
+        if "pool_features" in REGISTRY[name].needs:
+            continue  # ours_plus scores its pool from probabilities only
         assert PlusConfig(sampler=name).sampler == name
     with pytest.raises(ValueError, match="'coreset' is not one of random, entropy"):
         PlusConfig(sampler="coreset")
+    with pytest.raises(ValueError, match="'neighbours' is not one of random, entropy"):
+        PlusConfig(sampler="neighbours")

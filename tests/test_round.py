@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 
 from labelrefine import seeding
 from labelrefine.active.oracle import UNSURE
-from labelrefine.active.registry import INPUTS, REGISTRY, SAMPLER_NAMES, get_sampler
+from labelrefine.active.registry import (
+    INPUTS,
+    REGISTRY,
+    SAMPLER_NAMES,
+    PoolView,
+    ScoreSampler,
+    get_sampler,
+)
 from labelrefine.active.round import apply_answers, propose
 from labelrefine.active.samplers import SAMPLERS, ranked
 from labelrefine.config import (
@@ -54,7 +61,7 @@ def test_registry_is_the_one_list_of_samplers() -> None:
     assert "confidence" in SAMPLER_NAMES
     for name, spec in REGISTRY.items():
         assert spec.name == name and set(spec.needs) <= set(INPUTS)
-        assert (spec.score is None) != (spec.pick is None)
+        assert spec.summary and (isinstance(spec, ScoreSampler) or name == "coreset")
     with pytest.raises(ValueError, match="choose one of random, entropy"):
         get_sampler("best")
 
@@ -73,15 +80,18 @@ def _probs(n: int, c: int, seed: int) -> np.ndarray:
     return np.exp(z) / np.exp(z).sum(1, keepdims=True)
 
 
-@pytest.mark.parametrize("name", [n for n in SAMPLER_NAMES if REGISTRY[n].score is not None])
+@pytest.mark.parametrize(
+    "name", [n for n in SAMPLER_NAMES if isinstance(REGISTRY[n], ScoreSampler)])
 def test_score_samplers_rank_by_their_registered_score(name: str) -> None:
     pool = np.array([9, 2, 7, 4, 11, 5])
     probs, given = _probs(6, 3, 0), np.array([0, 1, 2, 0, 1, 2])
-    r = ranked(name, 4, pool=pool, probs=probs, given_labels=given, seed=3, class_names="abc")
     order = np.argsort(pool, kind="stable")
-    from labelrefine.active.registry import ScoreInputs
-
-    scores = REGISTRY[name].score(ScoreInputs(6, probs[order], given[order], 3))  # type: ignore[misc]
+    feats = np.random.default_rng(1).normal(size=(6, 4))
+    r = ranked(name, 4, pool=pool, probs=probs, given_labels=given, pool_features=feats, seed=3,
+               class_names="abc")
+    sampler = REGISTRY[name]
+    assert isinstance(sampler, ScoreSampler)
+    scores = sampler.score(PoolView(pool[order], probs[order], given[order], feats[order], seed=3))
     top = pool[order][np.argsort(-scores, kind="stable")[:4]]
     np.testing.assert_array_equal(r.items, top)
     assert len(r.reasons) == 4 and all(r.reasons)

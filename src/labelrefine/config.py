@@ -350,9 +350,9 @@ PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "n
 def sampler_names() -> tuple[str, ...]:
     """Samplers a config may name: the registry's (:mod:`labelrefine.active.registry`, a
     light module without torch; imported here on use so the registry stays the one list)."""
-    from labelrefine.active.registry import SAMPLER_NAMES
+    from labelrefine.active.registry import sampler_names as registered
 
-    return SAMPLER_NAMES
+    return registered()
 
 
 class PlusConfig(_Strict):
@@ -366,7 +366,9 @@ class PlusConfig(_Strict):
     """
 
     # query score over the pool; cl = cleanlab label quality, combined = cl + entropy
-    sampler: str = "entropy"  # a registered score sampler (registry.SCORE_SAMPLER_NAMES)
+    # a registered score sampler that needs only the model's probabilities and the labels
+    # (registry.score_sampler_names)
+    sampler: str = "entropy"
     weight: float = Field(0.25, ge=0, le=1)  # combined: weight of the entropy rank
     class_budget: Literal["none", "pool", "inverse", "noise"] = "noise"  # per-class quotas
     resplit: bool = False  # redo the clean/suspect split each round (relabeled items trusted)
@@ -385,11 +387,12 @@ class PlusConfig(_Strict):
     @field_validator("sampler")
     @classmethod
     def _score_sampler(cls, value: str) -> str:
-        from labelrefine.active.registry import SCORE_SAMPLER_NAMES
+        from labelrefine.active.registry import score_sampler_names
 
-        if value not in SCORE_SAMPLER_NAMES:
-            raise ValueError(f"ours_plus ranks by a per-item score: {value!r} is not one of "
-                             f"{', '.join(SCORE_SAMPLER_NAMES)}")
+        names = score_sampler_names(("probs", "given_labels"))
+        if value not in names:
+            raise ValueError(f"ours_plus ranks by a per-item score of the model's "
+                             f"probabilities: {value!r} is not one of {', '.join(names)}")
         return value
 
 
