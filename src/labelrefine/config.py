@@ -90,8 +90,11 @@ class TrustedConfig(_Strict):
 class DatasetConfig(_Strict):
     """Where the data lives and which layout it has."""
 
-    format: Literal["csv", "isic2019", "nct_crc", "medmnist"] = "csv"
-    images: Path | None = None  # image folder (csv, isic2019) or class-folder root (nct_crc)
+    # a registered format (labelrefine.data.formats, one module each); which of the keys below
+    # it needs comes from its entry there
+    format: str = "csv"
+    # image folder (csv, isic2019) or the root of a folder layout (nct_crc, ...)
+    images: Path | None = None
     labels: Path | None = None  # CSV file (csv, isic2019)
     npz: Path | None = None  # MedMNIST .npz file
     npz_split: Literal["train", "val", "test", "all"] = "all"
@@ -110,6 +113,14 @@ class DatasetConfig(_Strict):
     # csv, isic2019: labels already known to be right ({column: dx_type, values: [histo]})
     trusted: TrustedConfig | None = None
 
+    @field_validator("format")
+    @classmethod
+    def _registered_format(cls, value: str) -> str:
+        from labelrefine.data.formats import get_format
+
+        get_format(value)  # ValueError naming the choices
+        return value
+
     @field_validator("class_names", mode="before")
     @classmethod
     def _codes_as_text(cls, value: Any) -> Any:
@@ -120,21 +131,21 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _needs_source(self) -> DatasetConfig:
-        if self.format == "medmnist" and self.npz is None:
-            raise ValueError("format 'medmnist' needs 'npz'")
-        if self.format in ("csv", "isic2019") and (self.images is None or self.labels is None):
-            raise ValueError(f"format '{self.format}' needs 'images' and 'labels'")
-        if self.format == "nct_crc" and self.images is None:
-            raise ValueError("format 'nct_crc' needs 'images'")
+        from labelrefine.data.formats import get_format, labels_csv_names
+
+        fmt = get_format(self.format)
+        if any(getattr(self, key) is None for key in fmt.needs):
+            raise ValueError(f"format '{self.format}' needs "
+                             + " and ".join(f"'{key}'" for key in fmt.needs))
         for code, shown in (self.class_names or {}).items():
             if not str(shown).strip():
                 raise ValueError(f"class_names: the display name of {code!r} is empty")
+        with_csv = " and ".join(labels_csv_names())
         if self.split_column is not None:
-            if self.format not in ("csv", "isic2019"):
+            if not fmt.labels_csv:
                 raise ValueError(
-                    f"split_column applies to formats csv and isic2019, not '{self.format}'"
-                    + (" (a MedMNIST file carries its own split)"
-                       if self.format == "medmnist" else "")
+                    f"split_column applies to formats {with_csv}, not '{self.format}'"
+                    + (" (it carries its own split)" if fmt.own_split is not None else "")
                 )
             if not self.split_column.strip():
                 raise ValueError("split_column must name a column (it is empty)")
@@ -142,8 +153,8 @@ class DatasetConfig(_Strict):
             for key, column in taken.items():
                 if self.format == "csv" and self.split_column == column:
                     raise ValueError(f"split_column {column!r} is also the {key}")
-        if self.trusted is not None and self.format not in ("csv", "isic2019"):
-            raise ValueError(f"trusted applies to formats csv and isic2019 (a column of the "
+        if self.trusted is not None and not fmt.labels_csv:
+            raise ValueError(f"trusted applies to formats {with_csv} (a column of the "
                              f"labels CSV), not '{self.format}'")
         return self
 
@@ -187,12 +198,17 @@ class SplitConfig(_Strict):
 
 
 def check_split_source(dataset: DatasetConfig, split: SplitConfig) -> None:
-    """``split.keep_dataset`` needs a dataset that carries its own split: a MedMNIST file, or
-    ``dataset.split_column`` (formats csv, isic2019)."""
-    if split.keep_dataset and dataset.format != "medmnist" and dataset.split_column is None:
+    """``split.keep_dataset`` needs a dataset that carries its own split: a format with one
+    (a MedMNIST file, split folders), or ``dataset.split_column`` (formats with a labels CSV)."""
+    from labelrefine.data.formats import formats, get_format
+
+    fmt = get_format(dataset.format)
+    if split.keep_dataset and fmt.own_split is None and dataset.split_column is None:
+        own = ", ".join(n for n, f in formats().items() if f.own_split is not None)
         hint = ("set dataset.split_column to the CSV column naming each image's split "
-                "(train, val or test)" if dataset.format in ("csv", "isic2019")
-                else "use format csv with dataset.split_column, or a MedMNIST file")
+                "(train, val or test)" if fmt.labels_csv
+                else f"use format csv with dataset.split_column, or a format with its own "
+                     f"split ({own})")
         raise ConfigError(
             f"split.keep_dataset: dataset format '{dataset.format}' carries no train/val/test "
             f"split; {hint}"
