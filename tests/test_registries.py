@@ -102,3 +102,35 @@ def test_format_registry_is_every_module_of_the_package() -> None:
 
     assert {f.value for f in Format} == {"csv", "isic2019", "medmnist", "nct-crc",
                                          "split-folders"}
+
+
+def test_pipeline_registry_is_the_config_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from labelrefine import pipelines
+
+    with pytest.raises(ConfigError, match="unknown pipeline 'mine'; choose one of ours, "):
+        parse_config({**BASE, "pipelines": [{"name": "mine"}]})
+    monkeypatch.setattr(pipelines, "PIPELINES", dict(pipelines.PIPELINES))
+    pipelines.PIPELINES["mine"] = pipelines.PipelineEntry("mine", "a dummy")
+    cfg = parse_config({**BASE, "pipelines": [{"name": "mine"}]})
+    assert cfg.pipelines[0].name == "mine"
+    # every entry names a module with its run_<name> function
+    for name, entry in pipelines.PIPELINES.items():
+        if name != "mine":
+            assert entry.load() is getattr(importlib.import_module(
+                f"labelrefine.pipelines.{name}"), f"run_{name}")
+
+
+def test_config_checks_names_without_importing_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from labelrefine.config import parse_config; "
+            "parse_config({'dataset': {'format': 'split_folders', 'images': 'x'}, "
+            "'lnl': {'method': 'coteaching'}, "
+            "'pipelines': [{'name': 'ours_plus', 'sampler': 'neighbours'}]}); "
+            "print(sorted(m for m in ('torch', 'pandas', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

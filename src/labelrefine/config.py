@@ -26,6 +26,10 @@ class ConfigError(ValueError):
     """Invalid configuration; the message names the offending key."""
 
 
+#: The phase-1 method of ``ours`` and campaigns (``lnl.method``'s default).
+PHASE1_METHOD = "ct_vog"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -279,7 +283,9 @@ class VOGConfig(_Strict):
 class LNLConfig(_Strict):
     """Phase 1: CE / Co-teaching / CT_VOG training."""
 
-    method: Literal["ce", "coteaching", "ct_vog"] = "ct_vog"
+    # a registered LNL method (labelrefine.lnl.methods); the pipelines ours, ours_plus and
+    # ours_find and campaigns train CT_VOG (Co-teaching with mix 0) and refuse another
+    method: str = PHASE1_METHOD
     mode: Literal["embedding", "finetune"] = "embedding"
     epochs: int = Field(30, ge=1)
     warmup: int = Field(10, ge=0)  # 0: no warm-up (forget rate tau from the first epoch)
@@ -315,6 +321,16 @@ class LNLConfig(_Strict):
     # CT_VOG counts per batch: 'floor' R1 = floor((1-m)R), R2 = floor(mR) (often R1 + R2 =
     # R - 1); 'exact' R2 = R - R1
     mix_counts: Literal["floor", "exact"] = "exact"
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, value: str) -> str:
+        from labelrefine.lnl.methods import method_names  # light: torch is imported on use
+
+        if value not in method_names():
+            raise ValueError(f"unknown LNL method {value!r}; choose one of "
+                             f"{', '.join(method_names())}")
+        return value
 
     @model_validator(mode="after")
     def _combination_supported(self) -> LNLConfig:
@@ -357,10 +373,6 @@ class ActiveConfig(_Strict):
         if self.budget_per_round >= 1:
             return int(self.budget_per_round)
         return max(1, round(self.budget_per_round * n_train))
-
-
-PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
-                       "cleanlab_prune", "cleanlab_relabel", "ours_plus", "ours_find"]
 
 
 def sampler_names() -> tuple[str, ...]:
@@ -441,13 +453,23 @@ class FindConfig(_Strict):
 class PipelineSpec(_Strict):
     """One pipeline in a sweep; ``label`` names it in reports."""
 
-    name: PipelineName
+    name: str  # a registered pipeline (labelrefine.pipelines.PIPELINES)
     sampler: str | None = None  # a registered sampler (sampler_names()); None: the default
     mix: float | None = Field(None, ge=0, le=1)  # overrides lnl.mix for this pipeline
     ce_al_train_on: Literal["relabeled", "all"] = "relabeled"
     plus: PlusConfig | None = None  # ours_plus only (None: PlusConfig's defaults)
     find: FindConfig | None = None  # ours_find only (None: FindConfig's defaults)
     label: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _registered_pipeline(cls, value: str) -> str:
+        from labelrefine.pipelines import pipeline_names  # light: pipelines load when run
+
+        if value not in pipeline_names():
+            raise ValueError(f"unknown pipeline {value!r}; choose one of "
+                             f"{', '.join(pipeline_names())}")
+        return value
 
     @field_validator("sampler")
     @classmethod
@@ -495,8 +517,18 @@ class RunSettings:
 
     @property
     def phase1_method(self) -> str:
-        """CT_VOG, or plain Co-teaching when the mix ratio is 0."""
-        return "coteaching" if self.lnl.mix == 0 else "ct_vog"
+        """CT_VOG, or plain Co-teaching when the mix ratio is 0: the phase 1 of ``ours``,
+        ``ours_plus``, ``ours_find`` and campaigns. :class:`ConfigError` when ``lnl.method``
+        names another method (they would not train it)."""
+        method = "coteaching" if self.lnl.mix == 0 else "ct_vog"
+        if self.lnl.method not in (PHASE1_METHOD, method):
+            raise ConfigError(
+                f"lnl.method: {self.lnl.method!r} is not what the pipelines ours, ours_plus, "
+                f"ours_find and campaigns train in phase 1 (ct_vog, plain Co-teaching with "
+                f"mix 0); leave lnl.method at {PHASE1_METHOD!r} (lnl.method chooses the "
+                f"method of `labelrefine lnl`)"
+            )
+        return method
 
 
 def resolve_settings(lnl: LNLConfig, active: ActiveConfig, noise: NoiseConfig | None = None,
