@@ -134,3 +134,24 @@ def test_config_checks_names_without_importing_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_registered_noise_model_is_accepted_and_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labelrefine.config import NoiseConfig
+    from labelrefine.data import noise
+
+    with pytest.raises(ValueError, match="unknown noise kind 'all_zero'; use one of none, "):
+        NoiseConfig(kind="all_zero")
+    monkeypatch.setattr(noise, "NOISE_MODELS", dict(noise.NOISE_MODELS))
+
+    def zero(y, num_classes, rate, rng, t):  # noqa: ANN001, ANN202
+        return np.zeros_like(y)
+
+    noise.NOISE_MODELS["all_zero"] = noise.NoiseModel("all_zero", "every label 0", zero,
+                                                      needs_transition=True)
+    with pytest.raises(ValueError, match="kind 'all_zero' needs 'transition'"):
+        NoiseConfig(kind="all_zero")
+    assert NoiseConfig(kind="all_zero", transition=[[1.0]]).kind == "all_zero"
+    y = np.array([1, 2, 1])
+    assert noise.inject_noise(y, 3, "all_zero", 0.5, 0).tolist() == [0, 0, 0]
+    assert y.tolist() == [1, 2, 1]

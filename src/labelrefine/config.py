@@ -224,7 +224,8 @@ class NoiseConfig(_Strict):
 
     # clinical: each class wrong at ``rate``, wrong labels drawn from its look-alikes
     # (labelrefine.data.noise.CLINICAL_LOOKALIKES; needs dermoscopy class codes)
-    kind: Literal["none", "symmetric", "asymmetric", "matrix", "clinical"] = "symmetric"
+    # a registered noise model (labelrefine.data.noise.NOISE_MODELS)
+    kind: str = "symmetric"
     rate: float = Field(0.4, ge=0, lt=1)
     transition: list[list[float]] | None = None  # kind 'matrix': row-stochastic C x C
     # Per-setting overrides (the paper tunes a_l and m per noise rate); None: use active / lnl.
@@ -234,10 +235,20 @@ class NoiseConfig(_Strict):
     # (dataset.trusted): the trusted ones keep their true labels
     spare_trusted: bool = False
 
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        from labelrefine.data.noise import get_noise_model  # numpy only
+
+        get_noise_model(value)  # ValueError naming the choices
+        return value
+
     @model_validator(mode="after")
     def _matrix_given(self) -> NoiseConfig:
-        if self.kind == "matrix" and self.transition is None:
-            raise ValueError("kind 'matrix' needs 'transition'")
+        from labelrefine.data.noise import get_noise_model
+
+        if get_noise_model(self.kind).needs_transition and self.transition is None:
+            raise ValueError(f"kind '{self.kind}' needs 'transition'")
         return self
 
     @model_serializer(mode="wrap")
