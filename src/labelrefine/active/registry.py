@@ -9,7 +9,7 @@ the ``campaign step --sampler`` choices, the campaign's checks,
 A sampler sees one :class:`PoolView` (the pool's items in ascending order with the model
 outputs it needs, the seed and the device) and holds its own options as attributes
 (e.g. :class:`Coreset`'s large-pool approximation, :class:`Neighbours`' ``k``). Adding a
-sampler (docs/design.md, "Adding a sampler") is one class and one line in :data:`REGISTRY`
+sampler (docs/design.md, "Where to add") is one class and one line in :data:`REGISTRY`
 here -- a :class:`ScoreSampler` needs ``score(view)`` (higher = query first) and
 ``reason(...)`` -- plus its test; config validation and the command-line choices follow.
 
