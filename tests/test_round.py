@@ -118,7 +118,7 @@ def test_propose_and_apply_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(round_mod, "predict", predict)
     labels = np.arange(n) % c
     pool, trusted = np.arange(10, 20), np.arange(0, 10)
-    for name in ("confidence", "coreset", "random"):
+    for name in ("confidence", "coreset", "random", "neighbours"):
         calls.clear()
         got = propose(_Model(), None, pool=pool, trusted=trusted, labels=labels, sampler=name,
                       k=4, seed=5, rnd=2)
