@@ -225,7 +225,7 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
     ledger = Ledger(db)
     q = ledger.queue()
     assert len(q) == 3 and ledger.rounds()["sampler"].iloc[0] == "confidence"
-    assert all(("given label" in r) for r in q["reason"])
+    assert all(("the given" in r) for r in q["reason"])
     res = runner.invoke(app, ["campaign", "step", str(db), "--sampler", "best"])
     assert res.exit_code == 2
 

@@ -397,10 +397,11 @@ def test_ranked_reasons_read_well() -> None:
     pool = np.array([5, 6, 7])
     joint = ranked("joint", 1, pool=pool, probs=probs, given_labels=given, class_names=names)
     assert joint.items.tolist() == [5]
-    assert joint.reasons[0].startswith("model predicts bcc at 0.93 against the given label nv")
-    ent = ranked("entropy", 1, pool=pool, probs=probs, class_names=names)
+    assert joint.reasons[0] == "the model finds bcc more likely (93%) than the given nv (5%)"
+    ent = ranked("entropy", 1, pool=pool, probs=probs, given_labels=given, class_names=names)
     assert ent.items.tolist() == [6]
-    assert f"entropy 1.10 of max {math.log(3):.2f}" in ent.reasons[0]
+    assert ent.reasons[0] == ("the model is unsure: akiec 34%, bcc 33%, nv 33%; no class "
+                              "stands out; given akiec")
     feats = np.array([[0.0, 0.0], [4.1, 0.0], [2.0, 0.0]])
     core = ranked("coreset", 3, pool=pool, pool_features=feats,
                   center_features=np.zeros((1, 2)))
@@ -416,11 +417,40 @@ def test_explain_each_sampler() -> None:
         reasons = explain(sampler, np.array([1, 0]), probs, given, ["a", "b", "c"],
                           distances=np.array([1.0, 3.0]), pool_features=np.eye(2))
         assert len(reasons) == 2 and all(r for r in reasons)
-    assert explain("margin", np.array([0]), probs)[0] == "top two classes close: 0 0.60 vs 1 0.30"
+    assert explain("margin", np.array([0]), probs)[0] == (
+        "the model hesitates between 0 (60%) and 1 (30%)")
     agree = explain("confidence", np.array([0]), probs, given, ["a", "b", "c"])[0]
-    assert agree == "model agrees with the given label a, but only at 0.60"
+    assert agree == "the model agrees with the given a, but only at 60%"
     with pytest.raises(ValueError, match="needs probs"):
         explain("entropy", np.array([0]))
+
+
+def test_reasons_speak_plainly_per_sampler() -> None:
+    names = ["mel", "nv", "bkl", "bcc"]
+    unsure = np.array([[0.22, 0.25, 0.18, 0.35]])  # no class stands out
+    wrong = np.array([[0.01, 0.03, 0.03, 0.93]])  # bcc against the given nv
+    given = np.array([1])
+    one = np.array([0])
+    assert explain("entropy", one, unsure, given, names) == [
+        "the model is unsure: bcc 35%, nv 25%, mel 22%; no class stands out; given nv"]
+    assert explain("entropy", one, wrong, given, names) == [
+        "the least certain item left, though the model favours bcc 93%; given nv"]
+    for sampler in ("confidence", "joint", "cl", "combined"):
+        assert explain(sampler, one, wrong, given, names)[0].startswith(
+            "the model finds bcc more likely (93%) than the given nv (3%)")
+    assert explain("joint", one, unsure, given, names) == [
+        "the model finds bcc more likely (35%) than the given nv (25%); but no class stands "
+        "out: bcc 35%, nv 25%, mel 22%"]
+    assert explain("cl", one, wrong, given, names)[0].endswith(
+        "; cleanlab rates this label's quality low")
+    assert explain("random", one, wrong, given, names) == [
+        "random pick (seeded); the model finds bcc more likely (93%) than the given nv (3%)"]
+    assert explain("random", one) == ["random pick (seeded)"]
+    for sampler in SAMPLERS:  # no sampler speaks in entropy values or bare decimals
+        if sampler in ("coreset", "neighbours"):
+            continue
+        reason = explain(sampler, one, unsure, given, names)[0]
+        assert "entropy" not in reason and "0." not in reason, (sampler, reason)
 
 
 # --------------------------------------------------------------------------- neighbours

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from labelrefine.active.reasons import class_name, top_classes
+from labelrefine.active.reasons import against_given, class_name, given_suffix, percent, top_classes
 
 #: The model outputs a sampler may need, aligned with the pool: predicted probabilities, the
 #: current labels, penultimate-layer embeddings of the pool and of the trusted set.
@@ -160,94 +160,6 @@ def _unsure_words(row: np.ndarray, names: Sequence[str] | None) -> str:
     return f"the model is unsure: {top_classes(row, names)}; no class stands out"
 
 
-def _top(row: np.ndarray) -> tuple[int, float, int]:
-    top = np.argsort(-row, kind="stable")[:2]
-    return int(top[0]), float(row[top[0]]), int(top[1])
-
-
-def _with_given(msg: str, given: int | None, names: Sequence[str] | None) -> str:
-    return msg if given is None else f"{msg}; given label {class_name(names, given)}"
-
-
-def _entropy_level(row: np.ndarray) -> tuple[float, float, bool]:
-    from scipy.special import entr
-
-    from labelrefine.active.scores import JOINT_THRESHOLD
-
-    h, log_c = float(entr(row).sum()), math.log(row.shape[0])
-    return h, log_c, h / log_c > JOINT_THRESHOLD
-
-
-def _random_reason(row: np.ndarray | None, given: int | None,
-                   names: Sequence[str] | None) -> str:
-    if row is None:
-        return "random pick (seeded)"
-    pred, pred_p, _ = _top(row)
-    return _with_given(f"random pick (seeded); model predicts {class_name(names, pred)} at "
-                       f"{pred_p:.2f}", given, names)
-
-
-def _entropy_reason(row: np.ndarray | None, given: int | None,
-                    names: Sequence[str] | None) -> str:
-    assert row is not None
-    pred, pred_p, _ = _top(row)
-    h, log_c, high = _entropy_level(row)
-    # Entropy ranks the pool; call it "high" only when it is, else say it is the least
-    # certain left (a confident pick is ranked first in a confident pool).
-    level = "high uncertainty" if high else "least certain left in the pool"
-    return _with_given(f"{level} (entropy {h:.2f} of max {log_c:.2f}; top "
-                       f"{class_name(names, pred)} {pred_p:.2f})", given, names)
-
-
-def _margin_reason(row: np.ndarray | None, given: int | None,
-                   names: Sequence[str] | None) -> str:
-    assert row is not None
-    pred, pred_p, second = _top(row)
-    return _with_given(f"top two classes close: {class_name(names, pred)} {pred_p:.2f} vs "
-                       f"{class_name(names, second)} {float(row[second]):.2f}", given, names)
-
-
-def _disagreement(row: np.ndarray, given: int, names: Sequence[str] | None) -> str:
-    pred, pred_p, _ = _top(row)
-    g = class_name(names, given)
-    if pred != given:
-        return (f"model predicts {class_name(names, pred)} at {pred_p:.2f} against the given "
-                f"label {g} ({float(row[given]):.2f})")
-    return f"model agrees with the given label {g}, but only at {pred_p:.2f}"
-
-
-def _confidence_reason(row: np.ndarray | None, given: int | None,
-                       names: Sequence[str] | None) -> str:
-    assert row is not None and given is not None
-    return _disagreement(row, given, names)
-
-
-def _joint_reason(row: np.ndarray | None, given: int | None,
-                  names: Sequence[str] | None) -> str:
-    assert row is not None and given is not None
-    msg = _disagreement(row, given, names)
-    h, log_c, high = _entropy_level(row)
-    if high:
-        msg += f"; ambiguous prediction (entropy {h:.2f} of max {log_c:.2f})"
-    return msg
-
-
-def _cl_reason(row: np.ndarray | None, given: int | None, names: Sequence[str] | None) -> str:
-    assert row is not None and given is not None
-    return _disagreement(row, given, names) + " (low label quality)"
-
-
-def _combined_reason(row: np.ndarray | None, given: int | None,
-                     names: Sequence[str] | None) -> str:
-    assert row is not None and given is not None
-    msg = _disagreement(row, given, names)
-    h, log_c, high = _entropy_level(row)
-    if high:
-        msg += f"; uncertain prediction (entropy {h:.2f} of max {log_c:.2f})"
-    return msg
-
-
-
 class Random(ScoreSampler):
     name, needs, summary = "random", (), "seeded random order"
 
@@ -255,7 +167,14 @@ class Random(ScoreSampler):
         return _scores().random_scores(view.n, view.seed)
 
     def reason(self, view: PoolView, i: int, names: Sequence[str] | None) -> str:
-        return _random_reason(_row(view, i), _given(view, i), names)
+        row, given = _row(view, i), _given(view, i)
+        if row is None:
+            return "random pick (seeded)"
+        if given is None:
+            pred = int(np.argmax(row))
+            return (f"random pick (seeded); the model finds {class_name(names, pred)} most "
+                    f"likely ({percent(row[pred])})")
+        return f"random pick (seeded); {against_given(row, given, names)}"
 
 
 class Entropy(ScoreSampler):
@@ -265,7 +184,16 @@ class Entropy(ScoreSampler):
         return _scores().entropy_scores(view.probs)
 
     def reason(self, view: PoolView, i: int, names: Sequence[str] | None) -> str:
-        return _entropy_reason(_row(view, i), _given(view, i), names)
+        row = _row(view, i)
+        assert row is not None
+        # Entropy ranks the pool; call the model unsure only when it is, else say this is the
+        # least certain item left (a confident pick is ranked first in a confident pool).
+        if _unsure(row):
+            msg = _unsure_words(row, names)
+        else:
+            favoured = top_classes(row, names, 1)
+            msg = f"the least certain item left, though the model favours {favoured}"
+        return msg + given_suffix(_given(view, i), names)
 
 
 class Margin(ScoreSampler):
@@ -276,7 +204,11 @@ class Margin(ScoreSampler):
         return _scores().margin_scores(view.probs)
 
     def reason(self, view: PoolView, i: int, names: Sequence[str] | None) -> str:
-        return _margin_reason(_row(view, i), _given(view, i), names)
+        row = _row(view, i)
+        assert row is not None
+        top = np.argsort(-row, kind="stable")[:2]
+        a, b = (f"{class_name(names, int(c))} ({percent(row[c])})" for c in top)
+        return f"the model hesitates between {a} and {b}" + given_suffix(_given(view, i), names)
 
 
 class _LabelSampler(ScoreSampler):
@@ -289,9 +221,16 @@ class _LabelSampler(ScoreSampler):
     note: ClassVar[str] = ""
 
     def reason(self, view: PoolView, i: int, names: Sequence[str] | None) -> str:
-        fn = {"joint": _joint_reason, "confidence": _confidence_reason, "cl": _cl_reason,
-              "combined": _combined_reason}[self.name]
-        return fn(_row(view, i), _given(view, i), names)
+        row, given = _row(view, i), _given(view, i)
+        assert row is not None and given is not None
+        if int(np.argmax(row)) == given:
+            msg = (f"the model agrees with the given {class_name(names, given)}, but only at "
+                   f"{percent(row[given])}")
+        else:
+            msg = against_given(row, given, names)
+        if self.unsure_note is not None and _unsure(row):
+            msg += f"; {self.unsure_note}: {top_classes(row, names)}"
+        return msg + self.note
 
 
 class Joint(_LabelSampler):
