@@ -37,7 +37,7 @@ _VIEW_FIELD = {"probs": "probs", "given_labels": "given_labels",
                "pool_features": "features", "center_features": "centres"}
 
 __all__ = ["INPUTS", "REGISTRY", "SAMPLER_NAMES", "SCORE_SAMPLER_NAMES", "Coreset", "Picks",
-           "PoolView", "Sampler", "ScoreSampler", "class_name", "get_sampler", "register",
+           "PoolView", "Sampler", "ScoreSampler", "get_sampler", "register",
            "sampler_names", "sampler_needs", "score_sampler_names"]
 
 
