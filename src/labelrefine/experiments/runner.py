@@ -30,11 +30,6 @@ from labelrefine.experiments.sweep import (
     sweep_dir,
 )
 
-# Rough relative costs, used only to start the longest groups first.
-_COST = {"ours": 3.0, "alc_coteaching": 4.0, "ce_al": 2.0, "al_only": 1.5, "clean": 1.0,
-         "noisy_ce": 1.0, "cleanlab_prune": 2.0, "cleanlab_relabel": 10.0, "ours_plus": 3.0,
-         "ours_find": 4.0}
-
 
 @dataclass
 class SweepSummary:
@@ -59,7 +54,10 @@ def group_runs(cfg: ExperimentConfig, keys: Sequence[RunKey]) -> list[list[RunKe
         if key.spec.name == "clean":  # one clean reference per seed: see _reuse_clean
             gid = (("clean", key.seed), key.spec.display)
         groups[gid].append(key)
-    return sorted(groups.values(), key=lambda g: -sum(_COST.get(k.spec.name, 1.0) for k in g))
+    from labelrefine.pipelines import PIPELINES  # light: the registry, not the pipelines
+
+    return sorted(groups.values(),
+                  key=lambda g: -sum(PIPELINES[k.spec.name].cost for k in g))
 
 
 def run_sweep(

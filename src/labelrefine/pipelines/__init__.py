@@ -30,6 +30,8 @@ class PipelineEntry:
 
     name: str
     summary: str
+    #: rough relative run time, used only to start a sweep's longest groups first
+    cost: float = 1.0
 
     def load(self) -> Pipeline:
         """The pipeline's function (its module imported now)."""
@@ -42,16 +44,18 @@ class PipelineEntry:
 
 PIPELINES: dict[str, PipelineEntry] = {
     e.name: e for e in (
-        PipelineEntry("ours", "CT_VOG phase 1, then active label cleaning of the suspects"),
-        PipelineEntry("al_only", "active learning from scratch, no learning with noisy labels"),
-        PipelineEntry("ce_al", "CE on all noisy labels, then active relabeling"),
-        PipelineEntry("alc_coteaching", "active label cleaning with Co-teaching"),
-        PipelineEntry("clean", "CE on the true labels (upper bound)"),
-        PipelineEntry("noisy_ce", "CE on the noisy labels, nothing cleaned (lower reference)"),
-        PipelineEntry("cleanlab_prune", "confident learning drops what it flags (no expert)"),
-        PipelineEntry("cleanlab_relabel", "confident learning with an expert"),
-        PipelineEntry("ours_plus", "the paper's method plus switchable steps"),
-        PipelineEntry("ours_find", "the simulated twin of the default campaign strategy"),
+        PipelineEntry("ours", "CT_VOG phase 1, then active label cleaning of the suspects", 3.0),
+        PipelineEntry("al_only", "active learning from scratch, no learning with noisy labels",
+                      1.5),
+        PipelineEntry("ce_al", "CE on all noisy labels, then active relabeling", 2.0),
+        PipelineEntry("alc_coteaching", "active label cleaning with Co-teaching", 4.0),
+        PipelineEntry("clean", "CE on the true labels (upper bound)", 1.0),
+        PipelineEntry("noisy_ce", "CE on the noisy labels, nothing cleaned (lower reference)",
+                      1.0),
+        PipelineEntry("cleanlab_prune", "confident learning drops what it flags (no expert)", 2.0),
+        PipelineEntry("cleanlab_relabel", "confident learning with an expert", 10.0),
+        PipelineEntry("ours_plus", "the paper's method plus switchable steps", 3.0),
+        PipelineEntry("ours_find", "the simulated twin of the default campaign strategy", 4.0),
     )
 }
 
