@@ -506,3 +506,10 @@ def test_neighbours_excluded_items_are_not_neighbours() -> None:
     r = ranked("neighbours", None, exclude=exclude, with_reasons=False, **inp)
     assert 103 in r.items and not set(exclude.tolist()) & set(r.items.tolist())
     assert r.scores[r.items.tolist().index(103)] < 0.9
+
+
+def test_neighbours_on_a_pool_of_one() -> None:
+    r = ranked("neighbours", 1, pool=np.array([7]), given_labels=np.array([1]),
+               pool_features=np.ones((1, 3)))
+    assert r.items.tolist() == [7] and r.scores.tolist() == [0.0]
+    assert r.reasons == ("no other pool item to compare with",)

@@ -312,8 +312,10 @@ class Neighbours(ScoreSampler):
 
     def explain(self, view: PoolView, picks: Picks,
                 class_names: Sequence[str] | None) -> list[str]:
+        if view.n < 2:
+            return ["no other pool item to compare with" for _ in picks.positions]
         dist = self.distribution(view)
-        k = min(self.k, max(view.n - 1, 1))
+        k = min(self.k, view.n - 1)
         return [self._reason(dist[int(i)], _given(view, int(i)), k, class_names)
                 for i in picks.positions]
 
