@@ -217,6 +217,11 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
     res = runner.invoke(app, ["campaign", "init", "--images", str(images), "--labels", str(csv),
                               "--out", str(db), "--val-fraction", "0.2"])
     assert res.exit_code == 0, res.output
+    bad = tmp_path / "ce.yaml"  # a campaign trains CT_VOG: it refuses another lnl.method
+    bad.write_text(cfg.read_text().replace("lnl: {", "lnl: {method: ce, "))
+    res = runner.invoke(app, ["campaign", "step", str(db), "--config", str(bad), "--sampler",
+                              "confidence", "--device", "cpu", "--strategy", "paper"])
+    assert res.exit_code == 2 and "lnl.method: 'ce'" in " ".join(res.output.split()), res.output
     res = runner.invoke(app, ["campaign", "step", str(db), "--config", str(cfg), "--sampler",
                               "confidence", "--device", "cpu", "--strategy", "paper"])
     assert res.exit_code == 0, res.output
