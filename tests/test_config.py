@@ -106,11 +106,40 @@ def test_load_yaml_problems(tmp_path: Path) -> None:
 def test_ours_plus_samplers_come_from_the_registry() -> None:
     """PlusConfig takes every registered score sampler (no second list to keep in step) and
     refuses a set-picking one with the choices named."""
-    from labelrefine.active.registry import REGISTRY, SCORE_SAMPLER_NAMES
+    from labelrefine.active.registry import REGISTRY, SCORE_SAMPLER_NAMES, ScoreSampler
     from labelrefine.config import PlusConfig
 
-    assert set(SCORE_SAMPLER_NAMES) == {n for n, s in REGISTRY.items() if s.score is not None}
+    assert set(SCORE_SAMPLER_NAMES) == {n for n, s in REGISTRY.items()
+                                        if isinstance(s, ScoreSampler)}
     for name in SCORE_SAMPLER_NAMES:
+        if "pool_features" in REGISTRY[name].needs:
+            continue  # ours_plus scores its pool from probabilities only
         assert PlusConfig(sampler=name).sampler == name
     with pytest.raises(ValueError, match="'coreset' is not one of random, entropy"):
         PlusConfig(sampler="coreset")
+    with pytest.raises(ValueError, match="'neighbours' is not one of random, entropy"):
+        PlusConfig(sampler="neighbours")
+
+
+def test_pipelines_that_fix_their_phase1_method_refuse_another() -> None:
+    """ours / ours_plus / ours_find and campaigns train CT_VOG (Co-teaching with mix 0); a
+    config naming another lnl.method is refused instead of silently ignored."""
+    from labelrefine.config import ActiveConfig, LNLConfig, resolve_settings
+    from labelrefine.experiments.sweep import expand_runs, phase1_group
+
+    def method(**lnl: object) -> str:
+        return resolve_settings(LNLConfig(**lnl), ActiveConfig(), noise_rate=0.2).phase1_method
+
+    assert method() == "ct_vog" and method(mix=0.0) == "coteaching"
+    assert method(method="coteaching", mix=0.0) == "coteaching"
+    with pytest.raises(ConfigError, match="lnl.method: 'ce' is not what the pipelines ours, "):
+        method(method="ce")
+    with pytest.raises(ConfigError, match="lnl.method: 'coteaching'"):
+        method(method="coteaching", mix=0.2)
+    cfg = parse_config({"dataset": {"format": "medmnist", "npz": "x.npz"},
+                        "lnl": {"method": "ce"},
+                        "pipelines": [{"name": "alc_coteaching"}, {"name": "ours"}]})
+    keys = expand_runs(cfg)
+    assert phase1_group(cfg, keys[0]) == ("coteaching", 0.0)  # fixes nothing from lnl.method
+    with pytest.raises(ConfigError, match="lnl.method: 'ce'"):
+        phase1_group(cfg, keys[1])

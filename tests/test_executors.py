@@ -197,7 +197,7 @@ def test_killed_ray_sweep_resumes_without_redoing_finished_runs(
 def test_sharded_ray_embedding_equals_single_process(tmp_path: Path, local_ray: object) -> None:
     from labelrefine.config import EncoderConfig
     from labelrefine.data.dataset import ImageDataset
-    from labelrefine.experiments.executors import embed_with_ray
+    from labelrefine.experiments.ray_embed import embed_with_ray
     from labelrefine.models.cache import embed_dataset
 
     rng = np.random.default_rng(0)
@@ -243,3 +243,49 @@ def test_cli_rejects_bad_executor_options(tmp_path: Path) -> None:
     bad = runner_.invoke(app, ["embed", str(config), "--shards", "2"])
     assert bad.exit_code == 2 and "--shards" in bad.output
     assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_runner_and_executors_do_not_import_each_other() -> None:
+    """runner -> executors -> runs: one direction only (no cycle, not even a lazy one)."""
+    import ast
+
+    import labelrefine.experiments as pkg
+
+    root = Path(pkg.__file__).parent
+
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        return {m.removeprefix("labelrefine.experiments.") for m in found
+                if m.startswith("labelrefine.experiments.")}
+
+    assert "runner" not in imports("executors") and "runner" not in imports("runs")
+    assert "executors" not in imports("runs") and "ray_embed" not in imports("executors")
+    assert "executors" in imports("runner")
+
+
+def test_run_sweep_goes_through_the_executor_registry(
+    tmp_path: Path, fake_features: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import labelrefine.experiments.executors as executors_mod
+
+    seen: list[tuple[int, bool]] = []
+
+    class Recording(executors_mod.LocalExecutor):
+        def run_sweep(self, cfg, run_dir, device, groups, *, dataset, source, record):  # noqa: ANN001, ANN202
+            seen.append((sum(len(g) for g in groups), source is not None))
+            super().run_sweep(cfg, run_dir, device, groups, dataset=dataset, source=source,
+                              record=record)
+
+    monkeypatch.setitem(executors_mod.EXECUTORS, "recording",
+                        lambda address, workers, threads: Recording(workers, threads))
+    cfg = parse_config(_cfg_dict(tmp_path, pipelines=[{"name": "noisy_ce"}]))
+    summary = run_sweep(cfg, executor="recording")
+    assert seen == [(2, True)] and len(summary.finished) == 2 and not summary.failed
+    assert not executors_mod.LocalExecutor(workers=2).shares_source  # workers load their own

@@ -460,8 +460,8 @@ def test_entropy_reason_does_not_call_a_confident_pick_uncertain():
 
     probs = np.array([[1.0, 0.0, 0.0], [0.4, 0.35, 0.25]])
     confident, unsure = explain("entropy", np.array([0, 1]), probs, np.array([0, 1]), CLASSES)
-    assert confident.startswith("least certain left in the pool (entropy 0.00")
-    assert unsure.startswith("high uncertainty (entropy 1.08")
+    assert confident.startswith("the least certain item left, though the model favours")
+    assert unsure.startswith("the model is unsure: ")
 
 
 # ----------------------------------------------------------------- blind mode, own exports

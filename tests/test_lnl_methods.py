@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing
-
 import numpy as np
 import pytest
 import torch
@@ -61,9 +59,25 @@ def _cfg(**kw) -> LNLConfig:
 # ----------------------------------------------------------------------------- registry
 
 
-def test_registry_covers_the_config_choices():
-    names = typing.get_args(LNLConfig.model_fields["method"].annotation)
-    assert set(METHODS) == set(names)
+def test_registry_is_the_config_and_cli_choices(monkeypatch):
+    from labelrefine.cli.lnl import Method, method_choices
+
+    assert method_choices() == tuple(METHODS) == ("ce", "coteaching", "ct_vog")
+    assert [m.value for m in Method] == list(METHODS)
+    with pytest.raises(ValueError, match="unknown LNL method 'toy'; choose one of ce, "):
+        LNLConfig(method="toy")
+    monkeypatch.setattr(methods_mod, "METHODS", dict(METHODS))
+
+    @register_method
+    class Toy(SmallLossCE):
+        name = "toy"
+
+    # one entry: the config accepts it, the CLI choices (computed by method_choices) list it
+    assert LNLConfig(method="toy").method == "toy" and "toy" in method_choices()
+    assert type(get_method(LNLConfig(method="toy"))) is Toy
+
+
+def test_registry_covers_the_methods():
     assert isinstance(get_method(LNLConfig(method="ce")), SmallLossCE)
     assert type(get_method(LNLConfig(method="coteaching"))) is CoTeaching
     assert isinstance(get_method(LNLConfig(method="ct_vog")), CoTeachingVOG)
@@ -225,4 +239,4 @@ def test_network_seeds_extend_without_changing_the_first_two():
 
 def test_select_clean_is_looked_up_in_the_methods_module():
     """Methods call the pure selection rule (tests may replace it there)."""
-    assert methods_mod.select_clean.__module__ == "labelrefine.lnl.selection"
+    assert methods_mod.select_clean.__module__ == "labelrefine.lnl.clean_samples"

@@ -303,7 +303,7 @@ def test_registered_cl_sampler_ranks_pool_by_cleanlab_quality() -> None:
     want = pool[np.argsort(q, kind="stable")[:10]]
     np.testing.assert_array_equal(np.sort(r.items), np.sort(want))
     np.testing.assert_allclose(r.scores, 1.0 - np.sort(q)[:10])
-    assert all("given label" in reason for reason in r.reasons)
+    assert all("the given" in reason and "label's quality low" in reason for reason in r.reasons)
     c = ranked("combined", 5, pool=pool, probs=p, given_labels=y)
     sc = combined_scores(p, y)
     want_c = pool[np.lexsort((pool, -sc))[:5]]  # highest score, ties by ascending item

@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 
 from labelrefine import seeding
 from labelrefine.active.oracle import UNSURE
-from labelrefine.active.registry import INPUTS, REGISTRY, SAMPLER_NAMES, get_sampler
+from labelrefine.active.registry import (
+    INPUTS,
+    REGISTRY,
+    SAMPLER_NAMES,
+    PoolView,
+    ScoreSampler,
+    get_sampler,
+)
 from labelrefine.active.round import apply_answers, propose
 from labelrefine.active.samplers import SAMPLERS, ranked
 from labelrefine.config import (
@@ -54,7 +61,7 @@ def test_registry_is_the_one_list_of_samplers() -> None:
     assert "confidence" in SAMPLER_NAMES
     for name, spec in REGISTRY.items():
         assert spec.name == name and set(spec.needs) <= set(INPUTS)
-        assert (spec.score is None) != (spec.pick is None)
+        assert spec.summary and (isinstance(spec, ScoreSampler) or name == "coreset")
     with pytest.raises(ValueError, match="choose one of random, entropy"):
         get_sampler("best")
 
@@ -73,15 +80,18 @@ def _probs(n: int, c: int, seed: int) -> np.ndarray:
     return np.exp(z) / np.exp(z).sum(1, keepdims=True)
 
 
-@pytest.mark.parametrize("name", [n for n in SAMPLER_NAMES if REGISTRY[n].score is not None])
+@pytest.mark.parametrize(
+    "name", [n for n in SAMPLER_NAMES if isinstance(REGISTRY[n], ScoreSampler)])
 def test_score_samplers_rank_by_their_registered_score(name: str) -> None:
     pool = np.array([9, 2, 7, 4, 11, 5])
     probs, given = _probs(6, 3, 0), np.array([0, 1, 2, 0, 1, 2])
-    r = ranked(name, 4, pool=pool, probs=probs, given_labels=given, seed=3, class_names="abc")
     order = np.argsort(pool, kind="stable")
-    from labelrefine.active.registry import ScoreInputs
-
-    scores = REGISTRY[name].score(ScoreInputs(6, probs[order], given[order], 3))  # type: ignore[misc]
+    feats = np.random.default_rng(1).normal(size=(6, 4))
+    r = ranked(name, 4, pool=pool, probs=probs, given_labels=given, pool_features=feats, seed=3,
+               class_names="abc")
+    sampler = REGISTRY[name]
+    assert isinstance(sampler, ScoreSampler)
+    scores = sampler.score(PoolView(pool[order], probs[order], given[order], feats[order], seed=3))
     top = pool[order][np.argsort(-scores, kind="stable")[:4]]
     np.testing.assert_array_equal(r.items, top)
     assert len(r.reasons) == 4 and all(r.reasons)
@@ -108,7 +118,7 @@ def test_propose_and_apply_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(round_mod, "predict", predict)
     labels = np.arange(n) % c
     pool, trusted = np.arange(10, 20), np.arange(0, 10)
-    for name in ("confidence", "coreset", "random"):
+    for name in ("confidence", "coreset", "random", "neighbours"):
         calls.clear()
         got = propose(_Model(), None, pool=pool, trusted=trusted, labels=labels, sampler=name,
                       k=4, seed=5, rnd=2)
@@ -207,6 +217,11 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
     res = runner.invoke(app, ["campaign", "init", "--images", str(images), "--labels", str(csv),
                               "--out", str(db), "--val-fraction", "0.2"])
     assert res.exit_code == 0, res.output
+    bad = tmp_path / "ce.yaml"  # a campaign trains CT_VOG: it refuses another lnl.method
+    bad.write_text(cfg.read_text().replace("lnl: {", "lnl: {method: ce, "))
+    res = runner.invoke(app, ["campaign", "step", str(db), "--config", str(bad), "--sampler",
+                              "confidence", "--device", "cpu", "--strategy", "paper"])
+    assert res.exit_code == 2 and "lnl.method: 'ce'" in " ".join(res.output.split()), res.output
     res = runner.invoke(app, ["campaign", "step", str(db), "--config", str(cfg), "--sampler",
                               "confidence", "--device", "cpu", "--strategy", "paper"])
     assert res.exit_code == 0, res.output
@@ -215,7 +230,7 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
     ledger = Ledger(db)
     q = ledger.queue()
     assert len(q) == 3 and ledger.rounds()["sampler"].iloc[0] == "confidence"
-    assert all(("given label" in r) for r in q["reason"])
+    assert all(("the given" in r) for r in q["reason"])
     res = runner.invoke(app, ["campaign", "step", str(db), "--sampler", "best"])
     assert res.exit_code == 2
 
@@ -227,9 +242,11 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
 LAYER = {"config": 0, "seeding": 0, "runtime": 0, "io": 0, "validation": 0, "metrics": 0,
          "data": 1, "models": 2, "lnl": 3, "active": 4, "pipelines": 5, "experiments": 6,
          "campaign": 6, "web": 6, "cli": 7}
-#: The config checks sampler names against the registry (a light module: no torch, no scipy)
-#: so that the registry stays the one list; this is the only import up the layers.
-ALLOWED = {("config.py", "labelrefine.active.registry")}
+#: The config checks names against the registries (light modules: no torch, scipy or pandas
+#: at import, tests/test_registries.py) so that each registry stays the one list; these,
+#: inside the validators, are the only imports up the layers.
+ALLOWED = {("config.py", f"labelrefine.{m}") for m in
+           ("active.registry", "data.formats", "data.noise", "lnl.methods", "pipelines")}
 
 
 def test_no_package_imports_a_package_above_it() -> None:

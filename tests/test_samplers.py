@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from labelrefine.active import coreset
 from labelrefine.active.samplers import (
     SAMPLERS,
-    class_quota_select,
+    Coreset,
     confidence_scores,
     coreset_select,
     entropy_scores,
@@ -249,25 +250,6 @@ def test_coreset_bad_inputs() -> None:
         coreset_select(np.zeros((4, 2)), np.zeros((1, 2)), 1, metric="manhattan")  # type: ignore[arg-type]
 
 
-# --------------------------------------------------------------------------- quotas
-
-
-def test_class_quota_gives_minority_classes_budget() -> None:
-    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.1, 0.05])
-    classes = np.array([0, 0, 0, 0, 0, 1, 2])
-    got = class_quota_select(scores, classes, 4)
-    # round 0: best of each class (0.9, 0.1, 0.05) by score; round 1: only class 0 left
-    assert got.tolist() == [0, 5, 6, 1]
-    assert class_quota_select(scores, classes, 20).tolist() == [0, 5, 6, 1, 2, 3, 4]
-    assert class_quota_select(scores, classes, 0).tolist() == []
-
-
-def test_class_quota_ties_by_position() -> None:
-    scores = np.zeros(6)
-    classes = np.array([1, 0, 1, 0, 1, 0])
-    assert class_quota_select(scores, classes, 6).tolist() == [0, 1, 2, 3, 4, 5]
-
-
 # --------------------------------------------------------------------------- front
 
 
@@ -346,20 +328,17 @@ def test_select_coreset_large_pool_rule() -> None:
     exact = items[coreset_select(feats, inp["center_features"], 6, seed=2)]
     # work = 60 items x 5 dims x (8 centres + 6 picks) = 4,200 multiply-adds
     np.testing.assert_array_equal(
-        select("coreset", 6, seed=2, coreset_exact_work=4200, coreset_project_dim=3, **inp), exact)
+        select(Coreset(exact_work=4200, project_dim=3), 6, seed=2, **inp), exact)
     np.testing.assert_array_equal(
-        select("coreset", 6, seed=2, coreset_exact_work=None, coreset_project_dim=3, **inp), exact)
-    approx = select("coreset", 6, seed=2, coreset_exact_work=4199, coreset_project_dim=3,
-                    coreset_max_pool=30, **inp)
+        select(Coreset(exact_work=None, project_dim=3), 6, seed=2, **inp), exact)
+    approx = select(Coreset(exact_work=4199, project_dim=3, max_pool=30), 6, seed=2, **inp)
     expect = coreset_select(feats, inp["center_features"], 6, seed=2, project_dim=3, max_pool=30)
     np.testing.assert_array_equal(approx, items[expect])
 
 
-def test_select_with_quota() -> None:
-    inp = _inputs(n=40, c=4)
-    got = ranked("joint", 8, quota_by="given", with_reasons=False, **inp)
-    classes = inp["given_labels"][got.positions]
-    assert np.bincount(classes, minlength=4).tolist() == [2, 2, 2, 2]
+def test_coreset_defaults_are_the_engine_constants() -> None:
+    assert Coreset().exact_work == coreset.CORESET_EXACT_WORK
+    assert Coreset().project_dim == coreset.CORESET_PROJECT_DIM
 
 
 @pytest.mark.parametrize(
@@ -370,7 +349,9 @@ def test_select_with_quota() -> None:
         ("joint", "given_labels", "needs given_labels"),
         ("confidence", "given_labels", "needs given_labels"),
         ("coreset", "pool_features", "needs pool_features"),
-        ("coreset", "center_features", "needs pool_features and center_features"),
+        ("coreset", "center_features", "needs center_features"),
+        ("neighbours", "pool_features", "needs pool_features"),
+        ("neighbours", "given_labels", "needs given_labels"),
     ],
 )
 def test_select_missing_input(sampler: str, drop: str, match: str) -> None:
@@ -398,8 +379,6 @@ def test_select_shape_mismatch_and_bad_pool() -> None:
         select("bald", 3, pool=np.array([1, 2]))
     with pytest.raises(ValueError, match="k must be >= 0"):
         select("random", -1, pool=np.array([1, 2]))
-    with pytest.raises(ValueError, match="quota_by applies to score samplers"):
-        select("coreset", 2, quota_by="given", **inp)
 
 
 def test_select_empty_pool() -> None:
@@ -418,10 +397,11 @@ def test_ranked_reasons_read_well() -> None:
     pool = np.array([5, 6, 7])
     joint = ranked("joint", 1, pool=pool, probs=probs, given_labels=given, class_names=names)
     assert joint.items.tolist() == [5]
-    assert joint.reasons[0].startswith("model predicts bcc at 0.93 against the given label nv")
-    ent = ranked("entropy", 1, pool=pool, probs=probs, class_names=names)
+    assert joint.reasons[0] == "the model finds bcc more likely (93%) than the given nv (5%)"
+    ent = ranked("entropy", 1, pool=pool, probs=probs, given_labels=given, class_names=names)
     assert ent.items.tolist() == [6]
-    assert f"entropy 1.10 of max {math.log(3):.2f}" in ent.reasons[0]
+    assert ent.reasons[0] == ("the model is unsure: akiec 34%, bcc 33%, nv 33%; no class "
+                              "stands out; given akiec")
     feats = np.array([[0.0, 0.0], [4.1, 0.0], [2.0, 0.0]])
     core = ranked("coreset", 3, pool=pool, pool_features=feats,
                   center_features=np.zeros((1, 2)))
@@ -435,10 +415,101 @@ def test_explain_each_sampler() -> None:
     given = np.array([0, 1])
     for sampler in SAMPLERS:
         reasons = explain(sampler, np.array([1, 0]), probs, given, ["a", "b", "c"],
-                          distances=np.array([1.0, 3.0]))
+                          distances=np.array([1.0, 3.0]), pool_features=np.eye(2))
         assert len(reasons) == 2 and all(r for r in reasons)
-    assert explain("margin", np.array([0]), probs)[0] == "top two classes close: 0 0.60 vs 1 0.30"
+    assert explain("margin", np.array([0]), probs)[0] == (
+        "the model hesitates between 0 (60%) and 1 (30%)")
     agree = explain("confidence", np.array([0]), probs, given, ["a", "b", "c"])[0]
-    assert agree == "model agrees with the given label a, but only at 0.60"
+    assert agree == "the model agrees with the given a, but only at 60%"
     with pytest.raises(ValueError, match="needs probs"):
         explain("entropy", np.array([0]))
+
+
+def test_reasons_speak_plainly_per_sampler() -> None:
+    names = ["mel", "nv", "bkl", "bcc"]
+    unsure = np.array([[0.22, 0.25, 0.18, 0.35]])  # no class stands out
+    wrong = np.array([[0.01, 0.03, 0.03, 0.93]])  # bcc against the given nv
+    given = np.array([1])
+    one = np.array([0])
+    assert explain("entropy", one, unsure, given, names) == [
+        "the model is unsure: bcc 35%, nv 25%, mel 22%; no class stands out; given nv"]
+    assert explain("entropy", one, wrong, given, names) == [
+        "the least certain item left, though the model favours bcc 93%; given nv"]
+    for sampler in ("confidence", "joint", "cl", "combined"):
+        assert explain(sampler, one, wrong, given, names)[0].startswith(
+            "the model finds bcc more likely (93%) than the given nv (3%)")
+    assert explain("joint", one, unsure, given, names) == [
+        "the model finds bcc more likely (35%) than the given nv (25%); but no class stands "
+        "out: bcc 35%, nv 25%, mel 22%"]
+    assert explain("cl", one, wrong, given, names)[0].endswith(
+        "; cleanlab rates this label's quality low")
+    assert explain("random", one, wrong, given, names) == [
+        "random pick (seeded); the model finds bcc more likely (93%) than the given nv (3%)"]
+    assert explain("random", one) == ["random pick (seeded)"]
+    for sampler in SAMPLERS:  # no sampler speaks in entropy values or bare decimals
+        if sampler in ("coreset", "neighbours"):
+            continue
+        reason = explain(sampler, one, unsure, given, names)[0]
+        assert "entropy" not in reason and "0." not in reason, (sampler, reason)
+
+
+# --------------------------------------------------------------------------- neighbours
+
+
+def _clusters(seed: int = 0) -> dict[str, np.ndarray]:
+    """Three tight feature clusters of 10 items labelled by cluster, with items 3, 14 and
+    25 relabelled to the next cluster's class (wrong labels)."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 8) * 10
+    feats = np.repeat(centres, 10, axis=0) + rng.normal(scale=0.1, size=(30, 8))
+    labels = np.repeat(np.arange(3), 10)
+    labels[[3, 14, 25]] = [1, 2, 0]
+    return {"pool": np.arange(100, 130), "given_labels": labels, "pool_features": feats}
+
+
+def test_neighbours_ranks_items_whose_neighbours_disagree_first() -> None:
+    inp = _clusters()
+    r = ranked("neighbours", 3, **inp, class_names=["a", "b", "c"])
+    assert sorted(r.items.tolist()) == [103, 114, 125]
+    # every neighbour of a relabelled item (k = 10 of its 9 cluster mates + 1 other) disagrees
+    # except at most one
+    assert np.all(r.scores >= 0.9)
+    why = dict(zip(r.items.tolist(), r.reasons, strict=True))
+    assert re.fullmatch(r"[01] of the 10 most similar images carry the given b; 9 carry a",
+                        why[103]), why[103]
+    rest = ranked("neighbours", None, **inp, with_reasons=False)
+    assert np.all(rest.scores[3:] <= 0.2)  # correctly labelled items mostly agree
+
+
+def test_neighbours_deterministic_order_free_and_needs_no_model() -> None:
+    inp = _clusters(1)
+    a = select("neighbours", 8, **inp)
+    perm = np.random.default_rng(2).permutation(30)
+    shuffled = {k: v[perm] for k, v in inp.items()}
+    np.testing.assert_array_equal(select("neighbours", 8, **shuffled), a)
+    np.testing.assert_array_equal(select("neighbours", 8, seed=9, **inp), a)
+    # its own option: k = 2 looks at the two nearest only
+    from labelrefine.active.samplers import Neighbours
+
+    two = ranked(Neighbours(k=2), 3, **inp, class_names=["a", "b", "c"])
+    assert sorted(two.items.tolist()) == [103, 114, 125]
+    assert two.reasons[0].startswith("0 of the 2 most similar images carry the given")
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        Neighbours(k=0)
+
+
+def test_neighbours_excluded_items_are_not_neighbours() -> None:
+    inp = _clusters()
+    # with the 9 correctly labelled cluster mates of item 3 excluded, its nearest items are the
+    # other clusters' and the wrong b no longer stands out against cluster a
+    exclude = np.array([100, 101, 102, 104, 105, 106, 107, 108, 109])
+    r = ranked("neighbours", None, exclude=exclude, with_reasons=False, **inp)
+    assert 103 in r.items and not set(exclude.tolist()) & set(r.items.tolist())
+    assert r.scores[r.items.tolist().index(103)] < 0.9
+
+
+def test_neighbours_on_a_pool_of_one() -> None:
+    r = ranked("neighbours", 1, pool=np.array([7]), given_labels=np.array([1]),
+               pool_features=np.ones((1, 3)))
+    assert r.items.tolist() == [7] and r.scores.tolist() == [0.0]
+    assert r.reasons == ("no other pool item to compare with",)

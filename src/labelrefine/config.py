@@ -26,6 +26,10 @@ class ConfigError(ValueError):
     """Invalid configuration; the message names the offending key."""
 
 
+#: The phase-1 method of ``ours`` and campaigns (``lnl.method``'s default).
+PHASE1_METHOD = "ct_vog"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -90,8 +94,11 @@ class TrustedConfig(_Strict):
 class DatasetConfig(_Strict):
     """Where the data lives and which layout it has."""
 
-    format: Literal["csv", "isic2019", "nct_crc", "medmnist"] = "csv"
-    images: Path | None = None  # image folder (csv, isic2019) or class-folder root (nct_crc)
+    # a registered format (labelrefine.data.formats, one module each); which of the keys below
+    # it needs comes from its entry there
+    format: str = "csv"
+    # image folder (csv, isic2019) or the root of a folder layout (nct_crc, ...)
+    images: Path | None = None
     labels: Path | None = None  # CSV file (csv, isic2019)
     npz: Path | None = None  # MedMNIST .npz file
     npz_split: Literal["train", "val", "test", "all"] = "all"
@@ -110,6 +117,14 @@ class DatasetConfig(_Strict):
     # csv, isic2019: labels already known to be right ({column: dx_type, values: [histo]})
     trusted: TrustedConfig | None = None
 
+    @field_validator("format")
+    @classmethod
+    def _registered_format(cls, value: str) -> str:
+        from labelrefine.data.formats import get_format
+
+        get_format(value)  # ValueError naming the choices
+        return value
+
     @field_validator("class_names", mode="before")
     @classmethod
     def _codes_as_text(cls, value: Any) -> Any:
@@ -120,21 +135,21 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _needs_source(self) -> DatasetConfig:
-        if self.format == "medmnist" and self.npz is None:
-            raise ValueError("format 'medmnist' needs 'npz'")
-        if self.format in ("csv", "isic2019") and (self.images is None or self.labels is None):
-            raise ValueError(f"format '{self.format}' needs 'images' and 'labels'")
-        if self.format == "nct_crc" and self.images is None:
-            raise ValueError("format 'nct_crc' needs 'images'")
+        from labelrefine.data.formats import get_format, labels_csv_names
+
+        fmt = get_format(self.format)
+        if any(getattr(self, key) is None for key in fmt.needs):
+            raise ValueError(f"format '{self.format}' needs "
+                             + " and ".join(f"'{key}'" for key in fmt.needs))
         for code, shown in (self.class_names or {}).items():
             if not str(shown).strip():
                 raise ValueError(f"class_names: the display name of {code!r} is empty")
+        with_csv = " and ".join(labels_csv_names())
         if self.split_column is not None:
-            if self.format not in ("csv", "isic2019"):
+            if not fmt.labels_csv:
                 raise ValueError(
-                    f"split_column applies to formats csv and isic2019, not '{self.format}'"
-                    + (" (a MedMNIST file carries its own split)"
-                       if self.format == "medmnist" else "")
+                    f"split_column applies to formats {with_csv}, not '{self.format}'"
+                    + (" (it carries its own split)" if fmt.own_split is not None else "")
                 )
             if not self.split_column.strip():
                 raise ValueError("split_column must name a column (it is empty)")
@@ -142,8 +157,8 @@ class DatasetConfig(_Strict):
             for key, column in taken.items():
                 if self.format == "csv" and self.split_column == column:
                     raise ValueError(f"split_column {column!r} is also the {key}")
-        if self.trusted is not None and self.format not in ("csv", "isic2019"):
-            raise ValueError(f"trusted applies to formats csv and isic2019 (a column of the "
+        if self.trusted is not None and not fmt.labels_csv:
+            raise ValueError(f"trusted applies to formats {with_csv} (a column of the "
                              f"labels CSV), not '{self.format}'")
         return self
 
@@ -187,12 +202,17 @@ class SplitConfig(_Strict):
 
 
 def check_split_source(dataset: DatasetConfig, split: SplitConfig) -> None:
-    """``split.keep_dataset`` needs a dataset that carries its own split: a MedMNIST file, or
-    ``dataset.split_column`` (formats csv, isic2019)."""
-    if split.keep_dataset and dataset.format != "medmnist" and dataset.split_column is None:
+    """``split.keep_dataset`` needs a dataset that carries its own split: a format with one
+    (a MedMNIST file, split folders), or ``dataset.split_column`` (formats with a labels CSV)."""
+    from labelrefine.data.formats import formats, get_format
+
+    fmt = get_format(dataset.format)
+    if split.keep_dataset and fmt.own_split is None and dataset.split_column is None:
+        own = ", ".join(n for n, f in formats().items() if f.own_split is not None)
         hint = ("set dataset.split_column to the CSV column naming each image's split "
-                "(train, val or test)" if dataset.format in ("csv", "isic2019")
-                else "use format csv with dataset.split_column, or a MedMNIST file")
+                "(train, val or test)" if fmt.labels_csv
+                else f"use format csv with dataset.split_column, or a format with its own "
+                     f"split ({own})")
         raise ConfigError(
             f"split.keep_dataset: dataset format '{dataset.format}' carries no train/val/test "
             f"split; {hint}"
@@ -204,7 +224,8 @@ class NoiseConfig(_Strict):
 
     # clinical: each class wrong at ``rate``, wrong labels drawn from its look-alikes
     # (labelrefine.data.noise.CLINICAL_LOOKALIKES; needs dermoscopy class codes)
-    kind: Literal["none", "symmetric", "asymmetric", "matrix", "clinical"] = "symmetric"
+    # a registered noise model (labelrefine.data.noise.NOISE_MODELS)
+    kind: str = "symmetric"
     rate: float = Field(0.4, ge=0, lt=1)
     transition: list[list[float]] | None = None  # kind 'matrix': row-stochastic C x C
     # Per-setting overrides (the paper tunes a_l and m per noise rate); None: use active / lnl.
@@ -214,10 +235,20 @@ class NoiseConfig(_Strict):
     # (dataset.trusted): the trusted ones keep their true labels
     spare_trusted: bool = False
 
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        from labelrefine.data.noise import get_noise_model  # numpy only
+
+        get_noise_model(value)  # ValueError naming the choices
+        return value
+
     @model_validator(mode="after")
     def _matrix_given(self) -> NoiseConfig:
-        if self.kind == "matrix" and self.transition is None:
-            raise ValueError("kind 'matrix' needs 'transition'")
+        from labelrefine.data.noise import get_noise_model
+
+        if get_noise_model(self.kind).needs_transition and self.transition is None:
+            raise ValueError(f"kind '{self.kind}' needs 'transition'")
         return self
 
     @model_serializer(mode="wrap")
@@ -263,7 +294,9 @@ class VOGConfig(_Strict):
 class LNLConfig(_Strict):
     """Phase 1: CE / Co-teaching / CT_VOG training."""
 
-    method: Literal["ce", "coteaching", "ct_vog"] = "ct_vog"
+    # a registered LNL method (labelrefine.lnl.methods); the pipelines ours, ours_plus and
+    # ours_find and campaigns train CT_VOG (Co-teaching with mix 0) and refuse another
+    method: str = PHASE1_METHOD
     mode: Literal["embedding", "finetune"] = "embedding"
     epochs: int = Field(30, ge=1)
     warmup: int = Field(10, ge=0)  # 0: no warm-up (forget rate tau from the first epoch)
@@ -299,6 +332,16 @@ class LNLConfig(_Strict):
     # CT_VOG counts per batch: 'floor' R1 = floor((1-m)R), R2 = floor(mR) (often R1 + R2 =
     # R - 1); 'exact' R2 = R - R1
     mix_counts: Literal["floor", "exact"] = "exact"
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, value: str) -> str:
+        from labelrefine.lnl.methods import method_names  # light: torch is imported on use
+
+        if value not in method_names():
+            raise ValueError(f"unknown LNL method {value!r}; choose one of "
+                             f"{', '.join(method_names())}")
+        return value
 
     @model_validator(mode="after")
     def _combination_supported(self) -> LNLConfig:
@@ -343,16 +386,12 @@ class ActiveConfig(_Strict):
         return max(1, round(self.budget_per_round * n_train))
 
 
-PipelineName = Literal["ours", "al_only", "ce_al", "alc_coteaching", "clean", "noisy_ce",
-                       "cleanlab_prune", "cleanlab_relabel", "ours_plus", "ours_find"]
-
-
 def sampler_names() -> tuple[str, ...]:
     """Samplers a config may name: the registry's (:mod:`labelrefine.active.registry`, a
     light module without torch; imported here on use so the registry stays the one list)."""
-    from labelrefine.active.registry import SAMPLER_NAMES
+    from labelrefine.active.registry import sampler_names as registered
 
-    return SAMPLER_NAMES
+    return registered()
 
 
 class PlusConfig(_Strict):
@@ -366,7 +405,9 @@ class PlusConfig(_Strict):
     """
 
     # query score over the pool; cl = cleanlab label quality, combined = cl + entropy
-    sampler: str = "entropy"  # a registered score sampler (registry.SCORE_SAMPLER_NAMES)
+    # a registered score sampler that needs only the model's probabilities and the labels
+    # (registry.score_sampler_names)
+    sampler: str = "entropy"
     weight: float = Field(0.25, ge=0, le=1)  # combined: weight of the entropy rank
     class_budget: Literal["none", "pool", "inverse", "noise"] = "noise"  # per-class quotas
     resplit: bool = False  # redo the clean/suspect split each round (relabeled items trusted)
@@ -385,11 +426,12 @@ class PlusConfig(_Strict):
     @field_validator("sampler")
     @classmethod
     def _score_sampler(cls, value: str) -> str:
-        from labelrefine.active.registry import SCORE_SAMPLER_NAMES
+        from labelrefine.active.registry import score_sampler_names
 
-        if value not in SCORE_SAMPLER_NAMES:
-            raise ValueError(f"ours_plus ranks by a per-item score: {value!r} is not one of "
-                             f"{', '.join(SCORE_SAMPLER_NAMES)}")
+        names = score_sampler_names(("probs", "given_labels"))
+        if value not in names:
+            raise ValueError(f"ours_plus ranks by a per-item score of the model's "
+                             f"probabilities: {value!r} is not one of {', '.join(names)}")
         return value
 
 
@@ -422,13 +464,23 @@ class FindConfig(_Strict):
 class PipelineSpec(_Strict):
     """One pipeline in a sweep; ``label`` names it in reports."""
 
-    name: PipelineName
+    name: str  # a registered pipeline (labelrefine.pipelines.PIPELINES)
     sampler: str | None = None  # a registered sampler (sampler_names()); None: the default
     mix: float | None = Field(None, ge=0, le=1)  # overrides lnl.mix for this pipeline
     ce_al_train_on: Literal["relabeled", "all"] = "relabeled"
     plus: PlusConfig | None = None  # ours_plus only (None: PlusConfig's defaults)
     find: FindConfig | None = None  # ours_find only (None: FindConfig's defaults)
     label: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _registered_pipeline(cls, value: str) -> str:
+        from labelrefine.pipelines import pipeline_names  # light: pipelines load when run
+
+        if value not in pipeline_names():
+            raise ValueError(f"unknown pipeline {value!r}; choose one of "
+                             f"{', '.join(pipeline_names())}")
+        return value
 
     @field_validator("sampler")
     @classmethod
@@ -476,8 +528,18 @@ class RunSettings:
 
     @property
     def phase1_method(self) -> str:
-        """CT_VOG, or plain Co-teaching when the mix ratio is 0."""
-        return "coteaching" if self.lnl.mix == 0 else "ct_vog"
+        """CT_VOG, or plain Co-teaching when the mix ratio is 0: the phase 1 of ``ours``,
+        ``ours_plus``, ``ours_find`` and campaigns. :class:`ConfigError` when ``lnl.method``
+        names another method (they would not train it)."""
+        method = "coteaching" if self.lnl.mix == 0 else "ct_vog"
+        if self.lnl.method not in (PHASE1_METHOD, method):
+            raise ConfigError(
+                f"lnl.method: {self.lnl.method!r} is not what the pipelines ours, ours_plus, "
+                f"ours_find and campaigns train in phase 1 (ct_vog, plain Co-teaching with "
+                f"mix 0); leave lnl.method at {PHASE1_METHOD!r} (lnl.method chooses the "
+                f"method of `labelrefine lnl`)"
+            )
+        return method
 
 
 def resolve_settings(lnl: LNLConfig, active: ActiveConfig, noise: NoiseConfig | None = None,

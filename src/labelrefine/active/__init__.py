@@ -16,7 +16,6 @@ _EXPORTS = {
     "SyncOracle": "oracle",
     "SAMPLERS": "samplers",
     "Ranking": "ranking",
-    "class_quota_select": "ranking",
     "explain": "ranking",
     "ranked": "ranking",
     "select": "ranking",

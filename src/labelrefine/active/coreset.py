@@ -3,8 +3,8 @@
 :func:`coreset_select` picks pool rows farthest from the clean set (the initial centres) and
 from each other; :func:`nearest_center_distances` gives each pool row's distance to the clean
 set (used in the reasons). The large-pool approximation (seeded subsample and/or random
-projection) is chosen by :func:`labelrefine.active.ranking.ranked` from
-:data:`CORESET_EXACT_WORK`. See docs/design.md, "Samplers".
+projection) is chosen by :func:`pick_for_ranking` (the ``coreset`` sampler of
+:mod:`labelrefine.active.registry`) from :data:`CORESET_EXACT_WORK`. See docs/design.md, "Samplers".
 """
 
 from __future__ import annotations
@@ -281,24 +281,21 @@ def coreset_select(pool_features: np.ndarray, center_features: np.ndarray, k: in
                     max_pool=max_pool, project_dim=project_dim, device=device).positions
 
 
-def pick_for_ranking(pool_features: np.ndarray, center_features: np.ndarray, keep: np.ndarray,
-                     n: int, m: int, seed: int, *, metric: Metric = "euclidean",
+def pick_for_ranking(pool_features: np.ndarray, center_features: np.ndarray, m: int, seed: int,
+                     *, metric: Metric = "euclidean",
                      exact_work: float | None = CORESET_EXACT_WORK,
                      project_dim: int | None = CORESET_PROJECT_DIM, max_pool: int | None = None,
                      device: str | torch.device = "cpu"
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The coreset sampler inside :func:`labelrefine.active.ranking.ranked`.
+    """The ``coreset`` sampler (:class:`labelrefine.active.registry.Coreset`): ``m`` picks.
 
-    ``pool_features`` has ``n`` rows aligned with the pool; ``keep`` are the positions ranked
-    (ascending item order, excluded items dropped). Greedy k-center is exact while
-    ``n_kept * D * (centres + m) <= exact_work`` (times 100 on a non-CPU device; None = always
-    exact); above it, ``project_dim`` and ``max_pool`` apply (see :func:`coreset_select`).
-    Returns positions into ``keep`` in pick order, their pick distances and every kept row's
-    distance to the nearest clean centre.
+    ``pool_features`` are the rows ranked (ascending item order, excluded items dropped).
+    Greedy k-center is exact while ``rows * D * (centres + m) <= exact_work`` (times 100 on a
+    non-CPU device; None = always exact); above it, ``project_dim`` and ``max_pool`` apply (see
+    :func:`coreset_select`). Returns positions into the rows in pick order, their pick
+    distances and every row's distance to the nearest clean centre.
     """
-    feats = _as_features(pool_features, "pool_features", n=n)
-    if not np.array_equal(keep, np.arange(n)):
-        feats = feats[keep]  # rows in ascending item order, excluded items dropped
+    feats = _as_features(pool_features, "pool_features")
     n_centres = np.shape(center_features)[0]
     work = float(feats.shape[0]) * feats.shape[1] * (n_centres + m)
     limit = exact_work

@@ -409,7 +409,7 @@ def finding_reason(probs: np.ndarray, given: int, agreement: float | None, k: in
     model finds more likely than the given label, and how many of the ``k`` nearest images
     carry the given label (left out when ``agreement`` is None: probabilities without
     features). The same wording for every queued item, whatever its purpose."""
-    from labelrefine.active.registry import class_name
+    from labelrefine.active.reasons import class_name
 
     row = np.asarray(probs, dtype=np.float64)
     pred = int(row.argmax())

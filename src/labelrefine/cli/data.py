@@ -37,13 +37,16 @@ data_app = typer.Typer(
 )
 
 
-class Format(StrEnum):
-    """Dataset layouts accepted on the command line."""
+def format_choices() -> dict[str, str]:
+    """``--format`` spelling -> ``dataset.format`` name, for every registered format
+    (:mod:`labelrefine.data.formats`; underscores spelled as hyphens, ``nct-crc``)."""
+    from labelrefine.data.formats import format_names
 
-    csv = "csv"
-    isic2019 = "isic2019"
-    nct_crc = "nct-crc"
-    medmnist = "medmnist"
+    return {name.replace("_", "-"): name for name in format_names()}
+
+
+#: Dataset layouts accepted on the command line (the format registry's).
+Format = StrEnum("Format", {v: k for k, v in format_choices().items()})  # type: ignore[misc]
 
 
 def dataset_info(ds: ImageDataset) -> dict[str, Any]:
@@ -72,9 +75,10 @@ def split_source(cfg: DatasetConfig) -> str:
     if cfg.split_column is not None:
         where = cfg.labels.name if cfg.labels is not None else "the label CSV"
         return f"column {cfg.split_column!r} of {where}"
-    if cfg.format == "medmnist":
-        return f"the train/val/test arrays of {cfg.npz.name if cfg.npz else 'the .npz file'}"
-    return "none"
+    from labelrefine.data.formats import get_format
+
+    own = get_format(cfg.format).own_split
+    return own(cfg) if own is not None else "none"
 
 
 def split_info(ds: ImageDataset, source: str, used: bool | None) -> dict[str, Any]:
@@ -108,7 +112,7 @@ def _dataset_config(
 ) -> tuple[DatasetConfig, SplitConfig | None]:
     """The dataset settings, and the split settings when they come from a config."""
     options = {
-        "format": fmt.value.replace("-", "_") if fmt is not None else None,
+        "format": format_choices()[fmt.value] if fmt is not None else None,
         "images": images,
         "labels": labels,
         "npz": npz,
@@ -140,7 +144,8 @@ def info(
         None, "--format", "-f", help="Dataset layout (default csv).", case_sensitive=False
     ),
     images: Path | None = typer.Option(
-        None, "--images", help="Image folder (csv, isic2019) or class-folder root (nct-crc)."
+        None, "--images",
+        help="Image folder (csv, isic2019) or the root of a folder layout (nct-crc, ...).",
     ),
     labels: Path | None = typer.Option(
         None, "--labels", help="Label CSV (csv) or ground-truth CSV (isic2019)."

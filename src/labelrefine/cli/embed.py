@@ -134,7 +134,8 @@ def embed_command(
             dev = resolve_device(device or cfg.device)
         except (ValueError, RuntimeError) as err:
             raise ConfigError(f"--device: {err}") from None
-        from labelrefine.experiments.executors import check_executor, embed_with_ray
+        from labelrefine.experiments.executors import check_executor
+        from labelrefine.experiments.ray_embed import embed_with_ray
 
         check_executor(executor, address)
         if shards is not None and executor != "ray":

@@ -27,12 +27,15 @@ if TYPE_CHECKING:  # torch and pandas are imported only by the commands that nee
     from labelrefine.lnl.trainer import LNLResult
 
 
-class Method(StrEnum):
-    """Phase-1 methods."""
+def method_choices() -> tuple[str, ...]:
+    """``--method`` choices: the registered LNL methods (:mod:`labelrefine.lnl.methods`)."""
+    from labelrefine.lnl.methods import method_names
 
-    ce = "ce"
-    coteaching = "coteaching"
-    ct_vog = "ct_vog"
+    return method_names()
+
+
+#: Phase-1 methods accepted on the command line.
+Method = StrEnum("Method", {name: name for name in method_choices()})  # type: ignore[misc]
 
 
 def partition_frame(res: LNLResult, inputs: Phase1Inputs) -> pd.DataFrame:

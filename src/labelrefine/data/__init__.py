@@ -1,35 +1,39 @@
 """Data layer: dataset type, image reading (DICOM, high bit depth), loaders for the supported
-layouts, splits, noise and long-tail."""
+layouts (the format registry: :mod:`labelrefine.data.formats`), splits, noise and long-tail.
 
-from labelrefine.data.dataset import DataError, ImageDataset
-from labelrefine.data.images import UnsupportedImageError, read_image
-from labelrefine.data.loaders import (
-    load_csv_folder,
-    load_dataset,
-    load_isic2019,
-    load_medmnist,
-    load_nct_crc,
-)
-from labelrefine.data.longtail import longtail_counts, longtail_indices
-from labelrefine.data.noise import inject_noise, noise_transition_matrix
-from labelrefine.data.prepare import PreparedData, prepare_data
-from labelrefine.data.splits import stratified_split
+Names are loaded on first use, so the config can read the format and noise registries without
+importing pandas or the image readers.
+"""
 
-__all__ = [
-    "DataError",
-    "ImageDataset",
-    "PreparedData",
-    "UnsupportedImageError",
-    "inject_noise",
-    "load_csv_folder",
-    "load_dataset",
-    "load_isic2019",
-    "load_medmnist",
-    "load_nct_crc",
-    "longtail_counts",
-    "longtail_indices",
-    "noise_transition_matrix",
-    "prepare_data",
-    "read_image",
-    "stratified_split",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DataError": "dataset",
+    "ImageDataset": "dataset",
+    "PreparedData": "prepare",
+    "UnsupportedImageError": "images",
+    "inject_noise": "noise",
+    "load_csv_folder": "loaders",
+    "load_dataset": "loaders",
+    "load_isic2019": "loaders",
+    "load_medmnist": "loaders",
+    "load_nct_crc": "loaders",
+    "longtail_counts": "longtail",
+    "longtail_indices": "longtail",
+    "noise_transition_matrix": "noise",
+    "prepare_data": "prepare",
+    "read_image": "images",
+    "stratified_split": "splits",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labelrefine.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"labelrefine.data.{module}"), name)

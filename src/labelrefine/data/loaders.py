@@ -8,6 +8,10 @@ Layouts:
 - MedMNIST ``.npz`` (``train_images``, ``train_labels``, ``val_*``, ``test_*``), read from a local
   file only.
 
+Which ``dataset.format`` uses which loader is the format registry's
+(:mod:`labelrefine.data.formats`, one module per format); :func:`load_dataset` dispatches
+through it.
+
 Every loader validates its input and raises :class:`DataError` naming the offending item (row, id,
 file or key). Loaders only read; they never write anything.
 """
@@ -562,7 +566,9 @@ def load_dataset(
 
     ``progress(done, total)`` reports image checking (file layouts only).
     """
-    ds = _load(cfg, check_images, progress)
+    from labelrefine.data.formats import get_format
+
+    ds = get_format(cfg.format).load(cfg, check_images, progress)
     check_display_names(cfg.class_names or {}, ds.class_names, "dataset.class_names")
     return dataclasses.replace(ds, intensity=cfg.intensity, trusted=_trusted(cfg, ds))
 
@@ -572,9 +578,11 @@ def _trusted(cfg: DatasetConfig, ds: ImageDataset) -> np.ndarray | None:
     CSV layouts only (the column lives in the labels CSV)."""
     if cfg.trusted is None:
         return None
-    if cfg.format not in ("csv", "isic2019") or cfg.labels is None:
-        raise DataError(f"dataset.trusted needs a labels CSV (format csv or isic2019), not "
-                        f"{cfg.format}")
+    from labelrefine.data.formats import get_format, labels_csv_names
+
+    if not get_format(cfg.format).labels_csv or cfg.labels is None:
+        raise DataError(f"dataset.trusted needs a labels CSV (format "
+                        f"{' or '.join(labels_csv_names())}), not {cfg.format}")
     from labelrefine.data.external import trusted_mask
 
     frame = pd.read_csv(cfg.labels, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -604,37 +612,3 @@ def check_display_names(
     return out
 
 
-def _load(cfg: DatasetConfig, check_images: bool, progress: Progress | None) -> ImageDataset:
-    if cfg.format == "csv":
-        assert cfg.images is not None and cfg.labels is not None
-        return load_csv_folder(
-            cfg.images,
-            cfg.labels,
-            id_column=cfg.id_column,
-            label_column=cfg.label_column,
-            classes=cfg.classes,
-            suffix=cfg.image_suffix,
-            check_images=check_images,
-            progress=progress,
-            split_column=cfg.split_column,
-        )
-    if cfg.format == "isic2019":
-        assert cfg.images is not None and cfg.labels is not None
-        return load_isic2019(
-            cfg.images,
-            cfg.labels,
-            classes=cfg.classes,
-            check_images=check_images,
-            suffix=cfg.image_suffix,
-            progress=progress,
-            split_column=cfg.split_column,
-        )
-    if cfg.format == "nct_crc":
-        assert cfg.images is not None
-        return load_nct_crc(
-            cfg.images, check_images=check_images, classes=cfg.classes, progress=progress
-        )
-    if cfg.format == "medmnist":
-        assert cfg.npz is not None
-        return load_medmnist(cfg.npz, cfg.npz_split, classes=cfg.classes)
-    raise DataError(f"unknown dataset format {cfg.format!r}")

@@ -1,22 +1,21 @@
 """Label noise models: symmetric, asymmetric (class -> next class), transition-matrix noise and
 a class-dependent "clinical" model (each class flipped to its diagnostic look-alikes).
 
-All functions are pure: the input labels are never modified, and the random draws come from
+The kinds are registered in :data:`NOISE_MODELS` (the config's ``noise.kind`` values); adding
+one is a draw function and an entry there, plus its test. All functions are pure: the input
+labels are never modified, and the random draws come from
 ``np.random.default_rng(seed)`` only, so the same seed gives the same noise and different seeds
 give different noise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from labelrefine.validation import check_labels
-
-NoiseKind = Literal["none", "symmetric", "asymmetric", "matrix", "clinical"]
-NOISE_KINDS: tuple[str, ...] = ("none", "symmetric", "asymmetric", "matrix", "clinical")
 
 #: Diagnostic look-alikes of dermoscopy classes (HAM10000 / ISIC codes, case-insensitive):
 #: ``class -> {look-alike: share of that class's wrong labels}``. A wrong label of a rare,
@@ -109,6 +108,138 @@ def clinical_transition(
     return t
 
 
+# ----------------------------------------------------------------------------- models
+
+
+#: ``prepare(num_classes, transition, class_names) -> matrix or None``: checks what the kind
+#: needs before anything is drawn.
+Prepare = Callable[[int, "np.ndarray | Sequence[Sequence[float]] | None", "Sequence[str] | None"],
+                   "np.ndarray | None"]
+#: ``draw(labels, num_classes, rate, rng, matrix) -> noisy labels`` (``labels`` is a copy the
+#: function may change; at least one label).
+Draw = Callable[[np.ndarray, int, float, np.random.Generator, "np.ndarray | None"], np.ndarray]
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """One registered noise kind (``noise.kind`` in the config)."""
+
+    name: str
+    summary: str
+    draw: Draw
+    prepare: Prepare = lambda num_classes, transition, class_names: None  # noqa: E731
+    #: the config must give ``noise.transition``
+    needs_transition: bool = False
+
+
+def _per_class(y: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator,
+               target: Callable[[int, int], np.ndarray | int]) -> np.ndarray:
+    """For each class ``c``, ``round(rate * n_c)`` of its members (chosen uniformly) get the
+    labels ``target(c, k)``."""
+    out = y.copy()
+    for c in range(num_classes):
+        members = np.flatnonzero(y == c)
+        k = int(round(rate * len(members)))
+        if k:
+            chosen = rng.choice(members, size=k, replace=False)
+            out[chosen] = target(c, k)
+    return out
+
+
+def _draw_none(y: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator,
+               t: np.ndarray | None) -> np.ndarray:
+    return y.copy()
+
+
+def _draw_symmetric(y: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator,
+                    t: np.ndarray | None) -> np.ndarray:
+    out = y.copy()
+    n = len(y)
+    k = int(round(rate * n))
+    chosen = rng.choice(n, size=k, replace=False)
+    offsets = rng.integers(1, num_classes, size=k)
+    out[chosen] = (y[chosen] + offsets) % num_classes
+    return out
+
+
+def _draw_asymmetric(y: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator,
+                     t: np.ndarray | None) -> np.ndarray:
+    return _per_class(y, num_classes, rate, rng, lambda c, k: (c + 1) % num_classes)
+
+
+def _prepare_matrix(num_classes: int, transition: np.ndarray | Sequence[Sequence[float]] | None,
+                    class_names: Sequence[str] | None) -> np.ndarray:
+    if transition is None:
+        raise ValueError("noise kind 'matrix' needs a transition matrix")
+    return validate_transition(transition, num_classes)
+
+
+def _draw_matrix(y: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator,
+                 t: np.ndarray | None) -> np.ndarray:
+    assert t is not None
+    out = y.copy()
+    for c in range(num_classes):
+        members = np.flatnonzero(y == c)
+        if len(members):
+            out[members] = rng.choice(num_classes, size=len(members), p=t[c])
+    return out
+
+
+def _prepare_clinical(num_classes: int,
+                      transition: np.ndarray | Sequence[Sequence[float]] | None,
+                      class_names: Sequence[str] | None) -> np.ndarray:
+    if transition is not None:
+        t = validate_transition(transition, num_classes)
+        if np.any(np.diag(t) > 0):
+            raise ValueError("clinical noise: the transition's diagonal must be 0 "
+                             "(it says where *wrong* labels go)")
+        return t
+    if class_names is None:
+        raise ValueError("noise kind 'clinical' needs the class names")
+    if len(class_names) != num_classes:
+        raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
+    return clinical_transition(class_names)
+
+
+def _draw_clinical(y: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator,
+                   t: np.ndarray | None) -> np.ndarray:
+    assert t is not None
+    return _per_class(y, num_classes, rate, rng,
+                      lambda c, k: rng.choice(num_classes, size=k, p=t[c]))
+
+
+#: name -> noise model; the config's ``noise.kind`` values and :func:`inject_noise`'s kinds.
+NOISE_MODELS: dict[str, NoiseModel] = {
+    m.name: m for m in (
+        NoiseModel("none", "labels as given", _draw_none),
+        NoiseModel("symmetric", "round(rate * N) labels flipped to a uniform other class",
+                   _draw_symmetric),
+        NoiseModel("asymmetric", "per class, round(rate * n_c) labels flipped to the next class",
+                   _draw_asymmetric),
+        NoiseModel("matrix", "each label redrawn from its row of noise.transition",
+                   _draw_matrix, _prepare_matrix, needs_transition=True),
+        NoiseModel("clinical", "per class, round(rate * n_c) labels flipped to look-alikes",
+                   _draw_clinical, _prepare_clinical),
+    )
+}
+#: The registered kinds.
+NOISE_KINDS: tuple[str, ...] = tuple(NOISE_MODELS)
+
+
+def noise_kinds() -> tuple[str, ...]:
+    """The registered noise kinds (read now, so later entries count)."""
+    return tuple(NOISE_MODELS)
+
+
+def get_noise_model(kind: str) -> NoiseModel:
+    """The noise model ``kind``; ``ValueError`` listing the choices otherwise."""
+    try:
+        return NOISE_MODELS[kind]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown noise kind {kind!r}; use one of "
+                         f"{', '.join(NOISE_MODELS)}") from None
+
+
 def inject_noise(
     labels: np.ndarray | Sequence[int],
     num_classes: int,
@@ -120,7 +251,7 @@ def inject_noise(
 ) -> np.ndarray:
     """Return a noisy copy of ``labels`` (int64); the input is never modified.
 
-    Kinds:
+    Kinds (:data:`NOISE_MODELS`):
 
     - ``none``: an unchanged copy.
     - ``symmetric``: exactly ``round(rate * N)`` samples, chosen uniformly without replacement, each
@@ -141,56 +272,14 @@ def inject_noise(
     ``round`` is Python's (halves to even). Draws come from ``np.random.default_rng(seed)``.
     """
     y = _validate(labels, num_classes)
-    if kind not in NOISE_KINDS:
-        raise ValueError(f"unknown noise kind {kind!r}; use one of {', '.join(NOISE_KINDS)}")
+    model = get_noise_model(kind)
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"noise rate must be in [0, 1], got {rate}")
-    if kind == "matrix":
-        if transition is None:
-            raise ValueError("noise kind 'matrix' needs a transition matrix")
-        t = validate_transition(transition, num_classes)
-    elif kind == "clinical":
-        if transition is not None:
-            t = validate_transition(transition, num_classes)
-            if np.any(np.diag(t) > 0):
-                raise ValueError("clinical noise: the transition's diagonal must be 0 "
-                                 "(it says where *wrong* labels go)")
-        elif class_names is None:
-            raise ValueError("noise kind 'clinical' needs the class names")
-        elif len(class_names) != num_classes:
-            raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
-        else:
-            t = clinical_transition(class_names)
+    t = model.prepare(num_classes, transition, class_names)
     rng = np.random.default_rng(seed)
-    out = y.copy()
-    n = len(y)
-    if kind == "none" or n == 0:
-        return out
-    if kind == "symmetric":
-        k = int(round(rate * n))
-        chosen = rng.choice(n, size=k, replace=False)
-        offsets = rng.integers(1, num_classes, size=k)
-        out[chosen] = (y[chosen] + offsets) % num_classes
-    elif kind == "asymmetric":
-        for c in range(num_classes):
-            members = np.flatnonzero(y == c)
-            k = int(round(rate * len(members)))
-            if k:
-                chosen = rng.choice(members, size=k, replace=False)
-                out[chosen] = (c + 1) % num_classes
-    elif kind == "clinical":
-        for c in range(num_classes):
-            members = np.flatnonzero(y == c)
-            k = int(round(rate * len(members)))
-            if k:
-                chosen = rng.choice(members, size=k, replace=False)
-                out[chosen] = rng.choice(num_classes, size=k, p=t[c])
-    else:  # matrix
-        for c in range(num_classes):
-            members = np.flatnonzero(y == c)
-            if len(members):
-                out[members] = rng.choice(num_classes, size=len(members), p=t[c])
-    return out
+    if len(y) == 0:
+        return y.copy()
+    return model.draw(y, num_classes, rate, rng, t)
 
 
 def noise_transition_matrix(

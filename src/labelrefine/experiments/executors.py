@@ -1,46 +1,52 @@
-"""Where a sweep's runs and an embedding execute: processes on this machine, or a Ray cluster.
+"""Where a sweep's runs execute: processes on this machine, or a Ray cluster.
 
-- :class:`LocalExecutor` (the default): run groups in this process or a pool of local worker
-  processes, as :func:`labelrefine.experiments.runner.run_sweep` always did.
-- :class:`RayExecutor` (``pip install 'labelrefine[ray]'``): one Ray task per run. The driver
-  computes (or loads) the features once and puts them in Ray's object store; each task runs one
-  run (its phase 1 included) and returns the result; the driver writes each result as soon as
-  it arrives, atomically, exactly where the local executor writes it. A sweep killed at any
-  point therefore resumes like a local one: finished runs are skipped, nothing else is kept.
-  The ``clean`` reference is trained once per seed and reused for the other noise settings.
-- :func:`embed_with_ray`: embedding sharded over Ray workers. Each shard task gets its images'
-  bytes and the exported encoder from the driver (no shared filesystem needed), embeds its
-  contiguous range of items (augmented views seeded by the global item index, so they equal
-  the single-process ones) and returns its part; the driver assembles the parts and writes the
-  cache file atomically.
+An executor (:class:`Executor`) receives the sweep's groups of runs (runs that share a phase-1
+computation) and runs them with :mod:`labelrefine.experiments.runs`, reporting events; the
+runner (:func:`labelrefine.experiments.runner.run_sweep`) plans the sweep, loads data and
+features once and picks the executor by name from :data:`EXECUTORS`.
+
+- :class:`LocalExecutor` (``local``, the default): the groups in this process (``workers=1``)
+  or in a pool of ``workers`` spawned processes.
+- :class:`RayExecutor` (``ray``, ``pip install 'labelrefine[ray]'``): one Ray task per run.
+  The driver computes (or loads) the features once and puts them in Ray's object store; each
+  task runs one run (its phase 1 included) and returns the result; the driver writes each
+  result as soon as it arrives, atomically, exactly where the local executor writes it. A
+  sweep killed at any point therefore resumes like a local one: finished runs are skipped,
+  nothing else is kept. The ``clean`` reference is trained once per seed and reused for the
+  other noise settings.
 
 Without an address a local Ray instance is started (all cores, or ``num_cpus``); with one
 (``ray://head:10001`` or ``auto``) the driver joins that cluster, whose nodes need the same
-labelrefine version installed.
+labelrefine version installed. Embedding on Ray is :mod:`labelrefine.experiments.ray_embed`.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import queue as _queue
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
+from labelrefine.config import ConfigError, ExperimentConfig, PipelineSpec
+from labelrefine.experiments import runs
+from labelrefine.experiments.runs import EventFn
+from labelrefine.experiments.sweep import RunKey, is_finished, run_path, write_json
 
-from labelrefine.config import (
-    ConfigError,
-    EncoderConfig,
-    ExperimentConfig,
-    IntensityConfig,
-    PipelineSpec,
-)
-from labelrefine.experiments.sweep import RunKey, run_path, write_json
 
-EXECUTORS: tuple[str, ...] = ("local", "ray")
-EventFn = Callable[[dict[str, Any]], None]
+class Executor(Protocol):
+    """Runs a sweep's groups; stores every result with :func:`~labelrefine.experiments.sweep.
+    write_json` at :func:`~labelrefine.experiments.sweep.run_path` and reports ``status``,
+    ``done`` and ``failed`` events to ``record``. A failed run must not stop the others."""
+
+    #: whether it uses the parent's batch source (else the runner frees it before running)
+    shares_source: bool
+
+    def run_sweep(self, cfg: ExperimentConfig, run_dir: Path, device: str,
+                  groups: Sequence[Sequence[RunKey]], *, dataset: Any, source: Any,
+                  record: EventFn) -> None: ...
 
 
 def ray_available() -> bool:
@@ -61,12 +67,12 @@ def check_executor(name: str, address: str | None = None) -> None:
         )
 
 
-def get_executor(name: str, *, address: str | None = None, **options: Any) -> Any:
-    """The executor called ``name`` (``local`` or ``ray``)."""
+def get_executor(name: str, *, address: str | None = None, workers: int = 1,
+                 threads: int | None = None) -> Executor:
+    """The executor called ``name`` (:data:`EXECUTORS`), checked first
+    (:func:`check_executor`)."""
     check_executor(name, address)
-    if name == "ray":
-        return RayExecutor(address=address, **options)
-    return LocalExecutor(**options)
+    return EXECUTORS[name](address=address, workers=workers, threads=threads)
 
 
 # ----------------------------------------------------------------------------- local
@@ -74,29 +80,98 @@ def get_executor(name: str, *, address: str | None = None, **options: Any) -> An
 
 class LocalExecutor:
     """Run groups of runs on this machine: in this process (``workers=1``) or in a pool of
-    ``workers`` spawned processes with ``threads`` torch threads each."""
+    ``workers`` spawned processes with ``threads`` torch threads each (each worker loads the
+    data and the cached features itself)."""
 
     def __init__(self, workers: int = 1, threads: int | None = None) -> None:
         self.workers = workers
         self.threads = threads
+
+    @property
+    def shares_source(self) -> bool:
+        return self.workers == 1
 
     def run_sweep(self, cfg: ExperimentConfig, run_dir: Path, device: str,
                   groups: Sequence[Sequence[RunKey]], *, dataset: Any, source: Any,
                   record: EventFn) -> None:
         import torch
 
-        from labelrefine.experiments import runner
-
-        threads = self.threads or runner.default_threads(self.workers)
+        threads = self.threads or runs.default_threads(self.workers)
         if self.workers == 1:
             torch.set_num_threads(threads)
-            state = runner._make_state(cfg, run_dir, device, record, dataset=dataset,
-                                       source=source)
+            state = runs.make_state(cfg, run_dir, device, record, dataset=dataset,
+                                    source=source)
             for group in groups:
-                runner._run_group(state, group)
+                runs.run_group(state, group)
         else:
-            runner._run_parallel(cfg, run_dir, device, [list(g) for g in groups],
-                                 self.workers, threads, record)
+            _run_parallel(cfg, run_dir, device, [list(g) for g in groups], self.workers,
+                          threads, record)
+
+
+# One per worker process.
+_STATE: runs.RunState | None = None
+
+
+def _worker_init(cfg_data: ExperimentConfig, run_dir: str, device: str, threads: int,
+                 events: Any) -> None:
+    global _STATE
+    import torch
+
+    torch.set_num_threads(threads)
+    cfg = ExperimentConfig.model_validate(cfg_data)
+    _STATE = runs.make_state(cfg, Path(run_dir), device, events.put, check_images=False)
+
+
+def _worker_group(payload: list[tuple[int, dict[str, Any], int]]) -> int:
+    assert _STATE is not None
+    keys = [RunKey(i, _STATE.cfg.noise[i], PipelineSpec.model_validate(spec), seed)
+            for i, spec, seed in payload]
+    runs.run_group(_STATE, keys)
+    return len(keys)
+
+
+def _payload(keys: Sequence[RunKey]) -> list[tuple[int, dict[str, Any], int]]:
+    return [(k.noise_index, k.spec.model_dump(mode="json"), k.seed) for k in keys]
+
+
+
+def _run_parallel(cfg: ExperimentConfig, run_dir: Path, device: str,
+                  groups: list[list[RunKey]], n_workers: int, n_threads: int,
+                  record: EventFn) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    # the model itself (pickled), not a dump: a dump marks every field as set by the user,
+    # which would switch off settings derived from unset fields (lnl.auto_schedule)
+    cfg_data = cfg
+    pending: dict[Future, list[RunKey]] = {}
+
+    def drain() -> None:
+        while True:
+            try:
+                record(events.get_nowait())
+            except _queue.Empty:
+                return
+
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(cfg_data, str(run_dir), device, n_threads, events)
+                             ) as pool:
+        for group in groups:
+            pending[pool.submit(_worker_group, _payload(group))] = group
+        while pending:
+            done, _ = wait(list(pending), timeout=0.3, return_when=FIRST_COMPLETED)
+            drain()
+            for fut in done:
+                group = pending.pop(fut)
+                err = fut.exception()
+                if err is not None:  # the worker itself died: mark what did not finish
+                    for key in group:
+                        if not is_finished(cfg, run_dir, key):
+                            record({"kind": "failed", "run": key.name,
+                                    "error": f"worker process failed: {err}"})
+        time.sleep(0.05)
+        drain()
 
 
 # ----------------------------------------------------------------------------- Ray
@@ -126,18 +201,17 @@ def _ray_run(cfg: ExperimentConfig, run_dir: str, device: str, threads: int, dat
     """
     import torch
 
-    from labelrefine.experiments import runner
-
     torch.set_num_threads(threads)
     i, spec, seed = payload
     key = RunKey(i, cfg.noise[i], PipelineSpec.model_validate(spec), seed)
-    state = runner._State(cfg=cfg, run_dir=Path(run_dir), device=device, dataset=dataset,
+    state = runs.RunState(cfg=cfg, run_dir=Path(run_dir), device=device, dataset=dataset,
                           source=source)
-    return runner.compute_run(state, key)
+    return runs.compute_run(state, key)
 
 
 class RayExecutor:
-    """One Ray task per run; results come back to the driver, which writes them.
+    """One Ray task per run; results come back to the driver, which writes them (it keeps
+    the parent's batch source: :attr:`shares_source`).
 
     ``address``: cluster to join (default: start a local instance with ``num_cpus`` CPUs).
     ``threads``: torch threads per task (each task reserves that many CPUs).
@@ -149,12 +223,12 @@ class RayExecutor:
         self.num_cpus = num_cpus
         self.threads = threads
 
+    shares_source = True
+
     def run_sweep(self, cfg: ExperimentConfig, run_dir: Path, device: str,
                   groups: Sequence[Sequence[RunKey]], *, dataset: Any, source: Any,
                   record: EventFn) -> None:
         import ray
-
-        from labelrefine.experiments import runner
 
         _init_ray(self.address, self.num_cpus)
         task = ray.remote(num_cpus=self.threads, num_gpus=1 if device == "cuda" else 0,
@@ -194,125 +268,17 @@ class RayExecutor:
                 write_json(run_path(run_dir, key), result)
                 record({"kind": "done", "run": key.name,
                         "seconds": time.perf_counter() - started[key.name],
-                        "summary": runner.summarize(result)})
+                        "summary": runs.summarize(result)})
                 siblings = later.pop((key.seed, key.spec.display), [])
                 if siblings:  # the clean reference of the other noise settings: reuse it
                     if local_state is None:
-                        local_state = runner._make_state(cfg, run_dir, device, record,
+                        local_state = runs.make_state(cfg, run_dir, device, record,
                                                          dataset=dataset, source=source)
-                    runner._run_group(local_state, siblings)
+                    runs.run_group(local_state, siblings)
 
 
-# ----------------------------------------------------------------------------- embedding
-
-
-def _ray_embed_shard(cfg_data: dict, seed: int, start: int, ids: tuple[str, ...],
-                     images: Any, suffixes: Sequence[str] | None, model: bytes | None,
-                     runtime: str, threads: int, intensity: dict | None = None,
-                     ) -> tuple[int, np.ndarray, np.ndarray]:
-    """One Ray task: features of items ``start .. start + len(ids)`` (float16); ``intensity``:
-    the dataset's :class:`~labelrefine.config.IntensityConfig` as a dict."""
-    import torch
-
-    from labelrefine.data.dataset import ImageDataset
-    from labelrefine.models.cache import compute_features
-    from labelrefine.models.encoders import FEATURE_DIMS, RuntimeEncoder, build_encoder
-
-    torch.set_num_threads(threads)
-    cfg = EncoderConfig.model_validate(cfg_data)
-    labels = np.zeros(len(ids), dtype=np.int64)  # features do not depend on labels
-    with tempfile.TemporaryDirectory(prefix="labelrefine-shard-") as tmp:
-        if suffixes is None:  # pixel arrays
-            ds = ImageDataset(ids=ids, labels=labels, class_names=("_",), images=images)
-        else:  # image file bytes from the driver: no shared filesystem needed
-            paths = []
-            for i, (blob, suffix) in enumerate(zip(images, suffixes, strict=True)):
-                path = Path(tmp) / f"{i}{suffix}"
-                path.write_bytes(blob)
-                paths.append(path)
-            ds = ImageDataset(ids=ids, labels=labels, class_names=("_",), paths=tuple(paths),
-                              intensity=None if intensity is None
-                              else IntensityConfig.model_validate(intensity))
-        dim = FEATURE_DIMS[cfg.name]
-        if model is not None:
-            model_path = Path(tmp) / "encoder.onnx"
-            model_path.write_bytes(model)
-            encoder: Any = RuntimeEncoder(model_path, dim, cfg.name, runtime, cfg.image_size,
-                                          threads)
-        else:
-            encoder, dim = build_encoder(cfg.name, weights=cfg.weights, device="cpu")
-        plain, views = compute_features(ds, cfg, encoder, dim, seed=seed,
-                                        device=torch.device("cpu"), workers=0, threads=threads,
-                                        index_base=start)
-    return start, plain, views
-
-
-def embed_with_ray(dataset: Any, cfg: EncoderConfig, *, seed: int = 0,
-                   address: str | None = None, num_cpus: int | None = None,
-                   shards: int | None = None, runtime: str | None = None,
-                   progress: bool = True) -> Any:
-    """:func:`labelrefine.models.cache.embed_dataset`, sharded over Ray workers (CPU).
-
-    Same cache key and file as the single-process embedding; a cache hit returns at once
-    without starting Ray. ``shards`` defaults to the cluster's CPU count (at most one shard per
-    item). Features agree with single-process embedding within the runtimes' parity bound
-    (identical inputs; only the batch composition differs).
-    """
-    import ray
-
-    from labelrefine.models.cache import (
-        RUNTIME_ENV,
-        _progress_bar,
-        cached_features,
-        resolve_cache_dir,
-        store_features,
-    )
-    from labelrefine.models.encoders import build_runtime_encoder
-
-    key, path, hit = cached_features(dataset, cfg, seed=seed)
-    if hit is not None:
-        return hit
-    check_executor("ray", address)
-    start_time = time.perf_counter()
-    # export once on the driver; the shards get the model file's bytes
-    encoder, dim, used = build_runtime_encoder(
-        cfg.name, image_size=cfg.image_size, export_dir=resolve_cache_dir(cfg) / "models",
-        runtime=runtime or os.environ.get(RUNTIME_ENV) or "auto",  # type: ignore[arg-type]
-        weights=cfg.weights, device="cpu",
-    )
-    model = None if used == "torch" else Path(encoder.model_path).read_bytes()
-    _init_ray(address, num_cpus)
-    n, v = len(dataset), cfg.views
-    n_shards = max(1, min(n, shards or int(ray.cluster_resources().get("CPU", 1))))
-    task = ray.remote(num_cpus=1, max_retries=1)(_ray_embed_shard)
-    cfg_data = cfg.model_dump(mode="json")
-    model_ref = ray.put(model)
-    refs = []
-    for part in np.array_split(np.arange(n), n_shards):
-        lo, hi = int(part[0]), int(part[-1]) + 1
-        ids = tuple(dataset.ids[lo:hi])
-        if dataset.images is not None:
-            images, suffixes = dataset.images[lo:hi], None
-        else:
-            files = dataset.paths[lo:hi]
-            images = [Path(p).read_bytes() for p in files]
-            suffixes = [Path(p).suffix for p in files]
-        intensity = (None if dataset.intensity is None
-                     else dataset.intensity.model_dump(mode="json"))
-        refs.append(task.remote(cfg_data, seed, lo, ids, images, suffixes, model_ref, used, 1,
-                                intensity))
-    plain = np.empty((n, dim), dtype=np.float16)
-    views = np.empty((v, n, dim), dtype=np.float16)
-    bar = _progress_bar(progress, n * (v + 1),
-                        f"embedding {n} images x {v + 1} views in {n_shards} Ray shards")
-    with bar as advance:
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            lo, p, w = ray.get(done[0])
-            plain[lo : lo + len(p)] = p
-            views[:, lo : lo + len(p)] = w
-            advance(len(p) * (v + 1))
-    meta = {"device": "cpu", "precision": "fp32", "runtime": used, "executor": "ray",
-            "shards": n_shards, "seconds": round(time.perf_counter() - start_time, 2)}
-    return store_features(dataset, cfg, key, plain, views, seed=seed, meta=meta)
+#: name -> ``factory(address=, workers=, threads=)``; the ``--executor`` choices.
+EXECUTORS: dict[str, Callable[..., Executor]] = {
+    "local": lambda address, workers, threads: LocalExecutor(workers=workers, threads=threads),
+    "ray": lambda address, workers, threads: RayExecutor(address=address),
+}

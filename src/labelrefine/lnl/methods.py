@@ -5,11 +5,18 @@ cross-entropy, the forget rate ``tau_e`` and, when the method uses it, every net
 batch's samples) and answers with a :class:`BatchStep`: the batch positions counted as clean for
 the partition and the loss each network minimises. The training engine
 (:func:`labelrefine.lnl.trainer.train_lnl`) owns everything else: networks, optimisers, batches,
-VOG recording, evaluation and logs. Methods are registered by name; ``lnl.method`` in the config
-picks one (:func:`get_method`).
+VOG recording, evaluation and logs. Methods are registered by name (:func:`register_method`);
+``lnl.method`` in the config picks one (:func:`get_method`), and the config's allowed values and
+the ``labelrefine lnl --method`` choices are :func:`method_names`. This module imports torch
+only when a method runs, so the config can read the registry.
 
-With ``B`` the batch size, ``R = floor((1 - tau_e) B)`` (see :func:`~labelrefine.lnl.selection.
-select_clean`):
+Phase 1 of ``ours``, ``ours_plus``, ``ours_find`` and of campaigns is CT_VOG (plain Co-teaching
+when the mix ratio is 0) whatever ``lnl.method`` says; they refuse another method
+(:attr:`labelrefine.config.RunSettings.phase1_method`). ``lnl.method`` is for
+``labelrefine lnl``.
+
+With ``B`` the batch size, ``R = floor((1 - tau_e) B)`` (see
+:func:`~labelrefine.lnl.clean_samples.select_clean`):
 
 - ``ce``: one network f, trained with CE on the whole batch; the clean set is f's ``R``
   smallest-loss samples.
@@ -24,13 +31,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
-from labelrefine.config import LNLConfig
-from labelrefine.lnl.selection import select_clean
+from labelrefine.lnl.clean_samples import select_clean
+
+if TYPE_CHECKING:
+    import torch
+
+    from labelrefine.config import LNLConfig
 
 
 @dataclass
@@ -98,6 +108,11 @@ def register_method(cls: type[LNLMethod]) -> type[LNLMethod]:
     return cls
 
 
+def method_names() -> tuple[str, ...]:
+    """The registered method names, in registration order."""
+    return tuple(METHODS)
+
+
 def get_method(cfg: LNLConfig) -> LNLMethod:
     """The registered method named by ``cfg.method``, set up from ``cfg``."""
     cls = METHODS.get(cfg.method)
@@ -109,6 +124,8 @@ def get_method(cfg: LNLConfig) -> LNLMethod:
 
 
 def _rows(loss: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
+    import torch
+
     return loss[torch.from_numpy(positions).to(loss.device)]
 
 

@@ -373,7 +373,7 @@ def embed_dataset(
         weights=cfg.weights,
         device=dev,
     )
-    bar = _progress_bar(
+    bar = progress_bar(
         progress, len(dataset) * (cfg.views + 1),
         f"embedding {len(dataset)} images x {cfg.views + 1} views",
     )
@@ -483,7 +483,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 @contextmanager
-def _progress_bar(enabled: bool, total: int, description: str) -> Iterator[Callable[[int], None]]:
+def progress_bar(enabled: bool, total: int, description: str) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(count)`` for a rich progress bar counting embedded views (or a no-op)."""
     if not enabled:
         yield lambda count: None

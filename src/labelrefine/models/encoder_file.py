@@ -36,9 +36,9 @@ from labelrefine.models.cache import (
     CacheError,
     FeatureSet,
     _atomic_save_npz,
-    _progress_bar,
     content_fingerprint,
     load_features,
+    progress_bar,
     resolve_cache_dir,
 )
 from labelrefine.models.encoders import weights_identity
@@ -276,7 +276,7 @@ def embed_with_encoder_file(dataset: ImageDataset, spec: EncoderFileSpec, *,
     prep = transform(spec)
     n = len(dataset)
     plain: np.ndarray | None = None
-    with _progress_bar(progress, n, f"embedding {n} images with {spec.path.name}") as advance:
+    with progress_bar(progress, n, f"embedding {n} images with {spec.path.name}") as advance:
         for lo in range(0, n, batch_size):
             idx = range(lo, min(lo + batch_size, n))
             x = torch.stack([prep(dataset.load_image(i)) for i in idx]).numpy()

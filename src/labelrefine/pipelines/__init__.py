@@ -1,47 +1,74 @@
-"""The paper's pipelines (docs/design.md, "Pipelines"), each a small function composing the
-engine.
+"""The pipelines (docs/design.md, "Pipelines"), each a small function composing the engine, and
+their registry.
 
 ``run_pipeline(spec, context)`` runs one of them for one noise setting and seed and returns a
-JSON-serialisable :data:`RunResult`.
+JSON-serialisable :data:`RunResult`. :data:`PIPELINES` maps a name to its entry (the module
+and function that run it); the config's ``pipelines[].name`` values are
+:func:`pipeline_names`. This package is light at import (a pipeline's module, with torch, is
+imported when it runs), so the config can check names without loading them. Adding a pipeline
+is its module plus one entry below.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from labelrefine.config import PipelineSpec
-from labelrefine.pipelines.al_only import run_al_only
-from labelrefine.pipelines.alc_coteaching import run_alc_coteaching
-from labelrefine.pipelines.ce_al import run_ce_al
-from labelrefine.pipelines.clean import run_clean
-from labelrefine.pipelines.cleanlab_prune import run_cleanlab_prune
-from labelrefine.pipelines.cleanlab_relabel import run_cleanlab_relabel
-from labelrefine.pipelines.common import PipelineContext, RunResult
-from labelrefine.pipelines.noisy_ce import run_noisy_ce
-from labelrefine.pipelines.ours import run_ours
-from labelrefine.pipelines.ours_find import run_ours_find
-from labelrefine.pipelines.ours_plus import run_ours_plus
-from labelrefine.runtime import seed_everything
+if TYPE_CHECKING:
+    from labelrefine.config import PipelineSpec
+    from labelrefine.pipelines.common import PipelineContext, RunResult
 
-Pipeline = Callable[[PipelineSpec, PipelineContext], RunResult]
+Pipeline = Callable[["PipelineSpec", "PipelineContext"], "RunResult"]
 
-PIPELINES: dict[str, Pipeline] = {
-    "ours": run_ours,
-    "al_only": run_al_only,
-    "ce_al": run_ce_al,
-    "alc_coteaching": run_alc_coteaching,
-    "clean": run_clean,
-    "noisy_ce": run_noisy_ce,
-    "cleanlab_prune": run_cleanlab_prune,
-    "cleanlab_relabel": run_cleanlab_relabel,
-    "ours_plus": run_ours_plus,
-    "ours_find": run_ours_find,
+
+@dataclass(frozen=True)
+class PipelineEntry:
+    """One registered pipeline: ``run_<name>`` of module ``labelrefine.pipelines.<name>``."""
+
+    name: str
+    summary: str
+    #: rough relative run time, used only to start a sweep's longest groups first
+    cost: float = 1.0
+
+    def load(self) -> Pipeline:
+        """The pipeline's function (its module imported now)."""
+        module = importlib.import_module(f"{__name__}.{self.name}")
+        return getattr(module, f"run_{self.name}")  # type: ignore[no-any-return]
+
+    def __call__(self, spec: PipelineSpec, context: PipelineContext) -> RunResult:
+        return self.load()(spec, context)
+
+
+PIPELINES: dict[str, PipelineEntry] = {
+    e.name: e for e in (
+        PipelineEntry("ours", "CT_VOG phase 1, then active label cleaning of the suspects", 3.0),
+        PipelineEntry("al_only", "active learning from scratch, no learning with noisy labels",
+                      1.5),
+        PipelineEntry("ce_al", "CE on all noisy labels, then active relabeling", 2.0),
+        PipelineEntry("alc_coteaching", "active label cleaning with Co-teaching", 4.0),
+        PipelineEntry("clean", "CE on the true labels (upper bound)", 1.0),
+        PipelineEntry("noisy_ce", "CE on the noisy labels, nothing cleaned (lower reference)",
+                      1.0),
+        PipelineEntry("cleanlab_prune", "confident learning drops what it flags (no expert)", 2.0),
+        PipelineEntry("cleanlab_relabel", "confident learning with an expert", 10.0),
+        PipelineEntry("ours_plus", "the paper's method plus switchable steps", 3.0),
+        PipelineEntry("ours_find", "the simulated twin of the default campaign strategy", 4.0),
+    )
 }
+
+
+def pipeline_names() -> tuple[str, ...]:
+    """The registered pipeline names (read now, so later entries count)."""
+    return tuple(PIPELINES)
 
 
 def run_pipeline(spec: PipelineSpec, context: PipelineContext) -> RunResult:
     """Run one pipeline for the context's noise setting and seed."""
+    from labelrefine.runtime import seed_everything
+
     if spec.name not in PIPELINES:
         raise ValueError(f"unknown pipeline {spec.name!r} (have: {', '.join(PIPELINES)})")
     seed_everything(context.seed)
@@ -51,4 +78,15 @@ def run_pipeline(spec: PipelineSpec, context: PipelineContext) -> RunResult:
     return result
 
 
-__all__ = ["PIPELINES", "Pipeline", "PipelineContext", "RunResult", "run_pipeline"]
+_LAZY = {"PipelineContext": "common", "RunResult": "common"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labelrefine.pipelines' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = ["PIPELINES", "Pipeline", "PipelineContext", "PipelineEntry", "RunResult",
+           "pipeline_names", "run_pipeline"]

@@ -68,7 +68,7 @@ from labelrefine.active.budgets import (
 from labelrefine.active.label_quality import combined_scores
 from labelrefine.active.loop import eval_sets, fit_summary, round_zero
 from labelrefine.active.oracle import UNSURE
-from labelrefine.active.registry import ScoreInputs, get_sampler
+from labelrefine.active.registry import PoolView, ScoreSampler, get_sampler
 from labelrefine.active.round import refit_select
 from labelrefine.config import PipelineSpec, PlusConfig
 from labelrefine.lnl.trainer import predict
@@ -149,9 +149,9 @@ def query_scores(plus: PlusConfig, probs: np.ndarray, given: np.ndarray,
     if plus.sampler == "combined":
         return combined_scores(probs, given, weight=plus.weight)
     sampler = get_sampler(plus.sampler)
-    assert sampler.score is not None  # PlusConfig admits score-based samplers only
-    return sampler.score(ScoreInputs(n=probs.shape[0], probs=probs, given_labels=given,
-                                     seed=seed))
+    assert isinstance(sampler, ScoreSampler)  # PlusConfig admits score-based samplers only
+    return sampler.score(PoolView(items=np.arange(probs.shape[0]), probs=probs,
+                                  given_labels=given, seed=seed))
 
 
 def pick(plus: PlusConfig, scores: np.ndarray, given: np.ndarray, probs: np.ndarray, k: int,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labelrefine.lnl.selection import clean_counts, select_clean
+from labelrefine.lnl.clean_samples import clean_counts, select_clean
 
 
 def test_small_loss_only():

@@ -1,4 +1,6 @@
-"""Clean-sample selection rules (pure functions over one mini-batch)."""
+"""Clean-sample rules of phase 1: which samples of one mini-batch count as clean (pure
+functions). Not to be confused with the config key ``lnl.selection``, which says which weights
+a CE fit keeps (:mod:`labelrefine.lnl.trainer`)."""
 
 from __future__ import annotations
 
