@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from labelrefine.config import PipelineSpec, load_config
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
     from labelrefine.data.prepare import prepare_data
     from labelrefine.experiments.runner import load_source
     from labelrefine.pipelines import PipelineContext, run_pipeline

@@ -30,7 +30,7 @@ import torch
 
 from labelrefine.config import DatasetConfig, EncoderConfig
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.models.augment import eval_transform
 from labelrefine.models.cache import default_num_workers, embed_dataset
 from labelrefine.models.encoders import (

@@ -26,7 +26,7 @@ from bench_finding import subset
 from labelrefine.active.audit import AUDIT_SHARE, AuditRound, remaining_wrong
 from labelrefine.active.finding import plan_round
 from labelrefine.config import NoiseConfig, SplitConfig, load_config
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.models.cache import embed_dataset
 

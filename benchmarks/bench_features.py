@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from labelrefine.config import NoiseConfig, SplitConfig, load_config
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.data.splits import stratified_split
 from labelrefine.metrics import macro_f1

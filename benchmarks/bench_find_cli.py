@@ -41,7 +41,7 @@ from labelrefine.active import finding
 from labelrefine.cli import app
 from labelrefine.cli.find import estimate_path
 from labelrefine.config import NoiseConfig, SplitConfig, load_config
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.models.cache import embed_dataset
 

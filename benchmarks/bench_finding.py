@@ -33,7 +33,7 @@ import numpy as np
 from labelrefine.active import finding
 from labelrefine.config import NoiseConfig, SplitConfig, load_config
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.data.splits import stratified_split
 from labelrefine.models.cache import embed_dataset

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from labelrefine.config import NoiseConfig, SplitConfig, load_config
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.experiments.report import t_interval
 from labelrefine.lnl.sources import FeatureSource

@@ -29,7 +29,7 @@ import yaml
 
 from labelrefine.config import LNLConfig, NoiseConfig, SplitConfig, load_config, parse_config
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.data.splits import stratified_split
 from labelrefine.lnl.adaptive import apply_adaptive

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from labelrefine.config import ExperimentConfig, LNLConfig, load_config
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.prepare import prepare_data
 from labelrefine.experiments.report import t_interval
 from labelrefine.io import atomic_write_text

@@ -449,7 +449,7 @@ def test_full_round_trip_on_bundled_data_matches_pipeline(tmp_path, repo_root, c
     import httpx
 
     from labelrefine.config import load_config
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
 
     cfg = load_config(repo_root / "configs" / "ham10000-demo.yaml")
     cfg = cfg.model_copy(update={

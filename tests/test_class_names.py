@@ -17,7 +17,7 @@ from labelrefine.campaign.ledger import Ledger
 from labelrefine.cli import app
 from labelrefine.config import ConfigError, DatasetConfig, parse_config
 from labelrefine.data.dataset import DataError
-from labelrefine.data.loaders import load_dataset
+from labelrefine.data.formats import load_dataset
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -196,7 +196,7 @@ def test_cache_keys_change_with_intensity_only_for_high_bit_images(tmp_path, fil
 
 
 def test_load_dataset_carries_the_intensity_setting(tmp_path, files):
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
 
     (tmp_path / "labels.csv").write_text("image_id,dx\np16,a\np12,b\n")
     cfg = DatasetConfig(images=files, labels=tmp_path / "labels.csv", image_suffix=".png",

@@ -13,8 +13,8 @@ from conftest import write_image
 from labelrefine.cli import app
 from labelrefine.config import ConfigError, DatasetConfig, SplitConfig, check_split_source
 from labelrefine.data.dataset import DataError
+from labelrefine.data.formats import load_dataset
 from labelrefine.data.formats.split_folders import load_split_folders
-from labelrefine.data.loaders import load_dataset
 from labelrefine.data.prepare import own_split
 
 #: split folder -> class -> images

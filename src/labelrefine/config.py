@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from labelrefine import extensions
+
 
 class ConfigError(ValueError):
     """Invalid configuration; the message names the offending key."""
@@ -120,9 +122,7 @@ class DatasetConfig(_Strict):
     @field_validator("format")
     @classmethod
     def _registered_format(cls, value: str) -> str:
-        from labelrefine.data.formats import get_format
-
-        get_format(value)  # ValueError naming the choices
+        extensions.use("get_format")(value)  # ValueError naming the choices
         return value
 
     @field_validator("class_names", mode="before")
@@ -135,16 +135,14 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _needs_source(self) -> DatasetConfig:
-        from labelrefine.data.formats import get_format, labels_csv_names
-
-        fmt = get_format(self.format)
+        fmt = extensions.use("get_format")(self.format)
         if any(getattr(self, key) is None for key in fmt.needs):
             raise ValueError(f"format '{self.format}' needs "
                              + " and ".join(f"'{key}'" for key in fmt.needs))
         for code, shown in (self.class_names or {}).items():
             if not str(shown).strip():
                 raise ValueError(f"class_names: the display name of {code!r} is empty")
-        with_csv = " and ".join(labels_csv_names())
+        with_csv = " and ".join(extensions.use("labels_csv_names")())
         if self.split_column is not None:
             if not fmt.labels_csv:
                 raise ValueError(
@@ -204,11 +202,10 @@ class SplitConfig(_Strict):
 def check_split_source(dataset: DatasetConfig, split: SplitConfig) -> None:
     """``split.keep_dataset`` needs a dataset that carries its own split: a format with one
     (a MedMNIST file, split folders), or ``dataset.split_column`` (formats with a labels CSV)."""
-    from labelrefine.data.formats import formats, get_format
-
-    fmt = get_format(dataset.format)
+    fmt = extensions.use("get_format")(dataset.format)
     if split.keep_dataset and fmt.own_split is None and dataset.split_column is None:
-        own = ", ".join(n for n, f in formats().items() if f.own_split is not None)
+        known = extensions.use("formats")().items()
+        own = ", ".join(n for n, f in known if f.own_split is not None)
         hint = ("set dataset.split_column to the CSV column naming each image's split "
                 "(train, val or test)" if fmt.labels_csv
                 else f"use format csv with dataset.split_column, or a format with its own "
@@ -238,16 +235,13 @@ class NoiseConfig(_Strict):
     @field_validator("kind")
     @classmethod
     def _registered_kind(cls, value: str) -> str:
-        from labelrefine.data.noise import get_noise_model  # numpy only
-
-        get_noise_model(value)  # ValueError naming the choices
+        extensions.use("get_noise_model")(value)  # ValueError naming the choices
         return value
 
     @model_validator(mode="after")
     def _matrix_given(self) -> NoiseConfig:
-        from labelrefine.data.noise import get_noise_model
-
-        if get_noise_model(self.kind).needs_transition and self.transition is None:
+        model = extensions.use("get_noise_model")(self.kind)
+        if model.needs_transition and self.transition is None:
             raise ValueError(f"kind '{self.kind}' needs 'transition'")
         return self
 
@@ -336,8 +330,7 @@ class LNLConfig(_Strict):
     @field_validator("method")
     @classmethod
     def _registered_method(cls, value: str) -> str:
-        from labelrefine.lnl.methods import method_names  # light: torch is imported on use
-
+        method_names = extensions.use("method_names")
         if value not in method_names():
             raise ValueError(f"unknown LNL method {value!r}; choose one of "
                              f"{', '.join(method_names())}")
@@ -387,11 +380,9 @@ class ActiveConfig(_Strict):
 
 
 def sampler_names() -> tuple[str, ...]:
-    """Samplers a config may name: the registry's (:mod:`labelrefine.active.registry`, a
-    light module without torch; imported here on use so the registry stays the one list)."""
-    from labelrefine.active.registry import sampler_names as registered
-
-    return registered()
+    """Samplers a config may name: the registry's (:mod:`labelrefine.active.registry`, found
+    through :mod:`labelrefine.extensions`, so the registry stays the one list)."""
+    return extensions.use("sampler_names")()
 
 
 class PlusConfig(_Strict):
@@ -426,9 +417,7 @@ class PlusConfig(_Strict):
     @field_validator("sampler")
     @classmethod
     def _score_sampler(cls, value: str) -> str:
-        from labelrefine.active.registry import score_sampler_names
-
-        names = score_sampler_names(("probs", "given_labels"))
+        names = extensions.use("score_sampler_names")(("probs", "given_labels"))
         if value not in names:
             raise ValueError(f"ours_plus ranks by a per-item score of the model's "
                              f"probabilities: {value!r} is not one of {', '.join(names)}")
@@ -475,8 +464,7 @@ class PipelineSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _registered_pipeline(cls, value: str) -> str:
-        from labelrefine.pipelines import pipeline_names  # light: pipelines load when run
-
+        pipeline_names = extensions.use("pipeline_names")
         if value not in pipeline_names():
             raise ValueError(f"unknown pipeline {value!r}; choose one of "
                              f"{', '.join(pipeline_names())}")

@@ -150,7 +150,7 @@ def _sweep_config(root: Path) -> dict[str, Any]:
 
 def sweep(root: Path) -> dict[str, Any]:
     from labelrefine.config import parse_config
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
     from labelrefine.experiments.runner import run_sweep
     from labelrefine.experiments.sweep import expand_runs, read_run, run_path, sweep_dir
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from labelrefine import extensions
 from labelrefine.active.reasons import against_given, class_name, given_suffix, percent, top_classes
 
 #: The model outputs a sampler may need, aligned with the pool: predicted probabilities, the
@@ -449,3 +450,6 @@ def get_sampler(name: str | Sampler) -> Sampler:
 def sampler_needs(name: str | Sampler) -> tuple[str, ...]:
     """The model outputs sampler ``name`` needs (a subset of :data:`INPUTS`)."""
     return get_sampler(name).needs
+
+
+extensions.offer(sampler_names=sampler_names, score_sampler_names=score_sampler_names)

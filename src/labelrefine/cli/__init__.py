@@ -40,7 +40,10 @@ def _main(
 from labelrefine.cli.data import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
-from labelrefine.cli import run as _run_cli  # noqa: E402, F401  (commands run, report)
+from labelrefine.cli.run import report_command, run_command  # noqa: E402
+
+app.command("run")(run_command)
+app.command("report")(report_command)
 from labelrefine.cli.campaign import campaign_app, serve  # noqa: E402
 
 app.add_typer(campaign_app, name="campaign")

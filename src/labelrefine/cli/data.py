@@ -180,7 +180,7 @@ def info(
     With a config whose split.keep_dataset is on, or with a split column, also the dataset's own
     train/val/test split: where it comes from and its counts per split and class.
     """
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
     from labelrefine.data.prepare import own_split
 
     with friendly_errors():

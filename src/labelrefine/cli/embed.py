@@ -109,7 +109,7 @@ def embed_command(
 ) -> None:
     """Compute (or load from the cache) the features of every image: V augmented views plus
     one plain view, stored as float16 in CACHE_DIR/KEY.npz."""
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
     from labelrefine.models.cache import embed_dataset
 
     out = Console()

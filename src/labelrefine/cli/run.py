@@ -16,7 +16,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from labelrefine.cli import app
 from labelrefine.cli._common import console, friendly_errors, lit
 
 
@@ -81,7 +80,6 @@ class _Display:
             self.progress.stop()
 
 
-@app.command("run")
 def run_command(
     config: Path = typer.Argument(..., help="Experiment YAML (see configs/)."),
     workers: int | None = typer.Option(
@@ -136,7 +134,6 @@ def run_command(
             raise typer.Exit(code=1)
 
 
-@app.command("report")
 def report_command(
     run_dir: Path = typer.Argument(
         ..., help="Sweep folder made by 'labelrefine run' (<output_dir>/<config name>)."),

@@ -17,7 +17,7 @@ _EXPORTS = {
     "UnsupportedImageError": "images",
     "inject_noise": "noise",
     "load_csv_folder": "loaders",
-    "load_dataset": "loaders",
+    "load_dataset": "formats",
     "load_isic2019": "loaders",
     "load_medmnist": "loaders",
     "load_nct_crc": "loaders",

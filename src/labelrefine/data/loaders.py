@@ -18,7 +18,6 @@ file or key). Loaders only read; they never write anything.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import zipfile
 from collections.abc import Callable, Sequence
@@ -28,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelrefine.config import DatasetConfig
 from labelrefine.data.dataset import DataError, ImageDataset
 from labelrefine.data.images import DICOM_SUFFIXES, image_problem
 from labelrefine.data.splits import allowed_split_values, parse_split_name
@@ -556,43 +554,6 @@ def _medmnist_labels(arr: np.ndarray, n: int, where: str) -> np.ndarray:
     if len(neg):
         raise DataError(f"{where}: label {int(labels[neg[0]])} at index {int(neg[0])} is negative")
     return labels
-
-
-def load_dataset(
-    cfg: DatasetConfig, *, check_images: bool = True, progress: Progress | None = None
-) -> ImageDataset:
-    """Load the dataset a :class:`~labelrefine.config.DatasetConfig` describes, with its
-    ``intensity`` setting.
-
-    ``progress(done, total)`` reports image checking (file layouts only).
-    """
-    from labelrefine.data.formats import get_format
-
-    ds = get_format(cfg.format).load(cfg, check_images, progress)
-    check_display_names(cfg.class_names or {}, ds.class_names, "dataset.class_names")
-    return dataclasses.replace(ds, intensity=cfg.intensity, trusted=_trusted(cfg, ds))
-
-
-def _trusted(cfg: DatasetConfig, ds: ImageDataset) -> np.ndarray | None:
-    """``dataset.trusted`` as a mask over ``ds``'s items (None when nothing is trusted); the
-    CSV layouts only (the column lives in the labels CSV)."""
-    if cfg.trusted is None:
-        return None
-    from labelrefine.data.formats import get_format, labels_csv_names
-
-    if not get_format(cfg.format).labels_csv or cfg.labels is None:
-        raise DataError(f"dataset.trusted needs a labels CSV (format "
-                        f"{' or '.join(labels_csv_names())}), not {cfg.format}")
-    from labelrefine.data.external import trusted_mask
-
-    frame = pd.read_csv(cfg.labels, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    mask = trusted_mask(frame, cfg.trusted.column, cfg.trusted.values)
-    ids = frame[cfg.id_column].astype(str).str.strip() if cfg.id_column in frame else None
-    if ids is None:
-        raise DataError(f"{cfg.labels}: no id column {cfg.id_column!r}")
-    by_id = dict(zip(ids, mask, strict=True))
-    return np.array([bool(by_id.get(str(k), False)) for k in ds.ids], dtype=bool)
 
 
 def check_display_names(

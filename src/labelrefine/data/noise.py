@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelrefine import extensions
 from labelrefine.validation import check_labels
 
 #: Diagnostic look-alikes of dermoscopy classes (HAM10000 / ISIC codes, case-insensitive):
@@ -305,3 +306,6 @@ def noise_rate(true: np.ndarray | Sequence[int], given: np.ndarray | Sequence[in
     if t.shape != g.shape:
         raise ValueError(f"true has shape {t.shape} but given has {g.shape}")
     return float(np.mean(t != g)) if t.size else 0.0
+
+
+extensions.offer(get_noise_model=get_noise_model)

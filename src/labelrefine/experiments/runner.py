@@ -123,7 +123,7 @@ def run_sweep(
 
     # Parent: load the data and compute (or hit) the feature cache once.
     emit({"kind": "status", "run": "", "message": "loading data and features"})
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
 
     dataset = load_dataset(cfg.dataset)
     previous_threads = torch.get_num_threads()

@@ -57,7 +57,7 @@ def load_source(cfg: ExperimentConfig, dataset: Any, device: str, *,
 
 def make_state(cfg: ExperimentConfig, run_dir: Path, device: str, emit: EventFn | None, *,
                 dataset: Any = None, source: Any = None, check_images: bool = True) -> RunState:
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
 
     if dataset is None:
         dataset = load_dataset(cfg.dataset, check_images=check_images)

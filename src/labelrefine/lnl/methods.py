@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from labelrefine import extensions
 from labelrefine.lnl.clean_samples import select_clean
 
 if TYPE_CHECKING:
@@ -181,3 +182,5 @@ class CoTeachingVOG(CoTeaching):
     def uses_vog(self) -> bool:
         return self.mix > 0
 
+
+extensions.offer(method_names=method_names)

@@ -67,7 +67,7 @@ def phase1_inputs(cfg: ExperimentConfig, noise: NoiseConfig, seed: int, *,
                   device: str = "cpu", progress: bool = True) -> Phase1Inputs:
     """Load the dataset, split it and inject ``noise`` (drawn with ``seed``), build the source
     (:func:`build_source`, standardised on the training split as ``cfg.lnl`` asks)."""
-    from labelrefine.data.loaders import load_dataset
+    from labelrefine.data.formats import load_dataset
     from labelrefine.data.prepare import prepare_data
     from labelrefine.lnl.sources import for_training
 

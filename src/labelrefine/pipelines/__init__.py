@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from labelrefine import extensions
+
 if TYPE_CHECKING:
     from labelrefine.config import PipelineSpec
     from labelrefine.pipelines.common import PipelineContext, RunResult
@@ -90,3 +92,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["PIPELINES", "Pipeline", "PipelineContext", "PipelineEntry", "RunResult",
            "pipeline_names", "run_pipeline"]
+
+
+extensions.offer(pipeline_names=pipeline_names)

@@ -4,7 +4,7 @@ Every module of this package defines one ``FORMAT = DatasetFormat(...)``; the re
 those, found when first asked for (:func:`formats`). Everything that lists formats derives
 from it: the config's allowed ``dataset.format`` values and the keys each needs
 (:class:`labelrefine.config.DatasetConfig`), ``split.keep_dataset``'s check, the
-``labelrefine data --format`` choices and :func:`labelrefine.data.loaders.load_dataset`.
+``labelrefine data --format`` choices and :func:`load_dataset` (here: the registry dispatches).
 
 Adding a format is one module here (its ``FORMAT`` and loader) plus its test. The modules are
 light at import (the loaders and pandas are imported when a dataset is loaded), so the config
@@ -19,7 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from labelrefine import extensions
+
 if TYPE_CHECKING:
+    import numpy as np
+
     from labelrefine.config import DatasetConfig
     from labelrefine.data.dataset import ImageDataset
     from labelrefine.data.loaders import Progress
@@ -102,5 +106,49 @@ def labels_csv_names() -> tuple[str, ...]:
     return tuple(n for n, f in formats().items() if f.labels_csv)
 
 
+def load_dataset(
+    cfg: DatasetConfig, *, check_images: bool = True, progress: Progress | None = None
+) -> ImageDataset:
+    """Load the dataset a :class:`~labelrefine.config.DatasetConfig` describes, with its
+    ``intensity`` setting.
+
+    ``progress(done, total)`` reports image checking (file layouts only).
+    """
+    import dataclasses
+
+    from labelrefine.data.loaders import check_display_names
+
+    ds = get_format(cfg.format).load(cfg, check_images, progress)
+    check_display_names(cfg.class_names or {}, ds.class_names, "dataset.class_names")
+    return dataclasses.replace(ds, intensity=cfg.intensity, trusted=_trusted(cfg, ds))
+
+
+def _trusted(cfg: DatasetConfig, ds: ImageDataset) -> np.ndarray | None:
+    """``dataset.trusted`` as a mask over ``ds``'s items (None when nothing is trusted); the
+    CSV layouts only (the column lives in the labels CSV)."""
+    if cfg.trusted is None:
+        return None
+    import numpy as np
+    import pandas as pd
+
+    from labelrefine.data.dataset import DataError
+    from labelrefine.data.external import trusted_mask
+
+    if not get_format(cfg.format).labels_csv or cfg.labels is None:
+        raise DataError(f"dataset.trusted needs a labels CSV (format "
+                        f"{' or '.join(labels_csv_names())}), not {cfg.format}")
+    frame = pd.read_csv(cfg.labels, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    mask = trusted_mask(frame, cfg.trusted.column, cfg.trusted.values)
+    ids = frame[cfg.id_column].astype(str).str.strip() if cfg.id_column in frame else None
+    if ids is None:
+        raise DataError(f"{cfg.labels}: no id column {cfg.id_column!r}")
+    by_id = dict(zip(ids, mask, strict=True))
+    return np.array([bool(by_id.get(str(k), False)) for k in ds.ids], dtype=bool)
+
+
 __all__ = ["SOURCES", "DatasetFormat", "Loader", "format_names", "formats", "get_format",
-           "labels_csv_names", "register"]
+           "labels_csv_names", "load_dataset", "register"]
+
+
+extensions.offer(get_format=get_format, formats=formats, labels_csv_names=labels_csv_names)
