@@ -10,34 +10,19 @@ of the pages are written to the test's temp folder (the ones in ``docs/`` come f
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from browser_env import ARGS, CHROMIUM, served
 
 from labelrefine.campaign.ledger import ItemRecord, Ledger
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 HAM = REPO / "data" / "ham10000"
-TOKEN = "e2e-token"
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-SERVE = (
-    "import sys, uvicorn; from labelrefine.web.app import create_app; "
-    "uvicorn.run(create_app(sys.argv[1], token=sys.argv[2]), host='127.0.0.1', "
-    "port=int(sys.argv[3]), log_level='warning')"
-)
 
 
 def campaign(tmp_path: Path, n_queue: int = 16) -> Ledger:
@@ -66,26 +51,9 @@ def campaign(tmp_path: Path, n_queue: int = 16) -> Ledger:
 
 @pytest.fixture
 def server(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("headless browser test needs Debian's chromium at /usr/bin/chromium "
-                    "(apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     ledger = campaign(tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(ledger.path), TOKEN, str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/static/app.js", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield ledger, url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with served(ledger.path) as url:
+        yield ledger, url
 
 
 def test_label_ten_items_undo_reload(server, tmp_path):

@@ -7,57 +7,26 @@ Uses Debian's ``/usr/bin/chromium`` through Playwright (nothing is downloaded).
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
-import httpx
 import pytest
+from browser_env import ARGS, CHROMIUM, served
 
 from lookalike_campaign import make_feature_campaign
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-TOKEN = "lookalike-e2e-token"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SERVE = (
-    "import sys, uvicorn; from labelrefine.web.app import create_app; "
-    "uvicorn.run(create_app(sys.argv[1], token=sys.argv[2]), host='127.0.0.1', "
-    "port=int(sys.argv[3]), log_level='warning')"
-)
 SIZE = 600  # stored pixels: the thumbnails are far smaller
 
 
 @pytest.fixture
 def server(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("headless browser test needs Debian's chromium at /usr/bin/chromium "
-                    "(apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     ledger = make_feature_campaign(tmp_path, trusted=(9, 11), size=SIZE)
     for item, label in ((3, "akiec"), (4, "bcc"), (7, "bcc")):
         ledger.submit(item, ledger.class_index(label), annotator="earlier",
                       submission_id=uuid.uuid4().hex)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(ledger.path), TOKEN, str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/static/app.js", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield ledger, url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with served(ledger.path) as url:
+        yield ledger, url
 
 
 def rows(page) -> dict[str, list[int]]:

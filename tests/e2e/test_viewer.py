@@ -8,40 +8,22 @@ Uses Debian's ``/usr/bin/chromium`` through Playwright (nothing is downloaded).
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
+from browser_env import ARGS, CHROMIUM, served
 from PIL import Image
 
 from labelrefine.campaign.ledger import ItemRecord, Ledger
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-TOKEN = "viewer-token"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SERVE = (
-    "import sys, uvicorn; from labelrefine.web.app import create_app; "
-    "uvicorn.run(create_app(sys.argv[1], token=sys.argv[2]), host='127.0.0.1', "
-    "port=int(sys.argv[3]), log_level='warning')"
-)
 CLASSES = ("akiec", "bcc", "nv")
 SIZE = 1024  # stored pixels: larger than the fitted view
 
 
 @pytest.fixture
 def server(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("headless browser test needs Debian's chromium at /usr/bin/chromium "
-                    "(apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     root = tmp_path / "images"
     root.mkdir()
     y, x = np.mgrid[0:SIZE, 0:SIZE]
@@ -56,21 +38,8 @@ def server(tmp_path):
                        metrics={}, probs=np.tile([0.5, 0.3, 0.2], (3, 1)),
                        scored_items=np.arange(3), clean=np.zeros(3, bool), pool_scores={},
                        queue=[(i, 1.0, "model predicts akiec") for i in range(3)])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(ledger.path), TOKEN, str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/static/viewer.js", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield ledger, url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with served(ledger.path) as url:
+        yield ledger, url
 
 
 def test_zoom_pan_fit_and_one_to_one(server):
