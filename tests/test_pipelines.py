@@ -141,7 +141,7 @@ def test_clean_set_keeps_given_labels_unless_leak(world, leak: bool) -> None:
     assert (loop.labels[clean] != d.true_labels[clean]).any() != leak  # 20 noisy kept w/o leak
     untouched = np.setdiff1d(pool, bought)
     assert np.array_equal(loop.labels[untouched], d.given_labels[untouched])
-    assert np.array_equal(loop.clean_idx, np.union1d(clean, bought))
+    assert np.array_equal(loop.trusted, np.union1d(clean, bought))
     assert np.array_equal(d.given_labels, prepare_data(world[0], ctx.cfg.split, ctx.noise, None,
                                                        0).given_labels)  # input not modified
 
@@ -156,7 +156,7 @@ def test_loop_handles_small_pool_unsure_answers_and_bad_input(world) -> None:
     assert [r["n_queried"] for r in loop.records[1:]] == [BUDGET, 5]
     unsure = sum(r["n_unsure"] for r in loop.records[1:])
     assert unsure > 0
-    assert loop.clean_idx.size == clean.size + small.size - unsure
+    assert loop.trusted.size == clean.size + small.size - unsure
     with pytest.raises(ValueError, match="model_factory"):
         active_loop(None, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
                     oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET, seed=0)

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from labelrefine import seeding
 from labelrefine.active.oracle import UNSURE
 from labelrefine.active.registry import INPUTS, REGISTRY, SAMPLER_NAMES, get_sampler
-from labelrefine.active.round import apply_answers, propose
+from labelrefine.active.round import propose
 from labelrefine.active.samplers import SAMPLERS, ranked
+from labelrefine.active.state import CleaningState
 from labelrefine.config import (
     ConfigError,
     NoiseConfig,
@@ -125,13 +126,15 @@ def test_propose_and_apply_answers(monkeypatch: pytest.MonkeyPatch) -> None:
                    k=3, seed=5, rnd=1).items.size == 3  # no model yet: random
 
     picked = np.array([12, 15, 17])
-    step = apply_answers(labels, pool, trusted, picked, np.array([2, UNSURE, labels[17]]))
-    assert step.labels[12] == 2 and step.labels[15] == labels[15] and labels[12] == 0
+    before = CleaningState.start(labels, pool=pool, trusted=trusted)
+    state, step = before.apply(picked, np.array([2, UNSURE, labels[17]]))
+    assert state.labels[12] == 2 and state.labels[15] == labels[15] and labels[12] == 0
+    assert before.labels[12] == 0  # the old state is unchanged
     assert step.n_changed == 1 and step.sure.tolist() == [True, False, True]
-    assert not set(picked) & set(step.pool) and {12, 17} <= set(step.trusted)
-    assert 15 not in step.trusted
+    assert not set(picked) & set(state.pool) and {12, 17} <= set(state.trusted)
+    assert 15 not in state.trusted and state.answered.tolist() == [12, 17]
     with pytest.raises(ValueError, match="2 answers for 3"):
-        apply_answers(labels, pool, trusted, picked, np.array([1, 2]))
+        before.apply(picked, np.array([1, 2]))
 
 
 # ----------------------------------------------------------------------------- settings

@@ -3,8 +3,9 @@
 Round 0 evaluates the model phase 2 starts from. Each round 1..M ranks the pool (items not yet
 relabeled) with a sampler (:func:`labelrefine.active.round.propose`), sends the top ``budget``
 to the oracle, replaces their labels by the answers, moves them into the clean set
-(:func:`~labelrefine.active.round.apply_answers`) and fine-tunes the model
-(:func:`~labelrefine.active.round.refit`) on the clean set; then it evaluates. The clean set
+(:meth:`~labelrefine.active.state.CleaningState.apply`) and fine-tunes the model
+(:func:`~labelrefine.active.round.refit`) on the trusted set; then it evaluates. Every
+simulated pipeline writes its rounds with :func:`round_zero` and :func:`round_record`. The clean set
 keeps its *given* labels: only queried items get the oracle's answer. ``oracle_leak=True``
 reproduces the official code's leak (the clean set's labels replaced by ground truth) and is
 an upper bound, not a method.
@@ -22,14 +23,15 @@ import torch
 
 from labelrefine import seeding
 from labelrefine.active.oracle import SyncOracle
-from labelrefine.active.round import apply_answers, propose, refit
+from labelrefine.active.round import propose, refit
+from labelrefine.active.state import AnswerStep, CleaningState
 from labelrefine.config import ActiveConfig, LNLConfig
 from labelrefine.data.prepare import PreparedData
 from labelrefine.lnl.trainer import EvalSet, FitResult, predict
 from labelrefine.metrics import macro_f1, per_class_recall, query_precision
 from labelrefine.models.heads import Classifier
 
-#: ``train_fn(model, clean_idx, labels, round) -> FitResult``: one round of phase-2 training.
+#: ``train_fn(model, trusted, labels, round) -> FitResult``: one round of phase-2 training.
 TrainFn = Callable[[Classifier, np.ndarray, np.ndarray, int], FitResult]
 
 
@@ -39,7 +41,7 @@ class LoopResult:
 
     records: list[dict[str, Any]]
     labels: np.ndarray  # (N,) labels after the last round
-    clean_idx: np.ndarray  # final clean set (sorted)
+    trusted: np.ndarray  # final trusted set: what the last fit trained on (sorted)
     queried: list[np.ndarray] = field(default_factory=list)  # items bought, per round
     model: Classifier | None = None
 
@@ -92,13 +94,37 @@ def round_zero(fit: FitResult | dict[str, Any], *, n_clean: int, labels_bought: 
             "oracle_wrong": 0, "seconds": float(seconds)}
 
 
+def round_record(rnd: int, step: AnswerStep, fit: FitResult, *, bought: int, n_trained: int,
+                 given: np.ndarray, true: np.ndarray, seconds: float,
+                 **extra: Any) -> dict[str, Any]:
+    """The record of round ``rnd`` >= 1, the one shape every simulated pipeline writes:
+    cumulative ``labels_bought``, the fit's numbers, ``query_precision`` (share of bought items
+    whose ``given`` label was wrong), ``n_clean`` (items the fit trained on), ``n_queried``,
+    ``n_changed``, ``oracle_wrong`` (sure answers that differ from ``true``), ``n_unsure``,
+    the pipeline's ``extra`` columns and ``seconds``."""
+    picked, answers, sure = step.picked, step.answers, step.sure
+    return {
+        "round": int(rnd),
+        "labels_bought": int(bought),
+        **fit_summary(fit),
+        "query_precision": query_precision(picked, given, true),
+        "n_clean": int(n_trained),
+        "n_queried": int(picked.size),
+        "n_changed": int(step.n_changed),
+        "oracle_wrong": int(np.sum(answers[sure] != true[picked[sure]])),
+        "n_unsure": int(np.sum(~sure)),
+        **extra,
+        "seconds": float(seconds),
+    }
+
+
 def ce_round_trainer(source: Any, data: PreparedData, *, cfg: ActiveConfig, lnl: LNLConfig,
                      seed: int, device: str = "cpu", epochs: int | None = None) -> TrainFn:
     """Default phase-2 training: CE on the clean set, ``epochs_per_round`` epochs, fresh SGD."""
     val, test = eval_sets(data)
 
-    def train(model: Classifier, clean_idx: np.ndarray, labels: np.ndarray, rnd: int) -> FitResult:
-        return refit(model, source, clean_idx, labels, active=cfg, lnl=lnl, val=val, test=test,
+    def train(model: Classifier, trusted: np.ndarray, labels: np.ndarray, rnd: int) -> FitResult:
+        return refit(model, source, trusted, labels, active=cfg, lnl=lnl, val=val, test=test,
                      seed=seed, rnd=rnd, device=device, epochs=epochs)
 
     return train
@@ -157,10 +183,10 @@ def active_loop(
     if budget < 1:
         raise ValueError(f"active_loop: budget must be >= 1, got {budget}")
     labels = (data.given_labels if labels is None else labels).astype(np.int64, copy=True)
-    clean = np.unique(np.asarray(clean_idx, dtype=np.int64))
-    pool = np.unique(np.asarray(pool_idx, dtype=np.int64))
-    if oracle_leak and clean.size:
-        labels[clean] = data.true_labels[clean]
+    trusted = np.unique(np.asarray(clean_idx, dtype=np.int64))
+    if oracle_leak and trusted.size:
+        labels[trusted] = data.true_labels[trusted]
+    state = CleaningState.start(labels, pool=pool_idx, trusted=trusted)
     train = train_fn or ce_round_trainer(source, data, cfg=cfg, lnl=lnl, seed=seed, device=device)
 
     records: list[dict[str, Any]] = []
@@ -170,22 +196,19 @@ def active_loop(
         t0 = time.perf_counter()
         ev = fit_summary(round0) if round0 is not None else evaluate(model, source, data,
                                                                     device=device)
-        records.append(round_zero(ev, n_clean=int(clean.size),
+        records.append(round_zero(ev, n_clean=int(state.trusted.size),
                                   seconds=time.perf_counter() - t0))
         if progress:
             progress(f"round 0: test F1 {ev['test_f1']:.3f}")
 
     for rnd in range(1, cfg.rounds + 1):
-        if pool.size == 0:
+        if state.pool.size == 0:
             break
         t0 = time.perf_counter()
-        k = min(budget, int(pool.size))
-        picked = propose(model, source, pool=pool, trusted=clean, labels=labels,
-                         sampler=sampler, k=k, seed=seed, rnd=rnd, device=device).items
-        answers = np.asarray(oracle.query(picked), dtype=np.int64)
-        step = apply_answers(labels, pool, clean, picked, answers)
-        sure, n_changed = step.sure, step.n_changed
-        labels, pool, clean = step.labels, step.pool, step.trusted
+        picked = propose(model, source, pool=state.pool, trusted=state.trusted,
+                         labels=state.labels, sampler=sampler, k=budget, seed=seed, rnd=rnd,
+                         device=device).items
+        state, step = state.apply(picked, oracle.query(picked))
         bought += int(picked.size)
         queried.append(picked)
 
@@ -194,23 +217,15 @@ def active_loop(
             torch.manual_seed(seeding.round_seed(seed, rnd))
             model = model_factory()
             fit = ce_round_trainer(source, data, cfg=cfg, lnl=lnl, seed=seed, device=device,
-                                   epochs=first_fit_epochs)(model, clean, labels, rnd)
+                                   epochs=first_fit_epochs)(model, state.trusted, state.labels,
+                                                            rnd)
         else:
-            fit = train(model, clean, labels, rnd)
-        rec = {
-            "round": rnd,
-            "labels_bought": bought,
-            **fit_summary(fit),
-            "query_precision": query_precision(picked, data.given_labels, data.true_labels),
-            "n_clean": int(clean.size),
-            "n_queried": int(picked.size),
-            "n_changed": n_changed,
-            "oracle_wrong": int(np.sum(answers[sure] != data.true_labels[picked[sure]])),
-            "n_unsure": int(np.sum(~sure)),
-            "seconds": time.perf_counter() - t0,
-        }
+            fit = train(model, state.trusted, state.labels, rnd)
+        rec = round_record(rnd, step, fit, bought=bought, n_trained=int(state.trusted.size),
+                           given=data.given_labels, true=data.true_labels,
+                           seconds=time.perf_counter() - t0)
         records.append(rec)
         if progress:
             progress(f"round {rnd}: {bought} labels, test F1 {rec['test_f1']:.3f}")
-    return LoopResult(records=records, labels=labels, clean_idx=clean, queried=queried,
-                      model=model)
+    return LoopResult(records=records, labels=state.labels, trusted=state.trusted,
+                      queried=queried, model=model)

@@ -66,8 +66,9 @@ from labelrefine.active.finding import (
     plan_round_from_probs,
 )
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
-from labelrefine.active.round import TRAIN_ON, propose, refit_select
-from labelrefine.active.round import candidates as fit_candidates
+from labelrefine.active.round import propose, refit_select
+from labelrefine.active.state import CleaningState
+from labelrefine.active.strategies import TRAIN_ON, Strategy, campaign_strategy
 from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
 from labelrefine.campaign.create import campaign_features, campaign_pred_probs, campaign_trusted
 from labelrefine.campaign.estimates import finder_estimate, model_estimate
@@ -377,6 +378,7 @@ def run_step(
         if opts.strategy is not None and opts.strategy != settings.strategy:
             raise CampaignError(f"the strategy is fixed at the first step; this campaign uses "
                                 f"{settings.strategy!r}, not {opts.strategy!r}")
+    strategy = campaign_strategy(settings.strategy, settings.find.train_on)
     device = str(resolve_device(opts.device))
     names = ledger.class_names
     c = len(names)
@@ -437,12 +439,13 @@ def run_step(
             epochs = (
                 int(opts.epochs) if opts.epochs is not None else settings.active.epochs_per_round
             )
-            candidates = _candidates(settings, phase1_clean, st.labeled)
+            state = _cleaning_state(strategy, st, phase1_clean)
+            candidates = _candidates(strategy, state)
             trained_on, model, fit = refit_select(  # each from round r-1's network
                 lambda: load_model(data, settings, c, in_dim),
                 source,
                 candidates,
-                st.labels,
+                state.labels,
                 active=settings.active,
                 lnl=settings.lnl,
                 val=st.val,
@@ -461,11 +464,10 @@ def run_step(
             if len(candidates) > 1:
                 metrics["trained_on"] = trained_on
 
-    trusted = np.union1d(phase1_clean, st.labeled)
     if rnd == 0:
-        trained = trusted
-    suspects = np.setdiff1d(st.train_idx, phase1_clean)
-    pool = np.setdiff1d(suspects if settings.strategy == "paper" else st.train_idx, st.settled)
+        state = _cleaning_state(strategy, st, phase1_clean)
+        trained = state.trusted
+    pool = state.pool
     all_idx = np.arange(len(st.given), dtype=np.int64)
     probs_all, emb_all = predict(model, source, all_idx, device=device)
     k = min(budget, int(pool.size))
@@ -492,8 +494,8 @@ def run_step(
             model,
             source,
             pool=pool,
-            trusted=trusted,
-            labels=st.labels,
+            trusted=state.trusted,
+            labels=state.labels,
             sampler=opts.sampler,
             k=k,
             seed=seed,
@@ -560,17 +562,22 @@ def run_step(
     )
 
 
-def _candidates(settings: Settings, phase1_clean: np.ndarray,
-                labeled: np.ndarray) -> dict[str, np.ndarray]:
+def _cleaning_state(strategy: Strategy, st: _CampaignState,
+                    phase1_clean: np.ndarray) -> CleaningState:
+    """The campaign's :class:`~labelrefine.active.state.CleaningState` as its ledger holds it:
+    the experts' labels applied, the strategy's pool without the settled items, the trusted
+    set phase 1's clean set plus the expert-labeled items."""
+    return strategy.start(st.labels, train=st.train_idx, clean=phase1_clean,
+                          settled=st.settled, answered=st.labeled)
+
+
+def _candidates(strategy: Strategy, state: CleaningState) -> dict[str, np.ndarray]:
     """The training sets a fine-tuning round fits from the same weights (the better-validating
-    is kept, :data:`labelrefine.active.round.TRAIN_ON`): ``paper`` the clean set plus the
-    answers; ``plus`` also the answers alone; ``find`` as ``find.train_on`` says (the
-    ``pruned`` candidates are simulated only: ``ours_find``)."""
-    train_on = {"paper": "clean", "plus": "select", "find": settings.find.train_on}
-    if "pruned" in TRAIN_ON[train_on[settings.strategy]]:
+    is kept): the strategy's (:mod:`labelrefine.active.strategies`); the ``pruned``
+    candidates are simulated only (``ours_find``)."""
+    if "pruned" in TRAIN_ON[strategy.train_on]:
         raise CampaignError("find.train_on with 'pruned' is simulated only (ours_find)")
-    return fit_candidates(train_on[settings.strategy],
-                          {"clean": np.union1d(phase1_clean, labeled), "relabeled": labeled})
+    return strategy.candidates(state)
 
 
 def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: int, seed: int,
@@ -634,7 +641,8 @@ def _step_on_given_probs(ledger: Ledger, settings: Settings, st: _CampaignState,
         raise CampaignError(f"budget must be >= 1, got {budget}")
     names = ledger.class_names
     opts = settings.find
-    pool = np.setdiff1d(st.train_idx, st.settled)
+    pool = campaign_strategy("find").pool_of(st.train_idx, np.zeros(0, dtype=np.int64),
+                                             settled=st.settled)
     k = min(budget, int(pool.size))
     all_idx = np.arange(len(st.given), dtype=np.int64)
     metrics: dict[str, Any] = {
