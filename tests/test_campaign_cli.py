@@ -326,7 +326,8 @@ def expert_answers_over_http(client, truth: list[str]) -> int:
 def simulate(root: Path, cfg, dataset, *, seed: int, client_factory,
              strategy: str = "paper") -> tuple[list, list]:
     """Run a campaign strategy's simulated twin (``paper``: ``ours`` + entropy, ``plus``:
-    ``ours_plus`` with the campaign's plus settings, ``find``: ``ours_find``) and a campaign on the same noisy labels; return both per-round logs as
+    ``ours_plus`` with the campaign's plus settings, ``find``: ``ours_find``) and a campaign
+    on the same noisy labels; return both per-round logs as
     ``[(round, labels_bought, val_f1, test_f1, query_precision)]``."""
     from labelrefine.campaign.create import init_campaign
     from labelrefine.campaign.status import campaign_status

@@ -278,3 +278,26 @@ def test_trusted_labels_are_spared_by_the_noise_and_never_queried(world) -> None
         queried[use] = set(asked)
         assert res["n_trusted"] == (int(mask[tr].sum()) if use else 0)
     assert not queried[True] & set(data.trusted_train)
+
+
+def test_results_record_the_ranking_used_and_ignored_samplers_are_refused(world) -> None:
+    """``ours_plus`` ranks with ``plus.sampler`` and records it; a ``sampler`` that a pipeline
+    would ignore fails before any work, in a run and in a sweep's expansion."""
+    from labelrefine.config import ConfigError, PlusConfig
+    from labelrefine.experiments.sweep import expand_runs
+    from labelrefine.settings import pipeline_sampler
+
+    plus = PipelineSpec(name="ours_plus", plus=PlusConfig(sampler="margin"))
+    res = run_pipeline(plus, _context(world))
+    assert res["sampler"] == "margin"
+    assert pipeline_sampler(PipelineSpec(name="ours")) == "entropy"
+    assert pipeline_sampler(PipelineSpec(name="alc_coteaching")) == "joint"
+    assert pipeline_sampler(PipelineSpec(name="clean")) is None
+    for name, says in (("ours_plus", "set plus.sampler"), ("cleanlab_relabel", "ranks with"),
+                       ("clean", "queries nothing")):
+        bad = PipelineSpec(name=name, sampler="coreset")
+        with pytest.raises(ValueError, match=f"pipeline {name}: 'sampler: coreset'.*{says}"):
+            run_pipeline(bad, _context(world))
+        cfg = _config().model_copy(update={"pipelines": [bad]})
+        with pytest.raises(ConfigError, match=f"pipelines: pipeline {name}"):
+            expand_runs(cfg)

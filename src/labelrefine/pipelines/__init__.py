@@ -23,6 +23,7 @@ from labelrefine.pipelines.ours import run_ours
 from labelrefine.pipelines.ours_find import run_ours_find
 from labelrefine.pipelines.ours_plus import run_ours_plus
 from labelrefine.runtime import seed_everything
+from labelrefine.settings import pipeline_sampler
 
 Pipeline = Callable[[PipelineSpec, PipelineContext], RunResult]
 
@@ -44,6 +45,7 @@ def run_pipeline(spec: PipelineSpec, context: PipelineContext) -> RunResult:
     """Run one pipeline for the context's noise setting and seed."""
     if spec.name not in PIPELINES:
         raise ValueError(f"unknown pipeline {spec.name!r} (have: {', '.join(PIPELINES)})")
+    pipeline_sampler(spec)  # a sampler the pipeline would ignore is an error, before any work
     seed_everything(context.seed)
     t0 = time.perf_counter()
     result = PIPELINES[spec.name](spec, context)

@@ -9,8 +9,7 @@ import numpy as np
 from labelrefine.active.loop import active_loop
 from labelrefine.config import PipelineSpec
 from labelrefine.pipelines.common import PipelineContext, RunResult, loop_extra, make_result
-
-DEFAULT_SAMPLER = "random"
+from labelrefine.settings import pipeline_sampler
 
 
 def run_al_only(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
@@ -21,7 +20,7 @@ def run_al_only(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     loop = active_loop(
         None, ctx.source, ctx.data,
         clean_idx=np.zeros(0, dtype=np.int64), pool_idx=ctx.data.train_idx,
-        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(), cfg=ctx.active,
         lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
         model_factory=lambda: ctx.new_model(offset=1), first_fit_epochs=ctx.cfg.lnl.epochs,
         progress=ctx.progress,

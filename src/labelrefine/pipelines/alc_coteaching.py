@@ -20,8 +20,7 @@ from labelrefine.pipelines.common import (
     phase1,
     phase1_record,
 )
-
-DEFAULT_SAMPLER = "joint"
+from labelrefine.settings import pipeline_sampler
 
 
 def remaining_noise_rate(tau: float, labels: np.ndarray, given: np.ndarray,
@@ -71,7 +70,7 @@ def run_alc_coteaching(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     loop = active_loop(
         lnl.model, ctx.source, d,
         clean_idx=np.zeros(0, dtype=np.int64), pool_idx=d.train_idx,
-        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(), cfg=ctx.active,
         lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
         round0=lnl.fit, train_fn=train, progress=ctx.progress,
     )

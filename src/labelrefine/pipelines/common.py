@@ -27,6 +27,7 @@ from labelrefine.io import to_jsonable
 from labelrefine.lnl.trainer import LNLResult, continue_from_best, run_lnl
 from labelrefine.metrics import selection_precision_recall
 from labelrefine.models.heads import Classifier, build_model
+from labelrefine.settings import phase1_identity, recorded_sampler
 
 #: A finished run: JSON-serialisable (see :func:`make_result` for the keys).
 RunResult = dict[str, Any]
@@ -94,7 +95,7 @@ def phase1(ctx: PipelineContext, method: str, mix: float) -> tuple[LNLResult, fl
     one pipeline cannot change another's starting point.
     """
     lnl = ctx.cfg.lnl.model_copy(update={"method": method, "mix": mix})
-    key = (method, float(mix), ctx.tau, lnl.epochs)
+    key = phase1_identity(method, mix, ctx.tau, lnl.epochs)
     shared = key in ctx.phase1_cache
     if not shared:
         t0 = time.perf_counter()
@@ -157,7 +158,7 @@ def make_result(ctx: PipelineContext, spec: PipelineSpec, rounds: list[dict[str,
     leak = bool(ctx.active.oracle_leak) and spec.name == "ours"
     return {
         "pipeline": spec.name,
-        "sampler": spec.sampler,
+        "sampler": recorded_sampler(spec),
         "label": spec.display + (" (oracle leak)" if leak else ""),
         "oracle_leak": leak,
         "noise": ctx.noise.tag,

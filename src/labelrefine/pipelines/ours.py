@@ -16,8 +16,7 @@ from labelrefine.pipelines.common import (
     phase1,
     phase1_record,
 )
-
-DEFAULT_SAMPLER = "entropy"
+from labelrefine.settings import pipeline_sampler
 
 
 def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
@@ -32,7 +31,7 @@ def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     loop = active_loop(
         lnl.model, ctx.source, ctx.data,
         clean_idx=start.trusted, pool_idx=start.pool,
-        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(), cfg=ctx.active,
         lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
         round0=lnl.fit, oracle_leak=ctx.active.oracle_leak, progress=ctx.progress,
     )
