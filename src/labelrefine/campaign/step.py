@@ -46,7 +46,6 @@ column). ``test`` items, when present, are only reported.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -80,10 +79,8 @@ from labelrefine.config import (
     FindConfig,
     LNLConfig,
     load_config,
-    resolve_settings,
 )
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.lnl.adaptive import adapt
 from labelrefine.lnl.guard import fallback_queue
 from labelrefine.lnl.phase1 import build_source
 from labelrefine.lnl.sources import for_training
@@ -97,6 +94,8 @@ from labelrefine.lnl.trainer import (
 )
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
+from labelrefine.settings import CAMPAIGN_NOISE_RATE, DEFAULT_SAMPLERS
+from labelrefine.settings import resolve as resolve_run
 
 #: Samplers ``campaign step`` accepts: every registered one.
 SAMPLERS = SAMPLER_NAMES
@@ -112,11 +111,11 @@ class StepOptions:
     """
 
     budget: int | None = None
-    sampler: str = "entropy"
+    sampler: str = DEFAULT_SAMPLERS["campaign"]
     seed: int = 0
     views: int | None = None
     epochs: int | None = None
-    noise_rate: float = 0.2
+    noise_rate: float = CAMPAIGN_NOISE_RATE
     config: Path | None = None
     experiment: ExperimentConfig | None = None
     device: str = "auto"
@@ -175,9 +174,11 @@ class Settings:
         )
 
 
-def first_settings(opts: StepOptions) -> Settings:
+def first_settings(opts: StepOptions, n_train: int) -> Settings:
     """Settings for round 0 from the options (an experiment config's encoder / lnl / active
-    sections when given; its single noise setting supplies tau, mix and budget overrides)."""
+    sections when given; its single noise setting supplies tau, mix and budget overrides),
+    resolved as every run is (:func:`labelrefine.settings.resolve`: the override rules, then
+    the schedule derived from the ``n_train`` training items)."""
     cfg = opts.experiment
     if cfg is None and opts.config is not None:
         cfg = load_config(opts.config)
@@ -186,22 +187,23 @@ def first_settings(opts: StepOptions) -> Settings:
     else:  # a single noise setting supplies tau, mix and budget overrides
         encoder, lnl, active = cfg.encoder, cfg.lnl, cfg.active
         noise = cfg.noise[0] if len(cfg.noise) == 1 else None
-    resolved = resolve_settings(lnl, active, noise, noise_rate=opts.noise_rate)
-    lnl, active, tau = resolved.lnl, resolved.active, resolved.tau
-    if not 0 <= tau < 1:
-        raise CampaignError(f"noise rate / forget rate must be in [0, 1), got {tau}")
     if opts.views is not None:
         encoder = encoder.model_copy(update={"views": int(opts.views)})
-    if opts.epochs is not None:
+    if opts.epochs is not None:  # before the schedule: warm-up follows the epochs that run
         lnl = lnl.model_copy(update={"epochs": int(opts.epochs)})
-    lnl = lnl.model_copy(update={"method": resolved.phase1_method})
+    try:
+        run = resolve_run(lnl, active, n_train=n_train, seed=int(opts.seed), noise=noise,
+                          noise_rate=opts.noise_rate)
+    except ValueError as err:
+        raise CampaignError(str(err)) from None
     shares = {k: v for k, v in (("audit_share", opts.audit_share),
                                 ("info_share", opts.info_share)) if v is not None}
     try:
         find = FindConfig.model_validate(shares)
     except ValueError as err:
         raise CampaignError(f"find options: {err}") from None
-    return Settings(encoder=encoder, lnl=lnl, active=active, seed=int(opts.seed), tau=float(tau),
+    return Settings(encoder=encoder, lnl=run.lnl.model_copy(update={"method": run.phase1_method}),
+                    active=run.active, seed=run.seed, tau=run.tau,
                     strategy=opts.strategy or DEFAULT_STRATEGY, find=find)
 
 
@@ -371,8 +373,10 @@ def run_step(
                 f"round {rnd - 1} still has {total - done} of {total} queued items unanswered; "
                 "answer them first, or pass --force to step anyway (they return to the pool)"
             )
+    st = _state(ledger)
+    n_train = int(st.train_idx.size)
     if rnd == 0:
-        settings = first_settings(opts)
+        settings = first_settings(opts, n_train)
     else:
         settings = Settings.from_dict(rounds["settings"].iloc[0])
         if opts.strategy is not None and opts.strategy != settings.strategy:
@@ -382,14 +386,11 @@ def run_step(
     device = str(resolve_device(opts.device))
     names = ledger.class_names
     c = len(names)
-    st = _state(ledger)
-    if rnd == 0:  # schedule from the training-set size (lnl.auto_schedule); stored with round 0
-        lnl_a, active_a = adapt(settings.lnl, settings.active, int(st.train_idx.size))
-        settings = dataclasses.replace(settings, lnl=lnl_a, active=active_a)
+    budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
+    if budget < 1:
+        raise CampaignError(f"budget must be >= 1, got {budget}")
     given_probs = campaign_pred_probs(ledger)
     if given_probs is not None:  # the team's own probabilities: nothing to train
-        n_train = int(st.train_idx.size)
-        budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
         return _step_on_given_probs(ledger, settings, st, rnd, budget, given_probs)
     dataset = campaign_dataset(ledger)
     own = campaign_features(ledger, dataset, device=device, progress=progress)
@@ -397,10 +398,6 @@ def run_step(
                           settings.lnl)
     in_dim = getattr(source, "in_dim", None)
     seed = settings.seed
-    n_train = int(st.train_idx.size)
-    budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
-    if budget < 1:
-        raise CampaignError(f"budget must be >= 1, got {budget}")
 
     with _progress(progress) as task:
         if rnd == 0:
@@ -637,8 +634,6 @@ def _step_on_given_probs(ledger: Ledger, settings: Settings, st: _CampaignState,
     if settings.strategy != "find":
         raise CampaignError("a campaign on given probabilities queues with --strategy find "
                             f"(it trains nothing), not {settings.strategy!r}")
-    if budget < 1:
-        raise CampaignError(f"budget must be >= 1, got {budget}")
     names = ledger.class_names
     opts = settings.find
     pool = campaign_strategy("find").pool_of(st.train_idx, np.zeros(0, dtype=np.int64),
