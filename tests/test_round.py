@@ -225,11 +225,11 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
 
 # ----------------------------------------------------------------------------- layering
 
-#: cli -> experiments / campaign / web -> pipelines -> active -> lnl -> models -> data -> config
-#: (config, seeding, runtime, io, validation and metrics are the base layer).
+#: cli -> experiments / campaign / web -> pipelines -> active / settings -> lnl -> models -> data
+#: -> config (config, seeding, runtime, io, validation and metrics are the base layer).
 LAYER = {"config": 0, "seeding": 0, "runtime": 0, "io": 0, "validation": 0, "metrics": 0,
-         "data": 1, "models": 2, "lnl": 3, "active": 4, "pipelines": 5, "experiments": 6,
-         "campaign": 6, "web": 6, "cli": 7}
+         "data": 1, "models": 2, "lnl": 3, "active": 4, "settings": 4, "pipelines": 5,
+         "experiments": 6, "campaign": 6, "web": 6, "cli": 7}
 #: The config checks sampler names against the registry (a light module: no torch, no scipy)
 #: so that the registry stays the one list; this is the only import up the layers.
 ALLOWED = {("config.py", "labelrefine.active.registry")}
