@@ -17,7 +17,7 @@ from conftest import (
     tiny_pipeline_context,
     tiny_pipeline_world,
 )
-from labelrefine.active.loop import active_loop, eval_sets
+from labelrefine.active.loop import LoopSettings, active_loop, eval_sets
 from labelrefine.active.oracle import SimulatedOracle
 from labelrefine.config import NoiseConfig, PipelineSpec
 from labelrefine.data.dataset import ImageDataset
@@ -125,13 +125,16 @@ def _loop_setup(world):
     return ctx, model, clean, pool
 
 
+def _settings(ctx, budget: int) -> LoopSettings:
+    return LoopSettings(active=ctx.active, lnl=ctx.cfg.lnl, budget=budget, seed=0)
+
+
 @pytest.mark.parametrize("leak", [False, True])
 def test_clean_set_keeps_given_labels_unless_leak(world, leak: bool) -> None:
     ctx, model, clean, pool = _loop_setup(world)
     d = ctx.data
     loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="entropy",
-                       oracle=ctx.oracle(), cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET,
-                       seed=0, oracle_leak=leak)
+                       oracle=ctx.oracle(), settings=_settings(ctx, BUDGET), oracle_leak=leak)
     bought = np.concatenate(loop.queried)
     assert np.unique(bought).size == bought.size == ROUNDS * BUDGET
     assert np.isin(bought, pool).all()
@@ -152,17 +155,16 @@ def test_loop_handles_small_pool_unsure_answers_and_bad_input(world) -> None:
     small = pool[:BUDGET + 5]
     oracle = SimulatedOracle(d.true_labels, C, seed=0, unsure_rate=0.3)
     loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=small, sampler="random",
-                       oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET, seed=0)
+                       oracle=oracle, settings=_settings(ctx, BUDGET))
     assert [r["n_queried"] for r in loop.records[1:]] == [BUDGET, 5]
     unsure = sum(r["n_unsure"] for r in loop.records[1:])
     assert unsure > 0
     assert loop.trusted.size == clean.size + small.size - unsure
     with pytest.raises(ValueError, match="model_factory"):
         active_loop(None, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
-                    oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET, seed=0)
-    with pytest.raises(ValueError, match="budget"):
-        active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
-                    oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=0, seed=0)
+                    oracle=oracle, settings=_settings(ctx, BUDGET))
+    with pytest.raises(ValueError, match="budget must be >= 1, got 0"):
+        _settings(ctx, 0)
 
 
 def test_budget_fraction_and_noise_overrides(world) -> None:

@@ -118,14 +118,34 @@ def round_record(rnd: int, step: AnswerStep, fit: FitResult, *, bought: int, n_t
     }
 
 
-def ce_round_trainer(source: Any, data: PreparedData, *, cfg: ActiveConfig, lnl: LNLConfig,
-                     seed: int, device: str = "cpu", epochs: int | None = None) -> TrainFn:
-    """Default phase-2 training: CE on the clean set, ``epochs_per_round`` epochs, fresh SGD."""
+@dataclass(frozen=True)
+class LoopSettings:
+    """What every round of the simulated loop uses, resolved once by the caller: the phase-2
+    settings ``active`` (rounds, epochs per round, lr), the ``lnl`` training settings (batch
+    size, momentum, weight decay), the labels bought per round ``budget`` (checked here, the
+    one check), the run ``seed`` and the ``device``."""
+
+    active: ActiveConfig
+    lnl: LNLConfig
+    budget: int
+    seed: int
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ValueError(f"active_loop: budget must be >= 1, got {self.budget}")
+
+
+def ce_round_trainer(source: Any, data: PreparedData, settings: LoopSettings, *,
+                     epochs: int | None = None) -> TrainFn:
+    """Default phase-2 training: CE on the trusted set, ``epochs_per_round`` epochs, fresh
+    SGD."""
     val, test = eval_sets(data)
 
     def train(model: Classifier, trusted: np.ndarray, labels: np.ndarray, rnd: int) -> FitResult:
-        return refit(model, source, trusted, labels, active=cfg, lnl=lnl, val=val, test=test,
-                     seed=seed, rnd=rnd, device=device, epochs=epochs)
+        return refit(model, source, trusted, labels, active=settings.active, lnl=settings.lnl,
+                     val=val, test=test, seed=settings.seed, rnd=rnd, device=settings.device,
+                     epochs=epochs)
 
     return train
 
@@ -139,11 +159,7 @@ def active_loop(
     pool_idx: np.ndarray,
     sampler: str,
     oracle: SyncOracle,
-    cfg: ActiveConfig,
-    lnl: LNLConfig,
-    budget: int,
-    seed: int,
-    device: str = "cpu",
+    settings: LoopSettings,
     labels: np.ndarray | None = None,
     round0: FitResult | None = None,
     train_fn: TrainFn | None = None,
@@ -164,7 +180,8 @@ def active_loop(
         sampler: ``random``, ``entropy``, ``margin``, ``coreset`` or ``joint``.
         oracle: answers queries (:class:`labelrefine.active.oracle.SimulatedOracle`); an
             "unsure" answer removes the item from the pool without changing its label.
-        budget: labels bought per round (``a_l``); the last rounds buy fewer if the pool runs out.
+        settings: rounds, training, labels bought per round (``a_l``; the last rounds buy fewer
+            if the pool runs out), seed and device (:class:`LoopSettings`).
         labels: starting (N,) labels; default ``data.given_labels``. Never modified in place.
         round0: phase-1 fit whose best-val numbers are round 0 (default: evaluate ``model``).
         train_fn: per-round training; default CE on the clean set (:func:`ce_round_trainer`).
@@ -180,14 +197,13 @@ def active_loop(
     """
     if model is None and model_factory is None:
         raise ValueError("active_loop: model is None and no model_factory was given")
-    if budget < 1:
-        raise ValueError(f"active_loop: budget must be >= 1, got {budget}")
+    cfg, seed, device = settings.active, settings.seed, settings.device
     labels = (data.given_labels if labels is None else labels).astype(np.int64, copy=True)
     trusted = np.unique(np.asarray(clean_idx, dtype=np.int64))
     if oracle_leak and trusted.size:
         labels[trusted] = data.true_labels[trusted]
     state = CleaningState.start(labels, pool=pool_idx, trusted=trusted)
-    train = train_fn or ce_round_trainer(source, data, cfg=cfg, lnl=lnl, seed=seed, device=device)
+    train = train_fn or ce_round_trainer(source, data, settings)
 
     records: list[dict[str, Any]] = []
     queried: list[np.ndarray] = []
@@ -206,8 +222,8 @@ def active_loop(
             break
         t0 = time.perf_counter()
         picked = propose(model, source, pool=state.pool, trusted=state.trusted,
-                         labels=state.labels, sampler=sampler, k=budget, seed=seed, rnd=rnd,
-                         device=device).items
+                         labels=state.labels, sampler=sampler, k=settings.budget, seed=seed,
+                         rnd=rnd, device=device).items
         state, step = state.apply(picked, oracle.query(picked))
         bought += int(picked.size)
         queried.append(picked)
@@ -216,9 +232,8 @@ def active_loop(
             assert model_factory is not None
             torch.manual_seed(seeding.round_seed(seed, rnd))
             model = model_factory()
-            fit = ce_round_trainer(source, data, cfg=cfg, lnl=lnl, seed=seed, device=device,
-                                   epochs=first_fit_epochs)(model, state.trusted, state.labels,
-                                                            rnd)
+            fit = ce_round_trainer(source, data, settings, epochs=first_fit_epochs)(
+                model, state.trusted, state.labels, rnd)
         else:
             fit = train(model, state.trusted, state.labels, rnd)
         rec = round_record(rnd, step, fit, bought=bought, n_trained=int(state.trusted.size),

@@ -20,8 +20,8 @@ def run_al_only(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     loop = active_loop(
         None, ctx.source, ctx.data,
         clean_idx=np.zeros(0, dtype=np.int64), pool_idx=ctx.data.train_idx,
-        sampler=pipeline_sampler(spec), oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         model_factory=lambda: ctx.new_model(offset=1), first_fit_epochs=ctx.cfg.lnl.epochs,
         progress=ctx.progress,
     )

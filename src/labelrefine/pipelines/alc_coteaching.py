@@ -70,8 +70,8 @@ def run_alc_coteaching(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     loop = active_loop(
         lnl.model, ctx.source, d,
         clean_idx=np.zeros(0, dtype=np.int64), pool_idx=d.train_idx,
-        sampler=pipeline_sampler(spec), oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         round0=lnl.fit, train_fn=train, progress=ctx.progress,
     )
     return make_result(

@@ -33,8 +33,8 @@ def run_ce_al(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     loop = active_loop(
         lnl.model, ctx.source, ctx.data,
         clean_idx=train_set, pool_idx=ctx.data.train_idx,
-        sampler=pipeline_sampler(spec), oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         round0=lnl.fit, progress=ctx.progress,
     )
     return make_result(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from labelrefine import seeding
-from labelrefine.active.loop import LoopResult, eval_sets, fit_summary
+from labelrefine.active.loop import LoopResult, LoopSettings, eval_sets, fit_summary
 from labelrefine.active.oracle import SimulatedOracle
 from labelrefine.config import (
     ActiveConfig,
@@ -71,6 +71,12 @@ class PipelineContext:
     @property
     def in_dim(self) -> int | None:
         return getattr(self.source, "in_dim", None)
+
+    def loop_settings(self) -> LoopSettings:
+        """What the simulated loop's rounds use: this run's phase-2 and training settings,
+        budget, seed and device."""
+        return LoopSettings(active=self.active, lnl=self.cfg.lnl, budget=self.budget,
+                            seed=self.seed, device=self.device)
 
     def new_model(self, offset: int = 0) -> Classifier:
         """A freshly initialised network (seeded by the run seed and ``offset``)."""

@@ -31,8 +31,8 @@ def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     loop = active_loop(
         lnl.model, ctx.source, ctx.data,
         clean_idx=start.trusted, pool_idx=start.pool,
-        sampler=pipeline_sampler(spec), oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         round0=lnl.fit, oracle_leak=ctx.active.oracle_leak, progress=ctx.progress,
     )
     return make_result(
