@@ -303,3 +303,16 @@ def test_results_record_the_ranking_used_and_ignored_samplers_are_refused(world)
         cfg = _config().model_copy(update={"pipelines": [bad]})
         with pytest.raises(ConfigError, match=f"pipelines: pipeline {name}"):
             expand_runs(cfg)
+
+
+def test_the_sweep_groups_runs_by_the_phase1_the_pipelines_cache(world) -> None:
+    """One identity of a shared phase 1: the sweep's grouping key is the key the pipelines'
+    phase-1 cache stores (method, mix, tau, epochs)."""
+    from labelrefine.experiments.sweep import RunKey, phase1_group
+
+    for spec in (PipelineSpec(name="ours", sampler="random"), PipelineSpec(name="ce_al"),
+                 PipelineSpec(name="ours", mix=0.0), PipelineSpec(name="alc_coteaching")):
+        ctx = _context(world)
+        run_pipeline(spec, ctx)
+        assert list(ctx.phase1_cache) == [
+            phase1_group(ctx.cfg, RunKey(0, ctx.noise, spec, ctx.seed))], spec.display
