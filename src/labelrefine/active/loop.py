@@ -119,6 +119,61 @@ def round_record(rnd: int, step: AnswerStep, fit: FitResult, *, bought: int, n_t
 
 
 @dataclass(frozen=True)
+class Fitted:
+    """What a round's fit step returns: the state after the round (a strategy may re-split
+    it), the fit, how many items it trained on and the pipeline's own record columns."""
+
+    state: CleaningState
+    fit: FitResult
+    n_trained: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``queue(state, round) -> items``: the round's queue from the state's pool.
+QueueFn = Callable[[CleaningState, int], np.ndarray]
+#: ``fit(state, step, round) -> Fitted``: train after the answers were applied.
+FitFn = Callable[[CleaningState, AnswerStep, int], Fitted]
+
+
+@dataclass
+class Rounds:
+    """What :func:`cleaning_rounds` returns."""
+
+    records: list[dict[str, Any]]
+    state: CleaningState
+    queried: list[np.ndarray]
+
+
+def cleaning_rounds(state: CleaningState, *, rounds: int, oracle: SyncOracle, queue: QueueFn,
+                    fit: FitFn, data: PreparedData,
+                    say: Callable[[str], None] | None = None) -> Rounds:
+    """Rounds ``1..rounds`` of simulated label cleaning, the one loop every simulated
+    pipeline drives: ``queue`` picks from ``state.pool``, the oracle answers,
+    :meth:`CleaningState.apply` applies the answers, ``fit`` trains; each round writes a
+    :func:`round_record`. Stops early when the pool is empty."""
+    records: list[dict[str, Any]] = []
+    queried: list[np.ndarray] = []
+    bought = 0
+    for rnd in range(1, rounds + 1):
+        if state.pool.size == 0:
+            break
+        t0 = time.perf_counter()
+        picked = np.asarray(queue(state, rnd), dtype=np.int64)
+        state, step = state.apply(picked, oracle.query(picked))
+        bought += int(picked.size)
+        queried.append(picked)
+        done = fit(state, step, rnd)
+        state = done.state
+        records.append(round_record(rnd, step, done.fit, bought=bought,
+                                    n_trained=done.n_trained, given=data.given_labels,
+                                    true=data.true_labels, seconds=time.perf_counter() - t0,
+                                    **done.extra))
+        if say:
+            say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+    return Rounds(records=records, state=state, queried=queried)
+
+
+@dataclass(frozen=True)
 class LoopSettings:
     """What every round of the simulated loop uses, resolved once by the caller: the phase-2
     settings ``active`` (rounds, epochs per round, lr), the ``lnl`` training settings (batch
@@ -206,8 +261,6 @@ def active_loop(
     train = train_fn or ce_round_trainer(source, data, settings)
 
     records: list[dict[str, Any]] = []
-    queried: list[np.ndarray] = []
-    bought = 0
     if model is not None:
         t0 = time.perf_counter()
         ev = fit_summary(round0) if round0 is not None else evaluate(model, source, data,
@@ -217,17 +270,13 @@ def active_loop(
         if progress:
             progress(f"round 0: test F1 {ev['test_f1']:.3f}")
 
-    for rnd in range(1, cfg.rounds + 1):
-        if state.pool.size == 0:
-            break
-        t0 = time.perf_counter()
-        picked = propose(model, source, pool=state.pool, trusted=state.trusted,
-                         labels=state.labels, sampler=sampler, k=settings.budget, seed=seed,
-                         rnd=rnd, device=device).items
-        state, step = state.apply(picked, oracle.query(picked))
-        bought += int(picked.size)
-        queried.append(picked)
+    def queue(state: CleaningState, rnd: int) -> np.ndarray:
+        return propose(model, source, pool=state.pool, trusted=state.trusted,
+                       labels=state.labels, sampler=sampler, k=settings.budget, seed=seed,
+                       rnd=rnd, device=device).items
 
+    def fit_round(state: CleaningState, step: AnswerStep, rnd: int) -> Fitted:
+        nonlocal model
         if model is None:
             assert model_factory is not None
             torch.manual_seed(seeding.round_seed(seed, rnd))
@@ -236,11 +285,11 @@ def active_loop(
                 model, state.trusted, state.labels, rnd)
         else:
             fit = train(model, state.trusted, state.labels, rnd)
-        rec = round_record(rnd, step, fit, bought=bought, n_trained=int(state.trusted.size),
-                           given=data.given_labels, true=data.true_labels,
-                           seconds=time.perf_counter() - t0)
-        records.append(rec)
-        if progress:
-            progress(f"round {rnd}: {bought} labels, test F1 {rec['test_f1']:.3f}")
+        return Fitted(state, fit, n_trained=int(state.trusted.size))
+
+    done = cleaning_rounds(state, rounds=cfg.rounds, oracle=oracle, queue=queue, fit=fit_round,
+                           data=data, say=progress)
+    records += done.records
+    state, queried = done.state, done.queried
     return LoopResult(records=records, labels=state.labels, trusted=state.trusted,
                       queried=queried, model=model)

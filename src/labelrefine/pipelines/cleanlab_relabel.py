@@ -22,8 +22,9 @@ import time
 import numpy as np
 
 from labelrefine.active.label_quality import cl_scores
-from labelrefine.active.loop import eval_sets, round_record, round_zero
+from labelrefine.active.loop import Fitted, cleaning_rounds, eval_sets, round_zero
 from labelrefine.active.round import refit
+from labelrefine.active.state import AnswerStep, CleaningState
 from labelrefine.active.strategies import Strategy
 from labelrefine.config import PipelineSpec
 from labelrefine.pipelines.cleanlab_common import label_issues, out_of_sample_probs
@@ -46,20 +47,15 @@ def run_cleanlab_relabel(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     records = [round_zero(fit, n_clean=summary["n_kept"], seconds=p1_seconds)]
     state = STRATEGY.start(d.given_labels, train=train, clean=np.zeros(0, dtype=np.int64))
     oracle = ctx.oracle()
-    bought = 0
-    t1 = time.perf_counter()
-    for rnd in range(1, act.rounds + 1):
-        if state.pool.size == 0:
-            break
-        t_r = time.perf_counter()
+    def queue(state: CleaningState, rnd: int) -> np.ndarray:
         # quality over the whole training split (cleanlab's intended use), restricted to pool
         score = cl_scores(probs, state.labels[train], method="self_confidence", adjust=False)
         in_pool = np.isin(train, state.pool)
         cand, cand_score = train[in_pool], score[in_pool]
-        picked = cand[np.argsort(-cand_score, kind="stable")[:ctx.budget]]
-        state, step = state.apply(picked, oracle.query(picked))
-        bought += int(picked.size)
+        return cand[np.argsort(-cand_score, kind="stable")[:ctx.budget]]
 
+    def fit_round(state: CleaningState, step: AnswerStep, rnd: int) -> Fitted:
+        nonlocal probs
         probs = out_of_sample_probs(ctx, train, state.labels, offset=rnd,
                                     epochs=act.epochs_per_round, lr=act.lr)
         rest = np.isin(train, state.pool)
@@ -69,10 +65,13 @@ def run_cleanlab_relabel(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
             state, {"pruned": np.union1d(state.answered, train[rest & ~flagged])}).values()
         fit = refit(model, ctx.source, keep, state.labels, active=act, lnl=lnl, val=val,
                     test=test, seed=ctx.seed, rnd=rnd, device=ctx.device)
-        records.append(round_record(
-            rnd, step, fit, bought=bought, n_trained=int(keep.size),
-            given=d.given_labels, true=d.true_labels, seconds=time.perf_counter() - t_r))
-        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+        return Fitted(state, fit, n_trained=int(keep.size))
+
+    t1 = time.perf_counter()
+    done = cleaning_rounds(state, rounds=act.rounds, oracle=oracle, queue=queue, fit=fit_round,
+                           data=d, say=ctx.say)
+    records += done.records
+    state = done.state
     labels = state.labels
     wrong = int(np.sum(labels[train] != d.true_labels[train]))
     return make_result(

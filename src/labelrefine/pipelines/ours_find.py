@@ -27,10 +27,10 @@ import numpy as np
 
 from labelrefine import seeding
 from labelrefine.active.audit import AuditRound, remaining_wrong
-from labelrefine.active.finding import plan_round
-from labelrefine.active.loop import eval_sets, round_record, round_zero
+from labelrefine.active.finding import RoundPlan, plan_round
+from labelrefine.active.loop import Fitted, cleaning_rounds, eval_sets, round_zero
 from labelrefine.active.round import refit_select
-from labelrefine.active.state import CleaningState
+from labelrefine.active.state import AnswerStep, CleaningState
 from labelrefine.active.strategies import TRAIN_ON, campaign_strategy
 from labelrefine.config import FindConfig, PipelineSpec
 from labelrefine.lnl.trainer import predict, source_features
@@ -81,25 +81,24 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     audits: list[AuditRound] = []
     oracle = ctx.oracle()
     records = [round_zero(lnl.fit, n_clean=int(state.trusted.size))]
-    bought = fixed = 0
-    t0 = time.perf_counter()
-    for rnd in range(1, act.rounds + 1):
-        t_r = time.perf_counter()
-        if state.pool.size == 0:
-            break
+    fixed = 0
+    planned: list[tuple[RoundPlan, np.ndarray]] = []  # this round's plan and wrong-probabilities
+
+    def queue(state: CleaningState, rnd: int) -> np.ndarray:
         asked = np.setdiff1d(train, state.pool)
         plan = plan_round(x, state.labels, train, asked, ctx.budget, c,
                           seed=seeding.sampler_seed(ctx.seed, rnd),
                           audit_share=opts.audit_share, info_share=opts.info_share,
                           weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds,
                           dims=opts.dims)
-        q = plan.queue
-        m = plan.wrong_probability(d.given_labels)
+        planned[:] = [(plan, plan.wrong_probability(d.given_labels))]
         audits.append(plan.audit_round(d.given_labels, _answer_of(state, n_all)))
-        picked = q.order
-        state, step = state.apply(picked, oracle.query(picked))
+        return plan.queue.order
+
+    def fit_round(state: CleaningState, step: AnswerStep, rnd: int) -> Fitted:
+        nonlocal model, fixed
+        (plan, m), q = planned[0], planned[0][0].queue
         fixed += step.n_changed
-        bought += int(picked.size)
         extra = {}
         if "pruned" in TRAIN_ON[opts.train_on]:
             extra["pruned"] = plan.pruned(np.setdiff1d(train, state.pool))
@@ -112,14 +111,17 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         est = remaining_wrong(audits, given=d.given_labels, answer=answer, m_now=m,
                               items=unknown)
         left = unknown[answer[unknown] < 0]
-        records.append(round_record(
-            rnd, step, fit, bought=bought, n_trained=int(candidates[trained_on].size),
-            given=d.given_labels, true=d.true_labels, seconds=time.perf_counter() - t_r,
-            trained_on=trained_on, n_audit=int(q.audit.size), n_info=int(q.info.size),
-            audit_wrong=int(np.sum(d.given_labels[q.audit] != d.true_labels[q.audit])),
-            wrong_left=int(np.sum(d.given_labels[left] != d.true_labels[left])),
-            estimate_left=None if est is None else est.as_dict()))
-        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+        return Fitted(state, fit, n_trained=int(candidates[trained_on].size), extra={
+            "trained_on": trained_on, "n_audit": int(q.audit.size), "n_info": int(q.info.size),
+            "audit_wrong": int(np.sum(d.given_labels[q.audit] != d.true_labels[q.audit])),
+            "wrong_left": int(np.sum(d.given_labels[left] != d.true_labels[left])),
+            "estimate_left": None if est is None else est.as_dict()})
+
+    t0 = time.perf_counter()
+    done = cleaning_rounds(state, rounds=act.rounds, oracle=oracle, queue=queue, fit=fit_round,
+                           data=d, say=ctx.say)
+    records += done.records
+    state = done.state
     labels = state.labels
     wrong = int(np.sum(labels[train] != d.true_labels[train]))
     return make_result(

@@ -66,9 +66,10 @@ from labelrefine.active.budgets import (
     quota_select,
 )
 from labelrefine.active.label_quality import combined_scores
-from labelrefine.active.loop import eval_sets, round_record, round_zero
+from labelrefine.active.loop import Fitted, cleaning_rounds, eval_sets, round_zero
 from labelrefine.active.registry import ScoreInputs, get_sampler
 from labelrefine.active.round import refit_select
+from labelrefine.active.state import AnswerStep, CleaningState
 from labelrefine.active.strategies import Strategy
 from labelrefine.config import PipelineSpec, PlusConfig
 from labelrefine.lnl.trainer import predict
@@ -190,26 +191,23 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     ref_counts = np.bincount(state.labels[train], minlength=c)
     oracle = ctx.oracle()
     records = [round_zero(lnl.fit, n_clean=int(clean.size))]
-    bought = fixed = 0
+    fixed = 0
     phase1_clean = clean.copy()
     audit_given = np.zeros(0, dtype=np.int64)  # given / answer of answered phase-1 clean items
     audit_answer = np.zeros(0, dtype=np.int64)
 
-    t0 = time.perf_counter()
-    for rnd in range(1, act.rounds + 1):
-        t_r = time.perf_counter()
-        pool = state.pool
-        if pool.size == 0:
-            break
-        labels = state.labels
+    def queue(state: CleaningState, rnd: int) -> np.ndarray:
+        pool, labels = state.pool, state.labels
         probs, _ = predict(model, ctx.source, pool, device=ctx.device)
         scores = query_scores(plus, probs, labels[pool], seed=seeding.sampler_seed(ctx.seed, rnd))
-        picked = pool[pick(plus, scores, labels[pool], probs, ctx.budget, c, ref_counts)]
-        state, step = state.apply(picked, oracle.query(picked))
+        return pool[pick(plus, scores, labels[pool], probs, ctx.budget, c, ref_counts)]
+
+    def fit_round(state: CleaningState, step: AnswerStep, rnd: int) -> Fitted:
+        nonlocal model, clean, suspects, asked, fixed, audit_given, audit_answer
+        picked = step.picked
         labels, relabeled, sure = state.labels, state.answered, step.sure
         fixed += step.n_changed
         asked = np.union1d(asked, picked)
-        bought += int(picked.size)
 
         others = np.setdiff1d(train, relabeled, assume_unique=True)
         if plus.resplit:
@@ -255,15 +253,18 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
             functools.partial(copy.deepcopy, model), ctx.source, candidates, train_labels,
             active=act, lnl=lnl_cfg, val=val, test=test, seed=ctx.seed, rnd=rnd,
             device=ctx.device)
-        records.append(round_record(
-            rnd, step, fit, bought=bought, n_trained=int(candidates[trained_on].size),
-            given=d.given_labels, true=d.true_labels, seconds=time.perf_counter() - t_r,
-            trained_on=trained_on,
-            trusted_classes=None if trust is None else np.flatnonzero(trust).tolist(),
-            n_pseudo=n_pseudo, pseudo_wrong=pseudo_wrong,
-            clean_wrong=int(np.sum(labels[clean] != d.true_labels[clean])),
-            queried_per_class=np.bincount(labels[picked], minlength=c).tolist()))
-        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+        return Fitted(state, fit, n_trained=int(candidates[trained_on].size), extra={
+            "trained_on": trained_on,
+            "trusted_classes": None if trust is None else np.flatnonzero(trust).tolist(),
+            "n_pseudo": n_pseudo, "pseudo_wrong": pseudo_wrong,
+            "clean_wrong": int(np.sum(labels[clean] != d.true_labels[clean])),
+            "queried_per_class": np.bincount(labels[picked], minlength=c).tolist()})
+
+    t0 = time.perf_counter()
+    done = cleaning_rounds(state, rounds=act.rounds, oracle=oracle, queue=queue, fit=fit_round,
+                           data=d, say=ctx.say)
+    records += done.records
+    state = done.state
     labels = state.labels
     wrong = int(np.sum(labels[train] != d.true_labels[train]))
     return make_result(
