@@ -5,7 +5,8 @@ relabeled) with a sampler (:func:`labelrefine.active.round.propose`), sends the 
 to the oracle, replaces their labels by the answers, moves them into the clean set
 (:meth:`~labelrefine.active.state.CleaningState.apply`) and fine-tunes the model
 (:func:`~labelrefine.active.round.refit`) on the trusted set; then it evaluates. Every
-simulated pipeline writes its rounds with :func:`round_zero` and :func:`round_record`. The clean set
+simulated pipeline runs its rounds with :func:`cleaning_rounds` (its own queue and fit steps)
+and writes them with :func:`round_zero` and :func:`round_record`. The clean set
 keeps its *given* labels: only queried items get the oracle's answer. ``oracle_leak=True``
 reproduces the official code's leak (the clean set's labels replaced by ground truth) and is
 an upper bound, not a method.
