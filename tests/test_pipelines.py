@@ -133,7 +133,7 @@ def _settings(ctx, budget: int) -> LoopSettings:
 def test_clean_set_keeps_given_labels_unless_leak(world, leak: bool) -> None:
     ctx, model, clean, pool = _loop_setup(world)
     d = ctx.data
-    loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="entropy",
+    loop = active_loop(model, ctx.source, d, trusted=clean, pool_idx=pool, sampler="entropy",
                        oracle=ctx.oracle(), settings=_settings(ctx, BUDGET), oracle_leak=leak)
     bought = np.concatenate(loop.queried)
     assert np.unique(bought).size == bought.size == ROUNDS * BUDGET
@@ -154,14 +154,14 @@ def test_loop_handles_small_pool_unsure_answers_and_bad_input(world) -> None:
     d = ctx.data
     small = pool[:BUDGET + 5]
     oracle = SimulatedOracle(d.true_labels, C, seed=0, unsure_rate=0.3)
-    loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=small, sampler="random",
+    loop = active_loop(model, ctx.source, d, trusted=clean, pool_idx=small, sampler="random",
                        oracle=oracle, settings=_settings(ctx, BUDGET))
     assert [r["n_queried"] for r in loop.records[1:]] == [BUDGET, 5]
     unsure = sum(r["n_unsure"] for r in loop.records[1:])
     assert unsure > 0
     assert loop.trusted.size == clean.size + small.size - unsure
     with pytest.raises(ValueError, match="model_factory"):
-        active_loop(None, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
+        active_loop(None, ctx.source, d, trusted=clean, pool_idx=pool, sampler="random",
                     oracle=oracle, settings=_settings(ctx, BUDGET))
     with pytest.raises(ValueError, match="budget must be >= 1, got 0"):
         _settings(ctx, 0)

@@ -2,7 +2,7 @@
 
 Round 0 evaluates the model phase 2 starts from. Each round 1..M ranks the pool (items not yet
 relabeled) with a sampler (:func:`labelrefine.active.round.propose`), sends the top ``budget``
-to the oracle, replaces their labels by the answers, moves them into the clean set
+to the oracle, replaces their labels by the answers, moves them into the trusted set
 (:meth:`~labelrefine.active.state.CleaningState.apply`) and fine-tunes the model
 (:func:`~labelrefine.active.round.refit`) on the trusted set; then it evaluates. Every
 simulated pipeline runs its rounds with :func:`cleaning_rounds` (its own queue and fit steps)
@@ -211,7 +211,7 @@ def active_loop(
     source: Any,
     data: PreparedData,
     *,
-    clean_idx: np.ndarray,
+    trusted: np.ndarray,
     pool_idx: np.ndarray,
     sampler: str,
     oracle: SyncOracle,
@@ -230,8 +230,8 @@ def active_loop(
         model: network phase 2 starts from (fine-tuned in place), or None when there is none
             yet (active learning from scratch: the first round then buys a random seed set and
             trains ``model_factory()`` on it for ``first_fit_epochs``; round 0 is skipped).
-        clean_idx: items trained on in phase 2 before any purchase (LNL's clean set; may be
-            empty). Queried items join it.
+        trusted: items trained on in phase 2 before any purchase (LNL's clean set; may be
+            empty). Items answered with a label join it.
         pool_idx: items that may be queried (each at most once).
         sampler: ``random``, ``entropy``, ``margin``, ``coreset`` or ``joint``.
         oracle: answers queries (:class:`labelrefine.active.oracle.SimulatedOracle`); an
@@ -255,7 +255,7 @@ def active_loop(
         raise ValueError("active_loop: model is None and no model_factory was given")
     cfg, seed, device = settings.active, settings.seed, settings.device
     labels = (data.given_labels if labels is None else labels).astype(np.int64, copy=True)
-    trusted = np.unique(np.asarray(clean_idx, dtype=np.int64))
+    trusted = np.unique(np.asarray(trusted, dtype=np.int64))
     if oracle_leak and trusted.size:
         labels[trusted] = data.true_labels[trusted]
     state = CleaningState.start(labels, pool=pool_idx, trusted=trusted)

@@ -19,7 +19,7 @@ def run_al_only(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     loop = active_loop(
         None, ctx.source, ctx.data,
-        clean_idx=np.zeros(0, dtype=np.int64), pool_idx=ctx.data.train_idx,
+        trusted=np.zeros(0, dtype=np.int64), pool_idx=ctx.data.train_idx,
         sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
         settings=ctx.loop_settings(),
         model_factory=lambda: ctx.new_model(offset=1), first_fit_epochs=ctx.cfg.lnl.epochs,

@@ -69,7 +69,7 @@ def run_alc_coteaching(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     loop = active_loop(
         lnl.model, ctx.source, d,
-        clean_idx=np.zeros(0, dtype=np.int64), pool_idx=d.train_idx,
+        trusted=np.zeros(0, dtype=np.int64), pool_idx=d.train_idx,
         sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
         settings=ctx.loop_settings(),
         round0=lnl.fit, train_fn=train, progress=ctx.progress,

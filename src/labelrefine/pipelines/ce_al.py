@@ -32,7 +32,7 @@ def run_ce_al(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     loop = active_loop(
         lnl.model, ctx.source, ctx.data,
-        clean_idx=train_set, pool_idx=ctx.data.train_idx,
+        trusted=train_set, pool_idx=ctx.data.train_idx,
         sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
         settings=ctx.loop_settings(),
         round0=lnl.fit, progress=ctx.progress,

@@ -30,7 +30,7 @@ def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     start = PAPER.start(ctx.data.given_labels, train=ctx.data.train_idx, clean=lnl.clean_idx)
     loop = active_loop(
         lnl.model, ctx.source, ctx.data,
-        clean_idx=start.trusted, pool_idx=start.pool,
+        trusted=start.trusted, pool_idx=start.pool,
         sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
         settings=ctx.loop_settings(),
         round0=lnl.fit, oracle_leak=ctx.active.oracle_leak, progress=ctx.progress,
