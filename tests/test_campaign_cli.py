@@ -325,13 +325,14 @@ def expert_answers_over_http(client, truth: list[str]) -> int:
 
 def simulate(root: Path, cfg, dataset, *, seed: int, client_factory,
              strategy: str = "paper") -> tuple[list, list]:
-    """Run a campaign strategy's simulated twin (``paper``: ``ours`` + entropy, ``find``:
-    ``ours_find``) and a campaign on the same noisy labels; return both per-round logs as
+    """Run a campaign strategy's simulated twin (``paper``: ``ours`` + entropy, ``plus``:
+    ``ours_plus`` with the campaign's plus settings, ``find``: ``ours_find``) and a campaign
+    on the same noisy labels; return both per-round logs as
     ``[(round, labels_bought, val_f1, test_f1, query_precision)]``."""
     from labelrefine.campaign.create import init_campaign
     from labelrefine.campaign.status import campaign_status
     from labelrefine.campaign.step import StepOptions, run_step
-    from labelrefine.config import PipelineSpec
+    from labelrefine.config import PipelineSpec, PlusConfig
     from labelrefine.data.prepare import prepare_data
     from labelrefine.experiments.runner import load_source
     from labelrefine.pipelines import PipelineContext, run_pipeline
@@ -356,6 +357,9 @@ def simulate(root: Path, cfg, dataset, *, seed: int, client_factory,
     ctx = PipelineContext(cfg=run_cfg, data=data, source=source, noise=noise, seed=seed,
                           device="cpu")
     twin = {"paper": PipelineSpec(name="ours", sampler="entropy"),
+            # the campaign's plus: every unanswered item ranked by the sampler, no quotas
+            "plus": PipelineSpec(name="ours_plus", plus=PlusConfig(
+                pool="all", train_on="select", sampler="entropy", class_budget="none")),
             "find": PipelineSpec(name="ours_find")}[strategy]
     result = run_pipeline(twin, ctx)
     pipe = [(r["round"], r["labels_bought"], r["val_f1"], r["test_f1"], r["query_precision"])
@@ -425,7 +429,7 @@ def test_campaign_with_scripted_expert_matches_simulated_pipeline(tmp_path, cach
         client = TestClient(create_app(db, token="t"), headers={"X-Token": "t"})
         yield client
 
-    for strategy in ("paper", "find"):
+    for strategy in ("paper", "plus", "find"):
         root = tmp_path / strategy
         root.mkdir()
         pipe, camp = simulate(root, cfg, dataset, seed=3, client_factory=client_factory,

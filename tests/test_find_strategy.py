@@ -55,6 +55,8 @@ def test_find_step_queues_from_the_whole_training_set_with_a_hidden_audit(tmp_pa
     # before any answer there is no estimate
     data = json.loads(run("campaign", "status", db, "--json").output)
     assert data["strategy"] == "find" and data["wrong_left"] is None
+    # status counts the pool the step draws from: every training item, not phase 1's suspects
+    assert data["suspects_left"] == len(train)
 
     assert answer_queue(db, truth) == 12
     res = run("campaign", "status", db)
@@ -67,6 +69,7 @@ def test_find_step_queues_from_the_whole_training_set_with_a_hidden_audit(tmp_pa
     assert w["low"] <= w["estimate"] <= w["high"]
     assert w["audited"] == 1 and w["rounds"] == 1
     assert w["n_left"] == len(train) - 12
+    assert data["suspects_left"] == len(train) - 12
     assert 0 <= w["high"] <= w["n_left"]
 
     # the strategy is fixed at the first step

@@ -145,3 +145,29 @@ def test_real_labels_are_not_scored_as_truth(small_config: Path, tmp_path: Path)
     assert "clean precision not measurable" in text and "precision 1.000" not in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["clean_precision"] is None and summary["clean_recall"] is None
+
+
+def test_schedule_is_derived_from_the_training_set_size_as_in_a_sweep(
+        small_config: Path, tmp_path: Path, monkeypatch):
+    """``labelrefine lnl`` resolves the settings as ``labelrefine run`` and campaigns do: the
+    schedule fields a config leaves open come from the training-set size."""
+    import labelrefine.lnl.phase1 as phase1_mod
+    from labelrefine.lnl.adaptive import adaptive_schedule
+
+    cfg = yaml.safe_load(small_config.read_text())
+    for key in ("epochs", "warmup", "batch_size", "lr"):
+        del cfg["lnl"][key]
+    path = tmp_path / "open.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    seen = {}
+
+    def stop(lnl, inputs, **kwargs):  # noqa: ANN001, ANN202
+        seen["lnl"], seen["n"] = lnl, int(inputs.data.train_idx.size)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(phase1_mod, "run_phase1", stop)
+    _run(str(path), "--out", str(tmp_path / "out"))
+    want = adaptive_schedule(seen["n"])
+    lnl = seen["lnl"]
+    assert (lnl.epochs, lnl.warmup, lnl.batch_size, lnl.lr) == (
+        want["epochs"], want["warmup"], want["batch_size"], want["lr"])

@@ -17,7 +17,7 @@ from conftest import (
     tiny_pipeline_context,
     tiny_pipeline_world,
 )
-from labelrefine.active.loop import active_loop, eval_sets
+from labelrefine.active.loop import LoopSettings, active_loop, eval_sets
 from labelrefine.active.oracle import SimulatedOracle
 from labelrefine.config import NoiseConfig, PipelineSpec
 from labelrefine.data.dataset import ImageDataset
@@ -125,13 +125,16 @@ def _loop_setup(world):
     return ctx, model, clean, pool
 
 
+def _settings(ctx, budget: int) -> LoopSettings:
+    return LoopSettings(active=ctx.active, lnl=ctx.cfg.lnl, budget=budget, seed=0)
+
+
 @pytest.mark.parametrize("leak", [False, True])
 def test_clean_set_keeps_given_labels_unless_leak(world, leak: bool) -> None:
     ctx, model, clean, pool = _loop_setup(world)
     d = ctx.data
-    loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="entropy",
-                       oracle=ctx.oracle(), cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET,
-                       seed=0, oracle_leak=leak)
+    loop = active_loop(model, ctx.source, d, trusted=clean, pool_idx=pool, sampler="entropy",
+                       oracle=ctx.oracle(), settings=_settings(ctx, BUDGET), oracle_leak=leak)
     bought = np.concatenate(loop.queried)
     assert np.unique(bought).size == bought.size == ROUNDS * BUDGET
     assert np.isin(bought, pool).all()
@@ -141,7 +144,7 @@ def test_clean_set_keeps_given_labels_unless_leak(world, leak: bool) -> None:
     assert (loop.labels[clean] != d.true_labels[clean]).any() != leak  # 20 noisy kept w/o leak
     untouched = np.setdiff1d(pool, bought)
     assert np.array_equal(loop.labels[untouched], d.given_labels[untouched])
-    assert np.array_equal(loop.clean_idx, np.union1d(clean, bought))
+    assert np.array_equal(loop.trusted, np.union1d(clean, bought))
     assert np.array_equal(d.given_labels, prepare_data(world[0], ctx.cfg.split, ctx.noise, None,
                                                        0).given_labels)  # input not modified
 
@@ -151,18 +154,17 @@ def test_loop_handles_small_pool_unsure_answers_and_bad_input(world) -> None:
     d = ctx.data
     small = pool[:BUDGET + 5]
     oracle = SimulatedOracle(d.true_labels, C, seed=0, unsure_rate=0.3)
-    loop = active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=small, sampler="random",
-                       oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET, seed=0)
+    loop = active_loop(model, ctx.source, d, trusted=clean, pool_idx=small, sampler="random",
+                       oracle=oracle, settings=_settings(ctx, BUDGET))
     assert [r["n_queried"] for r in loop.records[1:]] == [BUDGET, 5]
     unsure = sum(r["n_unsure"] for r in loop.records[1:])
     assert unsure > 0
-    assert loop.clean_idx.size == clean.size + small.size - unsure
+    assert loop.trusted.size == clean.size + small.size - unsure
     with pytest.raises(ValueError, match="model_factory"):
-        active_loop(None, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
-                    oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=BUDGET, seed=0)
-    with pytest.raises(ValueError, match="budget"):
-        active_loop(model, ctx.source, d, clean_idx=clean, pool_idx=pool, sampler="random",
-                    oracle=oracle, cfg=ctx.active, lnl=ctx.cfg.lnl, budget=0, seed=0)
+        active_loop(None, ctx.source, d, trusted=clean, pool_idx=pool, sampler="random",
+                    oracle=oracle, settings=_settings(ctx, BUDGET))
+    with pytest.raises(ValueError, match="budget must be >= 1, got 0"):
+        _settings(ctx, 0)
 
 
 def test_budget_fraction_and_noise_overrides(world) -> None:
@@ -278,3 +280,39 @@ def test_trusted_labels_are_spared_by_the_noise_and_never_queried(world) -> None
         queried[use] = set(asked)
         assert res["n_trusted"] == (int(mask[tr].sum()) if use else 0)
     assert not queried[True] & set(data.trusted_train)
+
+
+def test_results_record_the_ranking_used_and_ignored_samplers_are_refused(world) -> None:
+    """``ours_plus`` ranks with ``plus.sampler`` and records it; a ``sampler`` that a pipeline
+    would ignore fails before any work, in a run and in a sweep's expansion."""
+    from labelrefine.config import ConfigError, PlusConfig
+    from labelrefine.experiments.sweep import expand_runs
+    from labelrefine.settings import pipeline_sampler
+
+    plus = PipelineSpec(name="ours_plus", plus=PlusConfig(sampler="margin"))
+    res = run_pipeline(plus, _context(world))
+    assert res["sampler"] == "margin"
+    assert pipeline_sampler(PipelineSpec(name="ours")) == "entropy"
+    assert pipeline_sampler(PipelineSpec(name="alc_coteaching")) == "joint"
+    assert pipeline_sampler(PipelineSpec(name="clean")) is None
+    for name, says in (("ours_plus", "set plus.sampler"), ("cleanlab_relabel", "ranks with"),
+                       ("clean", "queries nothing")):
+        bad = PipelineSpec(name=name, sampler="coreset")
+        with pytest.raises(ValueError, match=f"pipeline {name}: 'sampler: coreset'.*{says}"):
+            run_pipeline(bad, _context(world))
+        cfg = _config().model_copy(update={"pipelines": [bad]})
+        with pytest.raises(ConfigError, match=f"pipelines: pipeline {name}"):
+            expand_runs(cfg)
+
+
+def test_the_sweep_groups_runs_by_the_phase1_the_pipelines_cache(world) -> None:
+    """One identity of a shared phase 1: the sweep's grouping key is the key the pipelines'
+    phase-1 cache stores (method, mix, tau, epochs)."""
+    from labelrefine.experiments.sweep import RunKey, phase1_group
+
+    for spec in (PipelineSpec(name="ours", sampler="random"), PipelineSpec(name="ce_al"),
+                 PipelineSpec(name="ours", mix=0.0), PipelineSpec(name="alc_coteaching")):
+        ctx = _context(world)
+        run_pipeline(spec, ctx)
+        assert list(ctx.phase1_cache) == [
+            phase1_group(ctx.cfg, RunKey(0, ctx.noise, spec, ctx.seed))], spec.display

@@ -22,8 +22,9 @@ from labelrefine.active.registry import (
     ScoreSampler,
     get_sampler,
 )
-from labelrefine.active.round import apply_answers, propose
+from labelrefine.active.round import propose
 from labelrefine.active.samplers import SAMPLERS, ranked
+from labelrefine.active.state import CleaningState
 from labelrefine.config import (
     ConfigError,
     NoiseConfig,
@@ -135,13 +136,15 @@ def test_propose_and_apply_answers(monkeypatch: pytest.MonkeyPatch) -> None:
                    k=3, seed=5, rnd=1).items.size == 3  # no model yet: random
 
     picked = np.array([12, 15, 17])
-    step = apply_answers(labels, pool, trusted, picked, np.array([2, UNSURE, labels[17]]))
-    assert step.labels[12] == 2 and step.labels[15] == labels[15] and labels[12] == 0
+    before = CleaningState.start(labels, pool=pool, trusted=trusted)
+    state, step = before.apply(picked, np.array([2, UNSURE, labels[17]]))
+    assert state.labels[12] == 2 and state.labels[15] == labels[15] and labels[12] == 0
+    assert before.labels[12] == 0  # the old state is unchanged
     assert step.n_changed == 1 and step.sure.tolist() == [True, False, True]
-    assert not set(picked) & set(step.pool) and {12, 17} <= set(step.trusted)
-    assert 15 not in step.trusted
+    assert not set(picked) & set(state.pool) and {12, 17} <= set(state.trusted)
+    assert 15 not in state.trusted and state.answered.tolist() == [12, 17]
     with pytest.raises(ValueError, match="2 answers for 3"):
-        apply_answers(labels, pool, trusted, picked, np.array([1, 2]))
+        before.apply(picked, np.array([1, 2]))
 
 
 # ----------------------------------------------------------------------------- settings
@@ -237,12 +240,12 @@ def test_confidence_sampler_from_the_campaign_cli(tmp_path: Path,
 
 # ----------------------------------------------------------------------------- layering
 
-#: cli -> experiments / campaign / web -> pipelines -> active -> lnl -> models -> data -> config
-#: (config, extensions, seeding, runtime, io, validation and metrics are the base layer). The
-#: config finds the registries through ``labelrefine.extensions``, which the registries offer
-#: their lookups to; ``labelrefine/__init__.py`` (no layer) wires them.
+#: cli -> experiments / campaign / web -> pipelines -> active / settings -> lnl -> models -> data
+#: -> config (config, extensions, seeding, runtime, io, validation and metrics are the base
+#: layer). The config finds the registries through ``labelrefine.extensions``, which the
+#: registries offer their lookups to; ``labelrefine/__init__.py`` (no layer) wires them.
 LAYER = {"config": 0, "extensions": 0, "seeding": 0, "runtime": 0, "io": 0, "validation": 0,
-         "metrics": 0, "data": 1, "models": 2, "lnl": 3, "active": 4, "pipelines": 5,
+         "metrics": 0, "data": 1, "models": 2, "lnl": 3, "active": 4, "settings": 4, "pipelines": 5,
          "experiments": 6, "campaign": 6, "web": 6, "cli": 7}
 
 

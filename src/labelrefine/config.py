@@ -498,6 +498,21 @@ class PipelineSpec(_Strict):
         return "+".join(parts)
 
 
+def phase1_method(lnl: LNLConfig) -> str:
+    """CT_VOG, or plain Co-teaching when the mix ratio is 0: the phase 1 of ``ours``,
+    ``ours_plus``, ``ours_find`` and campaigns. :class:`ConfigError` when ``lnl.method``
+    names another method (they would not train it)."""
+    method = "coteaching" if lnl.mix == 0 else "ct_vog"
+    if lnl.method not in (PHASE1_METHOD, method):
+        raise ConfigError(
+            f"lnl.method: {lnl.method!r} is not what the pipelines ours, ours_plus, "
+            f"ours_find and campaigns train in phase 1 (ct_vog, plain Co-teaching with "
+            f"mix 0); leave lnl.method at {PHASE1_METHOD!r} (lnl.method chooses the "
+            f"method of `labelrefine lnl`)"
+        )
+    return method
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """The settings one run uses once every override is applied (:func:`resolve_settings`).
@@ -516,18 +531,9 @@ class RunSettings:
 
     @property
     def phase1_method(self) -> str:
-        """CT_VOG, or plain Co-teaching when the mix ratio is 0: the phase 1 of ``ours``,
-        ``ours_plus``, ``ours_find`` and campaigns. :class:`ConfigError` when ``lnl.method``
-        names another method (they would not train it)."""
-        method = "coteaching" if self.lnl.mix == 0 else "ct_vog"
-        if self.lnl.method not in (PHASE1_METHOD, method):
-            raise ConfigError(
-                f"lnl.method: {self.lnl.method!r} is not what the pipelines ours, ours_plus, "
-                f"ours_find and campaigns train in phase 1 (ct_vog, plain Co-teaching with "
-                f"mix 0); leave lnl.method at {PHASE1_METHOD!r} (lnl.method chooses the "
-                f"method of `labelrefine lnl`)"
-            )
-        return method
+        """What ``ours``, ``ours_plus``, ``ours_find`` and campaigns train in phase 1
+        (:func:`phase1_method`)."""
+        return phase1_method(self.lnl)
 
 
 def resolve_settings(lnl: LNLConfig, active: ActiveConfig, noise: NoiseConfig | None = None,

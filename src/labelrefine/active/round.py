@@ -11,22 +11,22 @@ A round has two halves (docs/design.md, "A round"):
   (``ours_plus`` and ``campaign step --strategy plus``).
 
 Between the two, answers arrive: from a simulated oracle in :func:`labelrefine.active.loop.
-active_loop` (:func:`apply_answers` updates labels, pool and trusted set), from experts through
-the campaign ledger in :mod:`labelrefine.campaign.step`. Both call these functions with the
-same arrays and seeds (:mod:`labelrefine.seeding`), so a campaign whose expert answers with the
-true labels reproduces the simulated ``ours`` pipeline round for round.
+active_loop` and the simulated pipelines, from experts through the campaign ledger in
+:mod:`labelrefine.campaign.step`; :meth:`labelrefine.active.state.CleaningState.apply` updates
+labels, pool and trusted set, and a :class:`~labelrefine.active.strategies.Strategy` says which
+items may be queried and which candidate training sets a round fits. Both sides call these
+functions with the same arrays and seeds (:mod:`labelrefine.seeding`), so a campaign whose
+expert answers with the true labels reproduces its simulated twin round for round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from labelrefine import seeding
-from labelrefine.active.oracle import UNSURE
 from labelrefine.active.samplers import Ranking, ranked
 from labelrefine.config import ActiveConfig, LNLConfig
 from labelrefine.lnl.trainer import EvalSet, FitResult, ProgressFn, fit_ce, predict
@@ -109,25 +109,6 @@ def refit(model: Classifier, source: Any, trusted: np.ndarray, labels: np.ndarra
     )
 
 
-#: The training sets each ``train_on`` setting fits from the same weights (the better-validating
-#: one is kept): ``clean`` = phase 1's clean set plus the answers, ``relabeled`` = the answers
-#: only, ``pruned`` = every training item with its current label except the unanswered ones
-#: the finder flags (:func:`labelrefine.active.finding.flag_issues`).
-TRAIN_ON: dict[str, tuple[str, ...]] = {
-    "clean": ("clean",), "relabeled": ("relabeled",), "pruned": ("pruned",),
-    "select": ("clean", "relabeled"), "select_pruned": ("clean", "relabeled", "pruned"),
-}
-
-
-def candidates(train_on: str, sets: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The candidate training sets of ``train_on`` (:data:`TRAIN_ON`) among ``sets``; an empty
-    one is dropped, and with none left the ``clean`` set is the only candidate."""
-    if train_on not in TRAIN_ON:
-        raise ValueError(f"unknown train_on {train_on!r}; choose one of {', '.join(TRAIN_ON)}")
-    out = {k: np.asarray(sets[k]) for k in TRAIN_ON[train_on] if k in sets and len(sets[k])}
-    return out or {"clean": np.asarray(sets["clean"])}
-
-
 def refit_select(make_net: Callable[[], Classifier], source: Any,
                  candidates: Mapping[str, np.ndarray], labels: np.ndarray, *,
                  progress: Callable[[str], ProgressFn | None] | None = None,
@@ -145,36 +126,3 @@ def refit_select(make_net: Callable[[], Classifier], source: Any,
     if best is None:
         raise ValueError("no candidate training set")
     return best
-
-
-@dataclass
-class Answered:
-    """What :func:`apply_answers` changed."""
-
-    labels: np.ndarray  # (N,) labels with the sure answers applied (a new array)
-    pool: np.ndarray  # pool without the queried items (sorted)
-    trusted: np.ndarray  # trusted set plus the items answered with a label (sorted)
-    sure: np.ndarray  # (k,) bool: which answers were labels (not "unsure")
-    n_changed: int  # sure answers that differ from the label they replace
-
-
-def apply_answers(labels: np.ndarray, pool: np.ndarray, trusted: np.ndarray,
-                  picked: np.ndarray, answers: np.ndarray) -> Answered:
-    """Apply one round's answers: labels replaced, items leave the pool, labeled ones are
-    trusted. An :data:`~labelrefine.active.oracle.UNSURE` answer removes the item from the
-    pool without changing its label or trusting it."""
-    picked = np.asarray(picked, dtype=np.int64)
-    answers = np.asarray(answers, dtype=np.int64)
-    if picked.shape != answers.shape:
-        raise ValueError(f"{answers.size} answers for {picked.size} queried items")
-    sure = answers != UNSURE
-    new = np.array(labels, dtype=np.int64, copy=True)
-    n_changed = int(np.sum(answers[sure] != new[picked[sure]]))
-    new[picked[sure]] = answers[sure]
-    return Answered(
-        labels=new,
-        pool=np.setdiff1d(pool, picked, assume_unique=True),
-        trusted=np.union1d(trusted, picked[sure]),
-        sure=sure,
-        n_changed=n_changed,
-    )

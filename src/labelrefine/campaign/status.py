@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labelrefine.active.strategies import campaign_strategy
 from labelrefine.campaign.create import campaign_trusted
 from labelrefine.campaign.estimates import interval, summary, wrong_probabilities
 from labelrefine.campaign.ledger import UNSURE, CampaignError, Ledger
@@ -57,9 +58,10 @@ class CampaignStatus:
       adjudicated); ``unsure`` answers and open conflicts not counted.
     - ``query_precision``: share of expert-labeled queued items whose given label was wrong.
     - ``flip_rate``: share of all expert-labeled items whose given label was wrong.
-    - ``suspects_left``: items the latest model did not trust (not in its clean set) and no
-      expert has decided yet -- the pool the next round draws from (with ``--strategy plus``
-      every undecided training item).
+    - ``suspects_left``: the pool the next round draws from, as ``campaign step`` computes it
+      (:meth:`labelrefine.active.strategies.Strategy.pool_of`): phase 1's suspects
+      (``paper``) or every training item (``plus``, ``find``) that no expert has decided yet
+      and the team does not trust.
     - ``estimated_noise``: the estimated share of wrong labels left in the whole training set,
       ``wrong_left`` / ``n_train`` (None without an audit estimate: the pool alone says
       nothing about the clean set's wrong labels).
@@ -238,21 +240,17 @@ def campaign_status(ledger: Ledger, *, stop_below: float = STOP_BELOW) -> Campai
     flip = float(np.mean(changed)) if len(changed) else None
 
     suspects_left: int | None = None
+    trusted = np.intersect1d(campaign_trusted(ledger), np.flatnonzero(train))
     left = np.zeros(0, dtype=np.int64)
     est: float | None = None
     if current is not None:
-        s = ledger.scores(current)
-        suspect = np.zeros(len(items), dtype=bool)
-        if strategy == "plus":  # its pool is every training item (campaign.step)
-            suspect[:] = True
-        else:
-            suspect[s["item"].to_numpy(dtype=np.int64)[~s["clean"].to_numpy()]] = True
-        decided = np.zeros(len(items), dtype=bool)
-        leaving = ledger.final_answers()["item"].to_numpy(dtype=np.int64)
-        decided[leaving] = True
-        left = np.flatnonzero(suspect & train & ~decided)
+        s0 = ledger.scores(0)
+        phase1_clean = s0["item"].to_numpy(dtype=np.int64)[s0["clean"].to_numpy(dtype=bool)]
+        settled = np.union1d(ledger.final_answers()["item"].to_numpy(dtype=np.int64), trusted)
+        # the pool the next step draws from, as campaign step computes it
+        left = campaign_strategy(strategy).pool_of(np.flatnonzero(train), phase1_clean,
+                                                   settled=settled)
         suspects_left = int(left.size)
-    trusted = np.intersect1d(campaign_trusted(ledger), np.flatnonzero(train))
     whole, parts = _audit_estimate(ledger, rounds, given, train, trusted,
                                    None if current is None else wrong_w(current))
     if whole is not None and train.sum():

@@ -46,7 +46,6 @@ column). ``test`` items, when present, are only reported.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -66,8 +65,9 @@ from labelrefine.active.finding import (
     plan_round_from_probs,
 )
 from labelrefine.active.registry import SAMPLER_NAMES, get_sampler
-from labelrefine.active.round import TRAIN_ON, propose, refit_select
-from labelrefine.active.round import candidates as fit_candidates
+from labelrefine.active.round import propose, refit_select
+from labelrefine.active.state import CleaningState
+from labelrefine.active.strategies import TRAIN_ON, Strategy, campaign_strategy
 from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
 from labelrefine.campaign.create import campaign_features, campaign_pred_probs, campaign_trusted
 from labelrefine.campaign.estimates import finder_estimate, model_estimate
@@ -79,10 +79,8 @@ from labelrefine.config import (
     FindConfig,
     LNLConfig,
     load_config,
-    resolve_settings,
 )
 from labelrefine.data.dataset import ImageDataset
-from labelrefine.lnl.adaptive import adapt
 from labelrefine.lnl.guard import fallback_queue
 from labelrefine.lnl.phase1 import build_source
 from labelrefine.lnl.sources import for_training
@@ -96,6 +94,8 @@ from labelrefine.lnl.trainer import (
 )
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
+from labelrefine.settings import CAMPAIGN_NOISE_RATE, DEFAULT_SAMPLERS
+from labelrefine.settings import resolve as resolve_run
 
 #: Samplers ``campaign step`` accepts: every registered one.
 SAMPLERS = SAMPLER_NAMES
@@ -111,11 +111,11 @@ class StepOptions:
     """
 
     budget: int | None = None
-    sampler: str = "entropy"
+    sampler: str = DEFAULT_SAMPLERS["campaign"]
     seed: int = 0
     views: int | None = None
     epochs: int | None = None
-    noise_rate: float = 0.2
+    noise_rate: float = CAMPAIGN_NOISE_RATE
     config: Path | None = None
     experiment: ExperimentConfig | None = None
     device: str = "auto"
@@ -174,9 +174,11 @@ class Settings:
         )
 
 
-def first_settings(opts: StepOptions) -> Settings:
+def first_settings(opts: StepOptions, n_train: int) -> Settings:
     """Settings for round 0 from the options (an experiment config's encoder / lnl / active
-    sections when given; its single noise setting supplies tau, mix and budget overrides)."""
+    sections when given; its single noise setting supplies tau, mix and budget overrides),
+    resolved as every run is (:func:`labelrefine.settings.resolve`: the override rules, then
+    the schedule derived from the ``n_train`` training items)."""
     cfg = opts.experiment
     if cfg is None and opts.config is not None:
         cfg = load_config(opts.config)
@@ -185,22 +187,23 @@ def first_settings(opts: StepOptions) -> Settings:
     else:  # a single noise setting supplies tau, mix and budget overrides
         encoder, lnl, active = cfg.encoder, cfg.lnl, cfg.active
         noise = cfg.noise[0] if len(cfg.noise) == 1 else None
-    resolved = resolve_settings(lnl, active, noise, noise_rate=opts.noise_rate)
-    lnl, active, tau = resolved.lnl, resolved.active, resolved.tau
-    if not 0 <= tau < 1:
-        raise CampaignError(f"noise rate / forget rate must be in [0, 1), got {tau}")
     if opts.views is not None:
         encoder = encoder.model_copy(update={"views": int(opts.views)})
-    if opts.epochs is not None:
+    if opts.epochs is not None:  # before the schedule: warm-up follows the epochs that run
         lnl = lnl.model_copy(update={"epochs": int(opts.epochs)})
-    lnl = lnl.model_copy(update={"method": resolved.phase1_method})
+    try:
+        run = resolve_run(lnl, active, n_train=n_train, seed=int(opts.seed), noise=noise,
+                          noise_rate=opts.noise_rate)
+    except ValueError as err:
+        raise CampaignError(str(err)) from None
     shares = {k: v for k, v in (("audit_share", opts.audit_share),
                                 ("info_share", opts.info_share)) if v is not None}
     try:
         find = FindConfig.model_validate(shares)
     except ValueError as err:
         raise CampaignError(f"find options: {err}") from None
-    return Settings(encoder=encoder, lnl=lnl, active=active, seed=int(opts.seed), tau=float(tau),
+    return Settings(encoder=encoder, lnl=run.lnl.model_copy(update={"method": run.phase1_method}),
+                    active=run.active, seed=run.seed, tau=run.tau,
                     strategy=opts.strategy or DEFAULT_STRATEGY, find=find)
 
 
@@ -370,24 +373,24 @@ def run_step(
                 f"round {rnd - 1} still has {total - done} of {total} queued items unanswered; "
                 "answer them first, or pass --force to step anyway (they return to the pool)"
             )
+    st = _state(ledger)
+    n_train = int(st.train_idx.size)
     if rnd == 0:
-        settings = first_settings(opts)
+        settings = first_settings(opts, n_train)
     else:
         settings = Settings.from_dict(rounds["settings"].iloc[0])
         if opts.strategy is not None and opts.strategy != settings.strategy:
             raise CampaignError(f"the strategy is fixed at the first step; this campaign uses "
                                 f"{settings.strategy!r}, not {opts.strategy!r}")
+    strategy = campaign_strategy(settings.strategy, settings.find.train_on)
     device = str(resolve_device(opts.device))
     names = ledger.class_names
     c = len(names)
-    st = _state(ledger)
-    if rnd == 0:  # schedule from the training-set size (lnl.auto_schedule); stored with round 0
-        lnl_a, active_a = adapt(settings.lnl, settings.active, int(st.train_idx.size))
-        settings = dataclasses.replace(settings, lnl=lnl_a, active=active_a)
+    budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
+    if budget < 1:
+        raise CampaignError(f"budget must be >= 1, got {budget}")
     given_probs = campaign_pred_probs(ledger)
     if given_probs is not None:  # the team's own probabilities: nothing to train
-        n_train = int(st.train_idx.size)
-        budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
         return _step_on_given_probs(ledger, settings, st, rnd, budget, given_probs)
     dataset = campaign_dataset(ledger)
     own = campaign_features(ledger, dataset, device=device, progress=progress)
@@ -395,10 +398,6 @@ def run_step(
                           settings.lnl)
     in_dim = getattr(source, "in_dim", None)
     seed = settings.seed
-    n_train = int(st.train_idx.size)
-    budget = int(opts.budget) if opts.budget is not None else settings.active.budget(n_train)
-    if budget < 1:
-        raise CampaignError(f"budget must be >= 1, got {budget}")
 
     with _progress(progress) as task:
         if rnd == 0:
@@ -437,12 +436,13 @@ def run_step(
             epochs = (
                 int(opts.epochs) if opts.epochs is not None else settings.active.epochs_per_round
             )
-            candidates = _candidates(settings, phase1_clean, st.labeled)
+            state = _cleaning_state(strategy, st, phase1_clean)
+            candidates = _candidates(strategy, state)
             trained_on, model, fit = refit_select(  # each from round r-1's network
                 lambda: load_model(data, settings, c, in_dim),
                 source,
                 candidates,
-                st.labels,
+                state.labels,
                 active=settings.active,
                 lnl=settings.lnl,
                 val=st.val,
@@ -461,11 +461,10 @@ def run_step(
             if len(candidates) > 1:
                 metrics["trained_on"] = trained_on
 
-    trusted = np.union1d(phase1_clean, st.labeled)
     if rnd == 0:
-        trained = trusted
-    suspects = np.setdiff1d(st.train_idx, phase1_clean)
-    pool = np.setdiff1d(suspects if settings.strategy == "paper" else st.train_idx, st.settled)
+        state = _cleaning_state(strategy, st, phase1_clean)
+        trained = state.trusted
+    pool = state.pool
     all_idx = np.arange(len(st.given), dtype=np.int64)
     probs_all, emb_all = predict(model, source, all_idx, device=device)
     k = min(budget, int(pool.size))
@@ -492,8 +491,8 @@ def run_step(
             model,
             source,
             pool=pool,
-            trusted=trusted,
-            labels=st.labels,
+            trusted=state.trusted,
+            labels=state.labels,
             sampler=opts.sampler,
             k=k,
             seed=seed,
@@ -560,17 +559,22 @@ def run_step(
     )
 
 
-def _candidates(settings: Settings, phase1_clean: np.ndarray,
-                labeled: np.ndarray) -> dict[str, np.ndarray]:
+def _cleaning_state(strategy: Strategy, st: _CampaignState,
+                    phase1_clean: np.ndarray) -> CleaningState:
+    """The campaign's :class:`~labelrefine.active.state.CleaningState` as its ledger holds it:
+    the experts' labels applied, the strategy's pool without the settled items, the trusted
+    set phase 1's clean set plus the expert-labeled items."""
+    return strategy.start(st.labels, train=st.train_idx, clean=phase1_clean,
+                          settled=st.settled, answered=st.labeled)
+
+
+def _candidates(strategy: Strategy, state: CleaningState) -> dict[str, np.ndarray]:
     """The training sets a fine-tuning round fits from the same weights (the better-validating
-    is kept, :data:`labelrefine.active.round.TRAIN_ON`): ``paper`` the clean set plus the
-    answers; ``plus`` also the answers alone; ``find`` as ``find.train_on`` says (the
-    ``pruned`` candidates are simulated only: ``ours_find``)."""
-    train_on = {"paper": "clean", "plus": "select", "find": settings.find.train_on}
-    if "pruned" in TRAIN_ON[train_on[settings.strategy]]:
+    is kept): the strategy's (:mod:`labelrefine.active.strategies`); the ``pruned``
+    candidates are simulated only (``ours_find``)."""
+    if "pruned" in TRAIN_ON[strategy.train_on]:
         raise CampaignError("find.train_on with 'pruned' is simulated only (ours_find)")
-    return fit_candidates(train_on[settings.strategy],
-                          {"clean": np.union1d(phase1_clean, labeled), "relabeled": labeled})
+    return strategy.candidates(state)
 
 
 def _find_queue(opts: FindConfig, features: np.ndarray, st: _CampaignState, k: int, seed: int,
@@ -630,11 +634,10 @@ def _step_on_given_probs(ledger: Ledger, settings: Settings, st: _CampaignState,
     if settings.strategy != "find":
         raise CampaignError("a campaign on given probabilities queues with --strategy find "
                             f"(it trains nothing), not {settings.strategy!r}")
-    if budget < 1:
-        raise CampaignError(f"budget must be >= 1, got {budget}")
     names = ledger.class_names
     opts = settings.find
-    pool = np.setdiff1d(st.train_idx, st.settled)
+    pool = campaign_strategy("find").pool_of(st.train_idx, np.zeros(0, dtype=np.int64),
+                                             settled=st.settled)
     k = min(budget, int(pool.size))
     all_idx = np.arange(len(st.given), dtype=np.int64)
     metrics: dict[str, Any] = {

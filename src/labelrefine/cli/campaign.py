@@ -14,6 +14,7 @@ import typer
 from labelrefine.active.registry import SAMPLER_NAMES
 from labelrefine.campaign import STRATEGIES
 from labelrefine.cli._common import add_row, console, friendly_errors, lit, results, table
+from labelrefine.settings import CAMPAIGN_NOISE_RATE, DEFAULT_SAMPLERS
 
 campaign_app = typer.Typer(
     help=(
@@ -244,8 +245,9 @@ def step(
         None, help="Items to queue this round (default: 2.2% of the train items)."
     ),
     sampler: Sampler = typer.Option(
-        Sampler.entropy, help="How to rank the pool under --strategy paper / plus (find ranks "
-        "with its own finder)."),
+        Sampler(DEFAULT_SAMPLERS["campaign"]),
+        help="How to rank the pool under --strategy paper / plus (find ranks with its own "
+        "finder)."),
     seed: int = typer.Option(0, help="Seed for training and ranking (fixed at the first step)."),
     views: int | None = typer.Option(
         None, help="Augmented views per image for the embedding cache (first step only)."
@@ -254,7 +256,7 @@ def step(
         None, help="Phase-1 epochs (first step) / fine-tune epochs per later round."
     ),
     noise_rate: float = typer.Option(
-        0.2,
+        CAMPAIGN_NOISE_RATE,
         help="Expected share of wrong labels; the phase-1 forget rate (first step only).",
     ),
     config: Path | None = typer.Option(

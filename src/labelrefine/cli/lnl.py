@@ -141,29 +141,32 @@ def lnl_command(
         if noise_rate is not None:
             noise = noise.model_copy(update={"rate": noise_rate})
         run_seed = cfg.seeds[0] if seed is None else seed
-        settings = cfg.resolve(noise)  # mix: noise.mix > lnl.mix; tau: lnl.tau > noise rate
         updates: dict[str, Any] = {}
-        if mix is not None:
-            updates["mix"] = mix
         if method is not None:
             updates["method"] = method.value
-        if epochs is not None:
+        if epochs is not None:  # before the schedule: warm-up follows the epochs that run
             updates["epochs"] = epochs
-        lnl = settings.lnl.model_copy(update=updates)
-        check_lnl_config(lnl)
-        tau = settings.tau
+        base = cfg.lnl.model_copy(update=updates)
+        check_lnl_config(base if mix is None else base.model_copy(update={"mix": mix}))
         dev = device or cfg.device
         from labelrefine.lnl.phase1 import phase1_inputs, run_phase1
         from labelrefine.runtime import resolve_device
+        from labelrefine.settings import resolve
 
         dev_name = resolve_device(dev).type
+        inputs = phase1_inputs(cfg, noise, run_seed, device=dev_name)
+        # resolved as a sweep and a campaign resolve them: mix: noise.mix > lnl.mix; tau:
+        # lnl.tau > noise rate; then the schedule derived from the training-set size
+        settings = resolve(base, cfg.active, n_train=int(inputs.data.train_idx.size),
+                           seed=run_seed, noise=noise)
+        lnl = settings.lnl if mix is None else settings.lnl.model_copy(update={"mix": mix})
+        tau = settings.tau
         label = lnl.method + (f"-m{lnl.mix:g}" if lnl.method == "ct_vog" else "")
         run_dir = out or (Path(cfg.output_dir) / cfg.name / "lnl"
                           / f"{label}-{noise.tag}-seed{run_seed}")
 
         console.print(f"[bold]phase 1[/] {label}, noise {noise.tag}, tau {tau:g}, seed {run_seed}"
-                      f", {lnl.mode} mode on {dev_name}")
-        inputs = phase1_inputs(cfg, noise, run_seed, device=dev_name)
+                      f", {lnl.mode} mode on {dev_name}, {lnl.epochs} epochs")
         t0 = time.perf_counter()
         with Progress(TextColumn("[bold]epochs"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TextColumn("{task.description}"),

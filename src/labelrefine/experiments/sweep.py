@@ -29,12 +29,11 @@ from labelrefine.config import (
 from labelrefine.io import atomic_write_bytes as atomic_write_bytes
 from labelrefine.io import atomic_write_text as atomic_write_text
 from labelrefine.io import write_json as write_json
+from labelrefine.settings import phase1_identity, pipeline_sampler
 
 RESULT_FORMAT = 1
 _SAFE = re.compile(r"[^A-Za-z0-9._+=-]+")
 
-# Pipelines whose phase 1 is the same computation share it inside one worker.
-_CE_PHASE = ("ce", None)
 
 
 @dataclass(frozen=True)
@@ -62,20 +61,22 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", text).strip("_") or "run"
 
 
-def phase1_group(cfg: ExperimentConfig, key: RunKey) -> tuple[str, float | None] | None:
-    """Identity of the phase-1 computation a run starts from (None: nothing shareable).
+def phase1_group(cfg: ExperimentConfig, key: RunKey) -> tuple | None:
+    """Identity of the phase-1 computation a run starts from (None: nothing shareable), the
+    same :func:`labelrefine.settings.phase1_identity` the pipelines' cache is keyed on.
 
     ``ours`` with m = 0 and ``alc_coteaching`` both start from plain Co-teaching; ``ce_al`` and
     ``noisy_ce`` both start from CE on the noisy labels.
     """
     name = key.spec.name
+    settings = cfg.resolve(key.noise, key.spec)
+    tau, epochs = settings.tau, cfg.lnl.epochs
     if name in ("ce_al", "noisy_ce"):
-        return _CE_PHASE
+        return phase1_identity("ce", 0.0, tau, epochs)
     if name == "alc_coteaching":
-        return ("coteaching", 0.0)
+        return phase1_identity("coteaching", 0.0, tau, epochs)
     if name in ("ours", "ours_plus", "ours_find"):
-        settings = cfg.resolve(key.noise, key.spec)
-        return (settings.phase1_method, settings.mix)
+        return phase1_identity(settings.phase1_method, settings.mix, tau, epochs)
     return None
 
 
@@ -91,6 +92,11 @@ def expand_runs(
     config's seeds. A name in ``only`` that matches nothing is an error naming it.
     """
     specs = list(cfg.pipelines)
+    for spec in specs:  # a sampler a pipeline would ignore fails before any work
+        try:
+            pipeline_sampler(spec)
+        except ValueError as err:
+            raise ConfigError(f"pipelines: {err}") from None
     if only:
         wanted = set(only)
         known = {s.name for s in specs} | {s.display for s in specs}

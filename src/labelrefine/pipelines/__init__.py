@@ -70,9 +70,11 @@ def pipeline_names() -> tuple[str, ...]:
 def run_pipeline(spec: PipelineSpec, context: PipelineContext) -> RunResult:
     """Run one pipeline for the context's noise setting and seed."""
     from labelrefine.runtime import seed_everything
+    from labelrefine.settings import pipeline_sampler
 
     if spec.name not in PIPELINES:
         raise ValueError(f"unknown pipeline {spec.name!r} (have: {', '.join(PIPELINES)})")
+    pipeline_sampler(spec)  # a sampler the pipeline would ignore is an error, before any work
     seed_everything(context.seed)
     t0 = time.perf_counter()
     result = PIPELINES[spec.name](spec, context)

@@ -9,8 +9,7 @@ import numpy as np
 from labelrefine.active.loop import active_loop
 from labelrefine.config import PipelineSpec
 from labelrefine.pipelines.common import PipelineContext, RunResult, loop_extra, make_result
-
-DEFAULT_SAMPLER = "random"
+from labelrefine.settings import pipeline_sampler
 
 
 def run_al_only(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
@@ -20,9 +19,9 @@ def run_al_only(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     loop = active_loop(
         None, ctx.source, ctx.data,
-        clean_idx=np.zeros(0, dtype=np.int64), pool_idx=ctx.data.train_idx,
-        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        trusted=np.zeros(0, dtype=np.int64), pool_idx=ctx.data.train_idx,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         model_factory=lambda: ctx.new_model(offset=1), first_fit_epochs=ctx.cfg.lnl.epochs,
         progress=ctx.progress,
     )

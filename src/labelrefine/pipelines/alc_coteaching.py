@@ -20,8 +20,7 @@ from labelrefine.pipelines.common import (
     phase1,
     phase1_record,
 )
-
-DEFAULT_SAMPLER = "joint"
+from labelrefine.settings import pipeline_sampler
 
 
 def remaining_noise_rate(tau: float, labels: np.ndarray, given: np.ndarray,
@@ -70,9 +69,9 @@ def run_alc_coteaching(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     loop = active_loop(
         lnl.model, ctx.source, d,
-        clean_idx=np.zeros(0, dtype=np.int64), pool_idx=d.train_idx,
-        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        trusted=np.zeros(0, dtype=np.int64), pool_idx=d.train_idx,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         round0=lnl.fit, train_fn=train, progress=ctx.progress,
     )
     return make_result(

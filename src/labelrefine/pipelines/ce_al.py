@@ -16,8 +16,7 @@ from labelrefine.pipelines.common import (
     phase1,
     phase1_record,
 )
-
-DEFAULT_SAMPLER = "random"
+from labelrefine.settings import pipeline_sampler
 
 
 def run_ce_al(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
@@ -33,9 +32,9 @@ def run_ce_al(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     t0 = time.perf_counter()
     loop = active_loop(
         lnl.model, ctx.source, ctx.data,
-        clean_idx=train_set, pool_idx=ctx.data.train_idx,
-        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        trusted=train_set, pool_idx=ctx.data.train_idx,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         round0=lnl.fit, progress=ctx.progress,
     )
     return make_result(

@@ -21,16 +21,19 @@ import time
 
 import numpy as np
 
-from labelrefine import seeding
 from labelrefine.active.label_quality import cl_scores
-from labelrefine.active.loop import eval_sets, fit_summary, round_zero
-from labelrefine.active.oracle import UNSURE
+from labelrefine.active.loop import Fitted, cleaning_rounds, eval_sets, round_zero
+from labelrefine.active.round import refit
+from labelrefine.active.state import AnswerStep, CleaningState
+from labelrefine.active.strategies import Strategy
 from labelrefine.config import PipelineSpec
-from labelrefine.lnl.trainer import fit_ce
-from labelrefine.metrics import query_precision
 from labelrefine.pipelines.cleanlab_common import label_issues, out_of_sample_probs
 from labelrefine.pipelines.cleanlab_prune import prune_and_fit
 from labelrefine.pipelines.common import PipelineContext, RunResult, make_result
+
+#: Queries every training item not asked yet; trains on the answers plus the unasked items
+#: cleanlab does not flag (the ``pruned`` set, supplied each round).
+STRATEGY = Strategy("cleanlab_relabel", "all", "pruned")
 
 
 def run_cleanlab_relabel(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
@@ -42,54 +45,34 @@ def run_cleanlab_relabel(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     model, fit, probs, summary = prune_and_fit(ctx)
     p1_seconds = time.perf_counter() - t0
     records = [round_zero(fit, n_clean=summary["n_kept"], seconds=p1_seconds)]
-    labels = d.given_labels.astype(np.int64, copy=True)
-    relabeled = np.zeros(0, dtype=np.int64)
-    pool = train.copy()  # sorted: items not yet queried
+    state = STRATEGY.start(d.given_labels, train=train, clean=np.zeros(0, dtype=np.int64))
     oracle = ctx.oracle()
-    budget = ctx.budget
-    bought = 0
-    t1 = time.perf_counter()
-    for rnd in range(1, act.rounds + 1):
-        if pool.size == 0:
-            break
-        t_r = time.perf_counter()
+    def queue(state: CleaningState, rnd: int) -> np.ndarray:
         # quality over the whole training split (cleanlab's intended use), restricted to pool
-        score = cl_scores(probs, labels[train], method="self_confidence", adjust=False)
-        in_pool = np.isin(train, pool)
+        score = cl_scores(probs, state.labels[train], method="self_confidence", adjust=False)
+        in_pool = np.isin(train, state.pool)
         cand, cand_score = train[in_pool], score[in_pool]
-        k = min(budget, int(cand.size))
-        picked = cand[np.argsort(-cand_score, kind="stable")[:k]]
-        answers = np.asarray(oracle.query(picked), dtype=np.int64)
-        sure = answers != UNSURE
-        n_changed = int(np.sum(answers[sure] != labels[picked[sure]]))
-        labels[picked[sure]] = answers[sure]
-        pool = np.setdiff1d(pool, picked, assume_unique=True)
-        relabeled = np.union1d(relabeled, picked[sure])
-        bought += int(picked.size)
+        return cand[np.argsort(-cand_score, kind="stable")[:ctx.budget]]
 
-        probs = out_of_sample_probs(ctx, train, labels, offset=rnd,
+    def fit_round(state: CleaningState, step: AnswerStep, rnd: int) -> Fitted:
+        nonlocal probs
+        probs = out_of_sample_probs(ctx, train, state.labels, offset=rnd,
                                     epochs=act.epochs_per_round, lr=act.lr)
-        rest = np.isin(train, pool)
+        rest = np.isin(train, state.pool)
         flagged = np.zeros(train.size, dtype=bool)
-        flagged[rest] = label_issues(labels[train[rest]], probs[rest])
-        keep = np.union1d(relabeled, train[rest & ~flagged])
-        fit = fit_ce(model, ctx.source, keep, labels, epochs=act.epochs_per_round, lr=act.lr,
-                     batch_size=lnl.batch_size, val=val, test=test,
-                     seed=seeding.round_seed(ctx.seed, rnd), momentum=lnl.momentum,
-                     weight_decay=lnl.weight_decay, device=ctx.device)
-        records.append({
-            "round": rnd,
-            "labels_bought": bought,
-            **fit_summary(fit),
-            "query_precision": query_precision(picked, d.given_labels, d.true_labels),
-            "n_clean": int(keep.size),
-            "n_queried": int(picked.size),
-            "n_changed": n_changed,
-            "oracle_wrong": int(np.sum(answers[sure] != d.true_labels[picked[sure]])),
-            "n_unsure": int(np.sum(~sure)),
-            "seconds": time.perf_counter() - t_r,
-        })
-        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+        flagged[rest] = label_issues(state.labels[train[rest]], probs[rest])
+        (keep,) = STRATEGY.candidates(
+            state, {"pruned": np.union1d(state.answered, train[rest & ~flagged])}).values()
+        fit = refit(model, ctx.source, keep, state.labels, active=act, lnl=lnl, val=val,
+                    test=test, seed=ctx.seed, rnd=rnd, device=ctx.device)
+        return Fitted(state, fit, n_trained=int(keep.size))
+
+    t1 = time.perf_counter()
+    done = cleaning_rounds(state, rounds=act.rounds, oracle=oracle, queue=queue, fit=fit_round,
+                           data=d, say=ctx.say)
+    records += done.records
+    state = done.state
+    labels = state.labels
     wrong = int(np.sum(labels[train] != d.true_labels[train]))
     return make_result(
         ctx, spec, records,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from labelrefine import seeding
-from labelrefine.active.loop import LoopResult, eval_sets, fit_summary
+from labelrefine.active.loop import LoopResult, LoopSettings, eval_sets, fit_summary
 from labelrefine.active.oracle import SimulatedOracle
 from labelrefine.config import (
     ActiveConfig,
@@ -27,6 +27,7 @@ from labelrefine.io import to_jsonable
 from labelrefine.lnl.trainer import LNLResult, continue_from_best, run_lnl
 from labelrefine.metrics import selection_precision_recall
 from labelrefine.models.heads import Classifier, build_model
+from labelrefine.settings import phase1_identity, recorded_sampler
 
 #: A finished run: JSON-serialisable (see :func:`make_result` for the keys).
 RunResult = dict[str, Any]
@@ -71,6 +72,12 @@ class PipelineContext:
     def in_dim(self) -> int | None:
         return getattr(self.source, "in_dim", None)
 
+    def loop_settings(self) -> LoopSettings:
+        """What the simulated loop's rounds use: this run's phase-2 and training settings,
+        budget, seed and device."""
+        return LoopSettings(active=self.active, lnl=self.cfg.lnl, budget=self.budget,
+                            seed=self.seed, device=self.device)
+
     def new_model(self, offset: int = 0) -> Classifier:
         """A freshly initialised network (seeded by the run seed and ``offset``)."""
         return build_model(self.cfg.lnl, self.data.num_classes, self.in_dim,
@@ -94,7 +101,7 @@ def phase1(ctx: PipelineContext, method: str, mix: float) -> tuple[LNLResult, fl
     one pipeline cannot change another's starting point.
     """
     lnl = ctx.cfg.lnl.model_copy(update={"method": method, "mix": mix})
-    key = (method, float(mix), ctx.tau, lnl.epochs)
+    key = phase1_identity(method, mix, ctx.tau, lnl.epochs)
     shared = key in ctx.phase1_cache
     if not shared:
         t0 = time.perf_counter()
@@ -157,7 +164,7 @@ def make_result(ctx: PipelineContext, spec: PipelineSpec, rounds: list[dict[str,
     leak = bool(ctx.active.oracle_leak) and spec.name == "ours"
     return {
         "pipeline": spec.name,
-        "sampler": spec.sampler,
+        "sampler": recorded_sampler(spec),
         "label": spec.display + (" (oracle leak)" if leak else ""),
         "oracle_leak": leak,
         "noise": ctx.noise.tag,

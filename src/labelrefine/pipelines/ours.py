@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from labelrefine.active.loop import active_loop
+from labelrefine.active.strategies import PAPER
 from labelrefine.config import PipelineSpec
 from labelrefine.pipelines.common import (
     PipelineContext,
@@ -15,8 +16,7 @@ from labelrefine.pipelines.common import (
     phase1,
     phase1_record,
 )
-
-DEFAULT_SAMPLER = "entropy"
+from labelrefine.settings import pipeline_sampler
 
 
 def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
@@ -27,11 +27,12 @@ def run_ours(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     mix, method = settings.mix, settings.phase1_method
     lnl, p1_seconds, shared = phase1(ctx, method, mix)
     t0 = time.perf_counter()
+    start = PAPER.start(ctx.data.given_labels, train=ctx.data.train_idx, clean=lnl.clean_idx)
     loop = active_loop(
         lnl.model, ctx.source, ctx.data,
-        clean_idx=lnl.clean_idx, pool_idx=lnl.suspect_idx,
-        sampler=spec.sampler or DEFAULT_SAMPLER, oracle=ctx.oracle(), cfg=ctx.active,
-        lnl=ctx.cfg.lnl, budget=ctx.budget, seed=ctx.seed, device=ctx.device,
+        trusted=start.trusted, pool_idx=start.pool,
+        sampler=pipeline_sampler(spec), oracle=ctx.oracle(),
+        settings=ctx.loop_settings(),
         round0=lnl.fit, oracle_leak=ctx.active.oracle_leak, progress=ctx.progress,
     )
     return make_result(

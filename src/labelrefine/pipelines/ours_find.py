@@ -27,14 +27,13 @@ import numpy as np
 
 from labelrefine import seeding
 from labelrefine.active.audit import AuditRound, remaining_wrong
-from labelrefine.active.finding import plan_round
-from labelrefine.active.loop import eval_sets, fit_summary, round_zero
-from labelrefine.active.oracle import UNSURE
-from labelrefine.active.round import TRAIN_ON, refit_select
-from labelrefine.active.round import candidates as fit_candidates
+from labelrefine.active.finding import RoundPlan, plan_round
+from labelrefine.active.loop import Fitted, cleaning_rounds, eval_sets, round_zero
+from labelrefine.active.round import refit_select
+from labelrefine.active.state import AnswerStep, CleaningState
+from labelrefine.active.strategies import TRAIN_ON, campaign_strategy
 from labelrefine.config import FindConfig, PipelineSpec
 from labelrefine.lnl.trainer import predict, source_features
-from labelrefine.metrics import query_precision
 from labelrefine.pipelines.common import (
     PipelineContext,
     RunResult,
@@ -54,6 +53,13 @@ def finder_features(model: object, source: object, n: int, device: str) -> np.nd
     return np.asarray(x)
 
 
+def _answer_of(state: CleaningState, n: int) -> np.ndarray:
+    """``(n,)`` the sure answer per item (-1: none), what the audit estimate reads."""
+    answer = np.full(n, -1, dtype=np.int64)
+    answer[state.answered] = state.labels[state.answered]
+    return answer
+
+
 def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     """Phase 1 as ``ours``; finding rounds with the options of ``spec.find``."""
     opts = spec.find or FindConfig()
@@ -66,74 +72,62 @@ def run_ours_find(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     train = d.train_idx
     n_all = d.true_labels.size
     x = finder_features(model, ctx.source, n_all, ctx.device)
-    labels = d.given_labels.astype(np.int64, copy=True)
-    trusted = d.trusted_train if opts.use_trusted else np.zeros(0, dtype=np.int64)
-    clean = np.union1d(np.unique(lnl.clean_idx).astype(np.int64), trusted)  # trusted: clean
-    answer = np.full(n_all, -1, dtype=np.int64)  # sure answer per item (-1: none)
-    asked = trusted.copy()  # never queued: answered or trusted
-    unknown = np.setdiff1d(train, trusted)  # what the estimate covers
+    strategy = campaign_strategy("find", opts.train_on)
+    team = d.trusted_train if opts.use_trusted else np.zeros(0, dtype=np.int64)
+    clean = np.union1d(np.unique(lnl.clean_idx).astype(np.int64), team)  # team's: clean
+    # the team's trusted items are never queued: settled from the start
+    state = strategy.start(d.given_labels, train=train, clean=clean, settled=team)
+    unknown = np.setdiff1d(train, team)  # what the estimate covers
     audits: list[AuditRound] = []
     oracle = ctx.oracle()
-    records = [round_zero(lnl.fit, n_clean=int(clean.size))]
-    bought = fixed = 0
-    t0 = time.perf_counter()
-    for rnd in range(1, act.rounds + 1):
-        t_r = time.perf_counter()
-        if np.setdiff1d(train, asked).size == 0:
-            break
-        plan = plan_round(x, labels, train, asked, ctx.budget, c,
+    records = [round_zero(lnl.fit, n_clean=int(state.trusted.size))]
+    fixed = 0
+    planned: list[tuple[RoundPlan, np.ndarray]] = []  # this round's plan and wrong-probabilities
+
+    def queue(state: CleaningState, rnd: int) -> np.ndarray:
+        asked = np.setdiff1d(train, state.pool)
+        plan = plan_round(x, state.labels, train, asked, ctx.budget, c,
                           seed=seeding.sampler_seed(ctx.seed, rnd),
                           audit_share=opts.audit_share, info_share=opts.info_share,
                           weight=opts.weight, c=opts.c, k=opts.neighbours, folds=opts.folds,
                           dims=opts.dims)
-        q = plan.queue
-        m = plan.wrong_probability(d.given_labels)
-        audits.append(plan.audit_round(d.given_labels, answer))
-        picked = q.order
-        answers = np.asarray(oracle.query(picked), dtype=np.int64)
-        sure = answers != UNSURE
-        n_changed = int(np.sum(answers[sure] != labels[picked[sure]]))
-        fixed += n_changed
-        labels[picked[sure]] = answers[sure]
-        answer[picked[sure]] = answers[sure]
-        asked = np.union1d(asked, picked)
-        bought += int(picked.size)
-        relabeled = np.flatnonzero(answer >= 0)
-        sets = {"clean": np.union1d(clean, relabeled), "relabeled": relabeled}
+        planned[:] = [(plan, plan.wrong_probability(d.given_labels))]
+        audits.append(plan.audit_round(d.given_labels, _answer_of(state, n_all)))
+        return plan.queue.order
+
+    def fit_round(state: CleaningState, step: AnswerStep, rnd: int) -> Fitted:
+        nonlocal model, fixed
+        (plan, m), q = planned[0], planned[0][0].queue
+        fixed += step.n_changed
+        extra = {}
         if "pruned" in TRAIN_ON[opts.train_on]:
-            sets["pruned"] = plan.pruned(asked)
-        candidates = fit_candidates(opts.train_on, sets)
+            extra["pruned"] = plan.pruned(np.setdiff1d(train, state.pool))
+        candidates = strategy.candidates(state, extra)
         trained_on, model, fit = refit_select(
-            functools.partial(copy.deepcopy, model), ctx.source, candidates, labels,
+            functools.partial(copy.deepcopy, model), ctx.source, candidates, state.labels,
             active=act, lnl=lnl_cfg, val=val, test=test, seed=ctx.seed, rnd=rnd,
             device=ctx.device)
+        answer = _answer_of(state, n_all)
         est = remaining_wrong(audits, given=d.given_labels, answer=answer, m_now=m,
                               items=unknown)
         left = unknown[answer[unknown] < 0]
-        records.append({
-            "round": rnd,
-            "labels_bought": bought,
-            **fit_summary(fit),
-            "query_precision": query_precision(picked, d.given_labels, d.true_labels),
-            "n_clean": int(candidates[trained_on].size),
-            "trained_on": trained_on,
-            "n_queried": int(picked.size),
-            "n_changed": n_changed,
-            "n_audit": int(q.audit.size),
-            "n_info": int(q.info.size),
+        return Fitted(state, fit, n_trained=int(candidates[trained_on].size), extra={
+            "trained_on": trained_on, "n_audit": int(q.audit.size), "n_info": int(q.info.size),
             "audit_wrong": int(np.sum(d.given_labels[q.audit] != d.true_labels[q.audit])),
-            "oracle_wrong": int(np.sum(answers[sure] != d.true_labels[picked[sure]])),
-            "n_unsure": int(np.sum(~sure)),
             "wrong_left": int(np.sum(d.given_labels[left] != d.true_labels[left])),
-            "estimate_left": None if est is None else est.as_dict(),
-            "seconds": time.perf_counter() - t_r,
-        })
-        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+            "estimate_left": None if est is None else est.as_dict()})
+
+    t0 = time.perf_counter()
+    done = cleaning_rounds(state, rounds=act.rounds, oracle=oracle, queue=queue, fit=fit_round,
+                           data=d, say=ctx.say)
+    records += done.records
+    state = done.state
+    labels = state.labels
     wrong = int(np.sum(labels[train] != d.true_labels[train]))
     return make_result(
         ctx, spec, records,
         phase1=phase1_record(ctx, lnl, settings.phase1_method, settings.mix, p1_seconds, shared),
         seconds={"phase1_s": p1_seconds, "phase2_s": time.perf_counter() - t0},
-        extra={"final_wrong_labels": wrong, "fixed": fixed, "n_trusted": int(trusted.size),
+        extra={"final_wrong_labels": wrong, "fixed": fixed, "n_trusted": int(team.size),
                "find": opts.model_dump(mode="json")},
     )

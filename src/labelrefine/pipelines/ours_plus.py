@@ -66,13 +66,13 @@ from labelrefine.active.budgets import (
     quota_select,
 )
 from labelrefine.active.label_quality import combined_scores
-from labelrefine.active.loop import eval_sets, fit_summary, round_zero
-from labelrefine.active.oracle import UNSURE
+from labelrefine.active.loop import Fitted, cleaning_rounds, eval_sets, round_zero
 from labelrefine.active.registry import PoolView, ScoreSampler, get_sampler
 from labelrefine.active.round import refit_select
+from labelrefine.active.state import AnswerStep, CleaningState
+from labelrefine.active.strategies import Strategy
 from labelrefine.config import PipelineSpec, PlusConfig
 from labelrefine.lnl.trainer import predict
-from labelrefine.metrics import query_precision
 from labelrefine.pipelines.common import (
     PipelineContext,
     RunResult,
@@ -166,6 +166,12 @@ def pick(plus: PlusConfig, scores: np.ndarray, given: np.ndarray, probs: np.ndar
     return quota_select(scores, given, quotas)
 
 
+def plus_strategy(plus: PlusConfig) -> Strategy:
+    """The strategy of ``ours_plus`` with ``plus``: its pool and its candidate training sets
+    (``train_on``; ``trusted`` is supplied each round)."""
+    return Strategy("ours_plus", plus.pool, plus.train_on)
+
+
 def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     """Phase 1 as ``ours``; rounds with the switches of ``spec.plus`` (module docstring)."""
     plus = spec.plus or PlusConfig()
@@ -177,38 +183,31 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
     model, peer = lnl.model, lnl.peer
     val, test = eval_sets(d)
     train = d.train_idx
-    labels = d.given_labels.astype(np.int64, copy=True)
-    clean = np.unique(lnl.clean_idx).astype(np.int64)
-    suspects = np.unique(lnl.suspect_idx).astype(np.int64)
-    relabeled = np.zeros(0, dtype=np.int64)
+    strategy = plus_strategy(plus)
+    clean = np.unique(lnl.clean_idx).astype(np.int64)  # phase 1's clean set, still unanswered
+    suspects = np.setdiff1d(train, clean)
+    state = strategy.start(d.given_labels, train=train, clean=clean)
     asked = np.zeros(0, dtype=np.int64)  # queried (answered or unsure): never asked again
-    ref_counts = np.bincount(labels[train], minlength=c)
+    ref_counts = np.bincount(state.labels[train], minlength=c)
     oracle = ctx.oracle()
     records = [round_zero(lnl.fit, n_clean=int(clean.size))]
-    bought = fixed = 0
+    fixed = 0
     phase1_clean = clean.copy()
     audit_given = np.zeros(0, dtype=np.int64)  # given / answer of answered phase-1 clean items
     audit_answer = np.zeros(0, dtype=np.int64)
 
-    t0 = time.perf_counter()
-    for rnd in range(1, act.rounds + 1):
-        t_r = time.perf_counter()
-        pool = np.setdiff1d(suspects if plus.pool == "suspects" else train, asked,
-                            assume_unique=True)
-        if pool.size == 0:
-            break
+    def queue(state: CleaningState, rnd: int) -> np.ndarray:
+        pool, labels = state.pool, state.labels
         probs, _ = predict(model, ctx.source, pool, device=ctx.device)
         scores = query_scores(plus, probs, labels[pool], seed=seeding.sampler_seed(ctx.seed, rnd))
-        pos = pick(plus, scores, labels[pool], probs, ctx.budget, c, ref_counts)
-        picked = pool[pos]
-        answers = np.asarray(oracle.query(picked), dtype=np.int64)
-        sure = answers != UNSURE
-        n_changed = int(np.sum(answers[sure] != labels[picked[sure]]))
-        fixed += n_changed
-        labels[picked[sure]] = answers[sure]
+        return pool[pick(plus, scores, labels[pool], probs, ctx.budget, c, ref_counts)]
+
+    def fit_round(state: CleaningState, step: AnswerStep, rnd: int) -> Fitted:
+        nonlocal model, clean, suspects, asked, fixed, audit_given, audit_answer
+        picked = step.picked
+        labels, relabeled, sure = state.labels, state.answered, step.sure
+        fixed += step.n_changed
         asked = np.union1d(asked, picked)
-        relabeled = np.union1d(relabeled, picked[sure])
-        bought += int(picked.size)
 
         others = np.setdiff1d(train, relabeled, assume_unique=True)
         if plus.resplit:
@@ -221,7 +220,10 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         else:
             clean = np.setdiff1d(clean, relabeled, assume_unique=True)
             suspects = np.setdiff1d(suspects, relabeled, assume_unique=True)
-        train_set = np.union1d(relabeled, clean)
+        state = state.resplit(pool=strategy.pool_of(train, np.setdiff1d(train, suspects),
+                                                    settled=asked),
+                              trusted=np.union1d(relabeled, clean))
+        train_set = state.trusted
         train_labels = labels
         n_pseudo = pseudo_wrong = 0
         rest = np.setdiff1d(suspects, asked, assume_unique=True)
@@ -239,41 +241,31 @@ def run_ours_plus(spec: PipelineSpec, ctx: PipelineContext) -> RunResult:
         answers_only = np.setdiff1d(train_set, clean, assume_unique=True)  # relabeled + pseudo
         vouched = sure & np.isin(picked, phase1_clean)
         audit_given = np.concatenate([audit_given, d.given_labels[picked[vouched]]])
-        audit_answer = np.concatenate([audit_answer, answers[vouched]])
-        candidates = {"clean": train_set, "relabeled": answers_only}
+        audit_answer = np.concatenate([audit_answer, step.answers[vouched]])
+        # an empty candidate (no answer yet: every one unsure) falls back to the clean set
+        sets = {"clean": train_set, "relabeled": answers_only}
         trust = None
         if plus.train_on == "trusted":
             trust = trusted_classes(audit_given, audit_answer, c, plus.trust_min)
-            candidates["trusted"] = np.union1d(answers_only, clean[trust[labels[clean]]])
-        wanted = ("clean", "relabeled") if plus.train_on == "select" else (plus.train_on,)
-        # an empty candidate (no answer yet: every one unsure) falls back to the clean set
-        candidates = {k: candidates[k] for k in wanted if candidates[k].size} or {
-            "clean": train_set}
+            sets["trusted"] = np.union1d(answers_only, clean[trust[labels[clean]]])
+        candidates = strategy.candidates(state, sets)
         trained_on, model, fit = refit_select(
             functools.partial(copy.deepcopy, model), ctx.source, candidates, train_labels,
             active=act, lnl=lnl_cfg, val=val, test=test, seed=ctx.seed, rnd=rnd,
             device=ctx.device)
-        train_set = candidates[trained_on]
-        in_clean = clean
-        records.append({
-            "round": rnd,
-            "labels_bought": bought,
-            **fit_summary(fit),
-            "query_precision": query_precision(picked, d.given_labels, d.true_labels),
-            "n_clean": int(train_set.size),
+        return Fitted(state, fit, n_trained=int(candidates[trained_on].size), extra={
             "trained_on": trained_on,
             "trusted_classes": None if trust is None else np.flatnonzero(trust).tolist(),
-            "n_queried": int(picked.size),
-            "n_changed": n_changed,
-            "oracle_wrong": int(np.sum(answers[sure] != d.true_labels[picked[sure]])),
-            "n_unsure": int(np.sum(~sure)),
-            "n_pseudo": n_pseudo,
-            "pseudo_wrong": pseudo_wrong,
-            "clean_wrong": int(np.sum(labels[in_clean] != d.true_labels[in_clean])),
-            "queried_per_class": np.bincount(labels[picked], minlength=c).tolist(),
-            "seconds": time.perf_counter() - t_r,
-        })
-        ctx.say(f"round {rnd}: {bought} labels, test F1 {records[-1]['test_f1']:.3f}")
+            "n_pseudo": n_pseudo, "pseudo_wrong": pseudo_wrong,
+            "clean_wrong": int(np.sum(labels[clean] != d.true_labels[clean])),
+            "queried_per_class": np.bincount(labels[picked], minlength=c).tolist()})
+
+    t0 = time.perf_counter()
+    done = cleaning_rounds(state, rounds=act.rounds, oracle=oracle, queue=queue, fit=fit_round,
+                           data=d, say=ctx.say)
+    records += done.records
+    state = done.state
+    labels = state.labels
     wrong = int(np.sum(labels[train] != d.true_labels[train]))
     return make_result(
         ctx, spec, records,
