@@ -184,8 +184,7 @@ def test_a_temperature_at_its_bound_withholds_the_model_estimate(tmp_path):
     """A calibration that hit its search bound is reported as a failure and its estimate is
     not shown; a temperature inside the bounds keeps it."""
     from labelrefine.campaign.status import campaign_status, estimate_line
-    from labelrefine.campaign.step import temperature_at_bound
-    from labelrefine.models.calibration import T_MAX, T_MIN
+    from labelrefine.models.calibration import T_MAX, T_MIN, temperature_at_bound
 
     assert temperature_at_bound(T_MAX) and temperature_at_bound(T_MIN)
     assert not temperature_at_bound(1.0) and not temperature_at_bound(T_MAX / 2)

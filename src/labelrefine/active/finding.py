@@ -234,9 +234,9 @@ def label_quality(probs: np.ndarray, labels: np.ndarray, *,
     ``probs`` (``cleanlab.rank.get_label_quality_scores``, no threshold adjustment)."""
     from cleanlab.rank import get_label_quality_scores
 
-    from labelrefine.active.label_quality import _check
+    from labelrefine.active.label_quality import check_pred_probs_and_labels
 
-    p, y = _check(probs, labels)
+    p, y = check_pred_probs_and_labels(probs, labels)
     if y.size == 0:
         return np.zeros(0, dtype=np.float64)
     return np.asarray(get_label_quality_scores(y, p, method=method, adjust_pred_probs=False),
@@ -391,9 +391,9 @@ def flag_issues(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ``probs`` -- the rows confident learning counts as wrong."""
     from cleanlab.filter import find_label_issues
 
-    from labelrefine.active.label_quality import _check
+    from labelrefine.active.label_quality import check_pred_probs_and_labels
 
-    p, y = _check(probs, labels)
+    p, y = check_pred_probs_and_labels(probs, labels)
     if y.size == 0 or np.unique(y).size < 2:
         return np.zeros(y.size, dtype=bool)
     with warnings.catch_warnings():  # "may not flag all label issues in class ..."
@@ -409,16 +409,11 @@ def finding_reason(probs: np.ndarray, given: int, agreement: float | None, k: in
     model finds more likely than the given label, and how many of the ``k`` nearest images
     carry the given label (left out when ``agreement`` is None: probabilities without
     features). The same wording for every queued item, whatever its purpose."""
-    from labelrefine.active.reasons import class_name
+    from labelrefine.active.reasons import against_given, class_name
 
-    row = np.asarray(probs, dtype=np.float64)
-    pred = int(row.argmax())
-    g = class_name(class_names, int(given))
     near = ""
     if agreement is not None:
         same = int(round(float(agreement) * k))
-        near = f"; {same} of the {k} most similar images carry {g}"
-    if pred != int(given):
-        return (f"the model finds {class_name(class_names, pred)} more likely "
-                f"({row[pred]:.0%}) than the given {g} ({row[int(given)]:.0%}){near}")
-    return f"the model agrees with the given {g} ({row[pred]:.0%}){near}"
+        near = (f"; {same} of the {k} most similar images carry "
+                f"{class_name(class_names, int(given))}")
+    return against_given(np.asarray(probs, dtype=np.float64), int(given), class_names) + near

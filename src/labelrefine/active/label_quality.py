@@ -49,7 +49,8 @@ CL_ADJUST = False
 COMBINED_WEIGHT = 0.25
 
 
-def _check(probs: np.ndarray, given_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_pred_probs_and_labels(probs: np.ndarray,
+                                given_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``(n, C)`` probabilities and ``(n,)`` labels; name the bad input."""
     p = np.asarray(probs)
     if p.ndim != 2 or p.shape[1] < 2:
@@ -81,7 +82,7 @@ def cl_scores(probs: np.ndarray, given_labels: np.ndarray, *, method: ClMethod =
     """
     if method not in CL_METHODS:
         raise ValueError(f"unknown cleanlab method {method!r}; use one of {', '.join(CL_METHODS)}")
-    p, y = _check(probs, given_labels)
+    p, y = check_pred_probs_and_labels(probs, given_labels)
     if p.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
     if adjust and method == "confidence_weighted_entropy":
@@ -114,7 +115,7 @@ def combined_scores(probs: np.ndarray, given_labels: np.ndarray, *,
     """
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
-    p, y = _check(probs, given_labels)
+    p, y = check_pred_probs_and_labels(probs, given_labels)
     cl = rank_percentiles(cl_scores(p, y, method=method, adjust=adjust))
     h = rank_percentiles(entr(p).sum(axis=1))
     return (1.0 - weight) * cl + weight * h

@@ -92,6 +92,7 @@ from labelrefine.lnl.trainer import (
     run_lnl,
     source_features,
 )
+from labelrefine.models.calibration import temperature_at_bound
 from labelrefine.models.heads import Classifier, build_model
 from labelrefine.runtime import resolve_device
 from labelrefine.settings import CAMPAIGN_NOISE_RATE, DEFAULT_SAMPLERS
@@ -614,14 +615,6 @@ def _queue_and_audit(plan: RoundPlan, st: _CampaignState, names: Any, *,
     answer[st.labeled] = st.labels[st.labeled]
     audit = plan.audit_round(st.given, answer)
     return queue, {**plan.queue.design(), "m": [round(float(v), 6) for v in audit.m]}
-
-
-def temperature_at_bound(t: float) -> bool:
-    """Whether a fitted temperature sits at its search bound: the calibration failed (the
-    validation data could not pin it down), so estimates from it are withheld."""
-    from labelrefine.models.calibration import T_MAX, T_MIN
-
-    return bool(t <= T_MIN * 1.01 or t >= T_MAX * 0.99)
 
 
 def _step_on_given_probs(ledger: Ledger, settings: Settings, st: _CampaignState, rnd: int,

@@ -66,3 +66,10 @@ def softmax_with_temperature(logits: np.ndarray, temperature: float) -> np.ndarr
         raise ValueError(f"temperature must be > 0, got {temperature}")
     z = np.asarray(logits, dtype=np.float64) / temperature
     return np.exp(log_softmax(z, axis=1))
+
+
+def temperature_at_bound(t: float) -> bool:
+    """Whether a fitted temperature sits at its search bound (within 1 % of ``T_MIN`` or
+    ``T_MAX``): the calibration failed (the validation data could not pin it down), so
+    estimates from it are withheld."""
+    return bool(t <= T_MIN * 1.01 or t >= T_MAX * 0.99)
