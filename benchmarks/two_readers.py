@@ -21,7 +21,6 @@ The screenshots in docs/ come from ``benchmarks/screenshots.py``.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from screenshots import free_port, wait  # benchmarks/ is on the path of a script run here
 
 REPO = Path(__file__).resolve().parents[1]
 HAM = REPO / "data" / "ham10000"
@@ -82,12 +82,12 @@ def main() -> None:
     accuracy = {"ann": 0.9, "bob": 0.8}
     median_s = {"ann": 20.0, "bob": 30.0}
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVE, str(db), ADMIN, str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(url)
+        wait(url)
         for name in ("ann", "bob"):
             with httpx.Client(base_url=url, timeout=30,
                               headers={"Authorization": f"Bearer {tokens[name]}"}) as http:
@@ -135,22 +135,6 @@ def main() -> None:
           f"{100 * row['wrong_high']:.0f}%)")
     print(f"final labels of the queue correct: {correct}/{len(queued)}")
     print(f"advice: {st.advice}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str) -> None:
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/static/app.js", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 if __name__ == "__main__":

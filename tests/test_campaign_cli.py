@@ -367,7 +367,7 @@ def simulate(root: Path, cfg, dataset, *, seed: int, client_factory,
 
     # Features do not depend on labels: let the campaign reuse the pipeline's embedding cache
     # (its key differs only because the campaign's labels are the noisy ones).
-    from labelrefine.campaign.step import campaign_dataset
+    from labelrefine.campaign.create import campaign_dataset
     from labelrefine.models.cache import cache_key, cache_path
 
     src = cache_path(cfg.encoder, cache_key(dataset, cfg.encoder, seed=0))

@@ -9,8 +9,8 @@ import uuid
 import numpy as np
 import pytest
 
-from labelrefine.campaign.create import FEATURES_META
-from labelrefine.campaign.lookalikes import campaign_images, confirmed_labels, stored_features
+from labelrefine.campaign.create import FEATURES_META, campaign_dataset
+from labelrefine.campaign.lookalikes import confirmed_labels, stored_features
 from labelrefine.lookalikes import UNCONFIRMED
 from lookalike_campaign import N, angles, make_feature_campaign
 
@@ -90,23 +90,13 @@ def test_builtin_encoder_features_come_from_the_cache_only(tmp_path, monkeypatch
     assert x is None and "cached features are missing" in why  # nothing computed
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
-    dataset = campaign_images(ledger)
+    dataset = campaign_dataset(ledger)
     plain = np.random.default_rng(0).normal(size=(N, 5)).astype(np.float16)
     store_features(dataset, cfg, cache_key(dataset, cfg, seed=0), plain,
                    np.zeros((0, N, 5), np.float16), seed=0, meta={})
     x, why = stored_features(ledger)
     assert why == "" and x is not None
     np.testing.assert_array_equal(x, plain.astype(np.float32))
-
-
-def test_campaign_images_are_the_dataset_the_step_embeds(tmp_path):
-    from labelrefine.campaign.step import campaign_dataset
-    from labelrefine.models.cache import content_fingerprint
-
-    ledger = make_feature_campaign(tmp_path)
-    mine, steps = campaign_images(ledger), campaign_dataset(ledger)
-    assert mine.ids == steps.ids and mine.paths == steps.paths
-    assert content_fingerprint(mine) == content_fingerprint(steps)
 
 
 @pytest.mark.parametrize("broken", ["missing", "changed"])

@@ -161,7 +161,7 @@ def test_init_keeps_a_dataset_window_and_the_page_uses_it(tmp_path):
     x = ds.pixel_array.astype(float) - 1024.0
     want = np.rint(np.clip(x / 1000 + 0.5, 0, 1) * 255)
     np.testing.assert_array_equal(served(client_for(db), 0)[:, :, 0], 255 - want)
-    from labelrefine.campaign.step import campaign_dataset
+    from labelrefine.campaign.create import campaign_dataset
 
     np.testing.assert_array_equal(np.asarray(campaign_dataset(ledger).load_image(0))[:, :, 0],
                                   255 - want)

@@ -402,3 +402,18 @@ def _roles(
             val = np.concatenate([val, rest[extra]])
     roles_arr[val] = "val"
     return [str(r) for r in roles_arr]
+
+
+def campaign_dataset(ledger: Ledger) -> ImageDataset:
+    """The campaign's images as an :class:`ImageDataset` (labels: the given labels), with the
+    campaign's intensity setting: what the campaign embeds and its feature caches are keyed on."""
+    items = ledger.items()
+    root = ledger.image_root
+    return ImageDataset(
+        ids=tuple(str(k) for k in items["key"]),
+        labels=items["given_label"].to_numpy(dtype=np.int64),
+        class_names=ledger.class_names,
+        paths=tuple(root / str(p) for p in items["path"]),
+        name=ledger.meta().get("dataset_name", ledger.path.stem),
+        intensity=campaign_intensity(ledger),
+    )

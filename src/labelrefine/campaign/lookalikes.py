@@ -25,8 +25,8 @@ import pandas as pd
 
 from labelrefine.campaign.create import (
     FEATURES_META,
+    campaign_dataset,
     campaign_features,
-    campaign_intensity,
     campaign_trusted,
 )
 from labelrefine.campaign.ledger import CampaignError, Ledger
@@ -69,20 +69,6 @@ def _awaiting_second_reading(ledger: Ledger, final: pd.DataFrame) -> np.ndarray:
     return np.intersect1d(single, queued)
 
 
-def campaign_images(ledger: Ledger) -> ImageDataset:
-    """The campaign's items as an :class:`ImageDataset` (what its feature caches are keyed on)."""
-    items = ledger.items()
-    root = ledger.image_root
-    return ImageDataset(
-        ids=tuple(str(k) for k in items["key"]),
-        labels=items["given_label"].to_numpy(dtype=np.int64),
-        class_names=ledger.class_names,
-        paths=tuple(root / str(p) for p in items["path"]),
-        name=ledger.meta().get("dataset_name", ledger.path.stem),
-        intensity=campaign_intensity(ledger),
-    )
-
-
 def stored_features(ledger: Ledger) -> tuple[np.ndarray | None, str]:
     """``(features, "")``: the ``(N, D)`` features the campaign ranks on, in item order; or
     ``(None, why)`` when the campaign has none stored (see the module docstring)."""
@@ -92,7 +78,7 @@ def stored_features(ledger: Ledger) -> tuple[np.ndarray | None, str]:
         return None, "this campaign works on given probabilities and has no image features"
     try:
         if own is not None and own.get("kind") == "features":
-            got = campaign_features(ledger, campaign_images(ledger))
+            got = campaign_features(ledger, campaign_dataset(ledger))
             return (None, "the campaign's features file is unreadable") if got is None else (
                 np.asarray(got, dtype=np.float32), "")
         rounds = ledger.rounds()
@@ -101,7 +87,7 @@ def stored_features(ledger: Ledger) -> tuple[np.ndarray | None, str]:
         settings = rounds["settings"].iloc[0]
         if (own is None or own.get("kind") != "encoder") and "encoder" not in settings:
             return None, "round 0 recorded no encoder settings"
-        dataset = campaign_images(ledger)
+        dataset = campaign_dataset(ledger)
         if own is not None and own.get("kind") == "encoder":
             plain = _cached_encoder_file(dataset, Path(own["path"]))
         else:

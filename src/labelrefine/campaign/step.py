@@ -69,7 +69,12 @@ from labelrefine.active.round import propose, refit_select
 from labelrefine.active.state import CleaningState
 from labelrefine.active.strategies import TRAIN_ON, Strategy, campaign_strategy
 from labelrefine.campaign import DEFAULT_STRATEGY, STRATEGIES
-from labelrefine.campaign.create import campaign_features, campaign_pred_probs, campaign_trusted
+from labelrefine.campaign.create import (
+    campaign_dataset,
+    campaign_features,
+    campaign_pred_probs,
+    campaign_trusted,
+)
 from labelrefine.campaign.estimates import finder_estimate, model_estimate
 from labelrefine.campaign.ledger import CampaignError, Ledger
 from labelrefine.config import (
@@ -206,23 +211,6 @@ def first_settings(opts: StepOptions, n_train: int) -> Settings:
     return Settings(encoder=encoder, lnl=run.lnl.model_copy(update={"method": run.phase1_method}),
                     active=run.active, seed=run.seed, tau=run.tau,
                     strategy=opts.strategy or DEFAULT_STRATEGY, find=find)
-
-
-def campaign_dataset(ledger: Ledger) -> ImageDataset:
-    """The campaign's images as an :class:`ImageDataset` (labels: the given labels), with the
-    campaign's intensity setting."""
-    from labelrefine.campaign.create import campaign_intensity
-
-    items = ledger.items()
-    root = ledger.image_root
-    return ImageDataset(
-        ids=tuple(str(k) for k in items["key"]),
-        labels=items["given_label"].to_numpy(dtype=np.int64),
-        class_names=ledger.class_names,
-        paths=tuple(root / str(p) for p in items["path"]),
-        name=ledger.meta().get("dataset_name", ledger.path.stem),
-        intensity=campaign_intensity(ledger),
-    )
 
 
 def batch_source(dataset: ImageDataset, settings: Settings, device: str, progress: bool,
