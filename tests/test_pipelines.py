@@ -292,6 +292,7 @@ def test_results_record_the_ranking_used_and_ignored_samplers_are_refused(world)
     plus = PipelineSpec(name="ours_plus", plus=PlusConfig(sampler="margin"))
     res = run_pipeline(plus, _context(world))
     assert res["sampler"] == "margin"
+    assert run_pipeline(PipelineSpec(name="alc_coteaching"), _context(world))["sampler"] == "joint"
     assert pipeline_sampler(PipelineSpec(name="ours")) == "entropy"
     assert pipeline_sampler(PipelineSpec(name="alc_coteaching")) == "joint"
     assert pipeline_sampler(PipelineSpec(name="clean")) is None

@@ -64,14 +64,6 @@ def pipeline_sampler(spec: PipelineSpec) -> str | None:
     return OWN_RANKING.get(spec.name)
 
 
-def recorded_sampler(spec: PipelineSpec) -> str | None:
-    """The ``sampler`` a run's result records: :func:`pipeline_sampler` for the pipelines that
-    rank by their own rule; ``spec.sampler`` as written (None: the pipeline's
-    :data:`DEFAULT_SAMPLERS` entry) for the others, whose stored results keep that field."""
-    used = pipeline_sampler(spec)
-    return spec.sampler if spec.name in DEFAULT_SAMPLERS else used
-
-
 def phase1_identity(method: str, mix: float, tau: float, epochs: int) -> tuple:
     """What makes two phase-1 computations the same (within one prepared data set and seed):
     the method, its mix ratio (0 for methods without one), the forget rate and the epochs."""

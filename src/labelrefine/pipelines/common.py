@@ -27,7 +27,7 @@ from labelrefine.io import to_jsonable
 from labelrefine.lnl.trainer import LNLResult, continue_from_best, run_lnl
 from labelrefine.metrics import selection_precision_recall
 from labelrefine.models.heads import Classifier, build_model
-from labelrefine.settings import phase1_identity, recorded_sampler
+from labelrefine.settings import phase1_identity, pipeline_sampler
 
 #: A finished run: JSON-serialisable (see :func:`make_result` for the keys).
 RunResult = dict[str, Any]
@@ -164,7 +164,7 @@ def make_result(ctx: PipelineContext, spec: PipelineSpec, rounds: list[dict[str,
     leak = bool(ctx.active.oracle_leak) and spec.name == "ours"
     return {
         "pipeline": spec.name,
-        "sampler": recorded_sampler(spec),
+        "sampler": pipeline_sampler(spec),  # the ranking used, defaults included
         "label": spec.display + (" (oracle leak)" if leak else ""),
         "oracle_leak": leak,
         "noise": ctx.noise.tag,
