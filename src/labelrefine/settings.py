@@ -5,9 +5,10 @@ run's or a campaign's resolved settings (docs/design.md, "Settings"). Light: no 
   none is named; :func:`pipeline_sampler` -- the ranking a pipeline really uses, refusing a
   ``sampler`` it would ignore;
 * :func:`resolve` -- the override rules (:func:`labelrefine.config.resolve_settings`), then
-  the size-derived schedule (:func:`labelrefine.lnl.adaptive.adapt`), then the budget: a
-  :class:`Settings` that ``labelrefine run``, ``labelrefine lnl`` and campaigns all build the
-  same way;
+  the size-derived schedule (:func:`labelrefine.lnl.adaptive.adapt`): the :class:`Settings`
+  of ``labelrefine lnl`` and of a campaign's first step. A sweep applies the same two steps
+  in the other order (``apply_adaptive`` on the config, then ``cfg.resolve`` per run), which
+  gives the same settings because the schedule sets neither the mix nor the budget;
 * :func:`phase1_identity` -- what makes two runs' phase 1 the same computation (shared by the
   sweep's grouping and the pipelines' cache).
 """
@@ -74,17 +75,15 @@ def phase1_identity(method: str, mix: float, tau: float, epochs: int) -> tuple:
 class Settings:
     """A run's or a campaign's settings with every override and the size-derived schedule
     applied (:func:`resolve`): ``lnl`` (resolved mix, schedule), ``active`` (schedule, budget
-    overrides), the forget rate ``tau``, the ``seed`` and the labels per round ``budget``."""
+    overrides), the forget rate ``tau`` and the ``seed``. The labels bought per round follow
+    from ``active.budget(n_train)`` (a campaign's ``step --budget`` may set them per step)."""
 
     lnl: LNLConfig
     active: ActiveConfig
     tau: float
     seed: int
-    budget: int
 
     def __post_init__(self) -> None:
-        if self.budget < 1:
-            raise ValueError(f"budget must be >= 1, got {self.budget}")
         if not 0 <= self.tau < 1:
             raise ValueError(f"noise rate / forget rate must be in [0, 1), got {self.tau}")
 
@@ -102,14 +101,12 @@ class Settings:
 
 def resolve(lnl: LNLConfig, active: ActiveConfig, *, n_train: int, seed: int,
             noise: NoiseConfig | None = None, spec: PipelineSpec | None = None,
-            noise_rate: float | None = None, budget: int | None = None) -> Settings:
+            noise_rate: float | None = None) -> Settings:
     """The :class:`Settings` of a run on ``n_train`` training items: the override rules
     (:func:`labelrefine.config.resolve_settings`), then the size-derived schedule where the
-    config leaves it open (:func:`labelrefine.lnl.adaptive.adapt`), then the budget
-    (``budget`` when given, else ``active.budget(n_train)``), checked once."""
+    config leaves it open (:func:`labelrefine.lnl.adaptive.adapt`)."""
     from labelrefine.lnl.adaptive import adapt  # on use: the lnl package imports torch
 
     r = resolve_settings(lnl, active, noise, spec, noise_rate=noise_rate)
     lnl_a, active_a = adapt(r.lnl, r.active, int(n_train))
-    return Settings(lnl=lnl_a, active=active_a, tau=float(r.tau), seed=int(seed),
-                    budget=int(budget) if budget is not None else active_a.budget(int(n_train)))
+    return Settings(lnl=lnl_a, active=active_a, tau=float(r.tau), seed=int(seed))

@@ -74,11 +74,15 @@ class PoolView:
 @dataclass(frozen=True)
 class Picks:
     """A sampler's answer: ``positions`` into the view (query first), the score of each and,
-    for a set sampler such as coreset, each view row's distance to the nearest centre."""
+    for a set sampler such as coreset, each view row's distance to the nearest centre;
+    ``evidence``: per-pick rows a sampler computed while ranking and its reasons read
+    (``neighbours``: the label shares of each pick's nearest items), so explaining does not
+    redo the work."""
 
     positions: np.ndarray
     scores: np.ndarray
     distances: np.ndarray | None = None
+    evidence: np.ndarray | None = None
 
 
 class Sampler(ABC):
@@ -303,22 +307,31 @@ class Neighbours(ScoreSampler):
         return neighbour_label_distribution(view.features, y, c, k=self.k)
 
     def score(self, view: PoolView) -> np.ndarray:
+        return self._disagreement(view, self.distribution(view))
+
+    def _disagreement(self, view: PoolView, dist: np.ndarray) -> np.ndarray:
         from labelrefine.active.scores import _as_features
 
         _as_features(view.features, "pool_features", n=view.n)
         assert view.given_labels is not None
-        dist = self.distribution(view)
         y = np.asarray(view.given_labels, dtype=np.int64)
         return 1.0 - dist[np.arange(y.size), y]
+
+    def rank(self, view: PoolView, k: int) -> Picks:
+        dist = self.distribution(view)  # one neighbour search for the ranking and its reasons
+        scores = self._disagreement(view, dist)
+        local = np.argsort(-scores, kind="stable")[:k]
+        return Picks(positions=local, scores=scores[local], evidence=dist[local])
 
     def explain(self, view: PoolView, picks: Picks,
                 class_names: Sequence[str] | None) -> list[str]:
         if view.n < 2:
             return ["no other pool item to compare with" for _ in picks.positions]
-        dist = self.distribution(view)
+        rows = (picks.evidence if picks.evidence is not None
+                else self.distribution(view)[np.asarray(picks.positions, dtype=np.int64)])
         k = min(self.k, view.n - 1)
-        return [self._reason(dist[int(i)], _given(view, int(i)), k, class_names)
-                for i in picks.positions]
+        return [self._reason(row, _given(view, int(i)), k, class_names)
+                for row, i in zip(rows, picks.positions, strict=True)]
 
     def reason(self, view: PoolView, i: int, names: Sequence[str] | None) -> str:
         return self.explain(view, Picks(np.array([i]), np.zeros(1)), names)[0]

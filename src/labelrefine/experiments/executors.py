@@ -142,9 +142,6 @@ def _run_parallel(cfg: ExperimentConfig, run_dir: Path, device: str,
 
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
-    # the model itself (pickled), not a dump: a dump marks every field as set by the user,
-    # which would switch off settings derived from unset fields (lnl.auto_schedule)
-    cfg_data = cfg
     pending: dict[Future, list[RunKey]] = {}
 
     def drain() -> None:
@@ -155,7 +152,9 @@ def _run_parallel(cfg: ExperimentConfig, run_dir: Path, device: str,
                 return
 
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(cfg_data, str(run_dir), device, n_threads, events)
+                             # the model itself (pickled), not a dump: a dump marks every field
+                             # as set, switching off what derives from unset ones (auto_schedule)
+                             initargs=(cfg, str(run_dir), device, n_threads, events)
                              ) as pool:
         for group in groups:
             pending[pool.submit(_worker_group, _payload(group))] = group
