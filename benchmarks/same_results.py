@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         if diff:
             bad += 1
             print(f"{f.name}: {len(diff)} differences, e.g. " + "; ".join(diff[:3]))
-    print(f"{len(files)} run records compared, {bad} differ")
+    extra = sorted({g.name for g in args.second.glob("*.json")} - {f.name for f in files})
+    for name in extra:
+        print(f"{name}: missing from {args.first}")
+    bad += len(extra)
+    print(f"{len(files)} run records compared, {bad} differ or are missing")
     return 1 if bad else 0
 
 

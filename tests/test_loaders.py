@@ -487,3 +487,21 @@ def test_cli_data_info_errors(tmp_path: Path, csv_folder: CsvFolder) -> None:
     (csv_folder.images / f"{csv_folder.ids[0]}.jpg").unlink()
     res = _cli("--images", str(csv_folder.images), "--labels", str(csv_folder.csv))
     assert res.exit_code == 2 and csv_folder.ids[0] in res.output
+
+
+def test_isic2019_trusted_labels_are_read_by_its_image_column(tmp_path: Path) -> None:
+    """``dataset.trusted`` on the ISIC-2019 layout matches rows by the CSV's ``image`` column
+    (not ``dataset.id_column``, which that layout does not use)."""
+    from labelrefine.config import DatasetConfig
+    from labelrefine.data.formats import load_dataset
+
+    gt = _isic(tmp_path, ISIC_ROWS)
+    import pandas as pd
+
+    frame = pd.read_csv(gt)
+    frame["src"] = ["histo", "consensus", "histo", "consensus"]
+    frame.to_csv(gt, index=False)
+    cfg = DatasetConfig(format="isic2019", images=tmp_path / "isic", labels=gt,
+                        trusted={"column": "src", "values": ["histo"]})
+    ds = load_dataset(cfg, check_images=False)
+    assert ds.trusted.tolist() == [True, False, True, False]

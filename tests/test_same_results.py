@@ -54,3 +54,14 @@ def test_exit_status_names_missing_and_differing_records(tmp_path, capsys):
     (b / "y.json").write_text(json.dumps(_variant(test_f1=0.5)))
     assert mod.main([str(a), str(b)]) == 1
     assert "y.json: 1 differences" in capsys.readouterr().out
+
+
+def test_a_record_only_in_the_second_sweep_is_missing_from_the_first(tmp_path, capsys):
+    mod = _module()
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "x.json").write_text(json.dumps(RECORD))
+    (b / "x.json").write_text(json.dumps(RECORD))
+    (b / "z.json").write_text(json.dumps(RECORD))
+    assert mod.main([str(a), str(b)]) == 1
+    assert f"z.json: missing from {a}" in capsys.readouterr().out

@@ -23,7 +23,7 @@ import pandas as pd
 
 from labelrefine.config import DatasetConfig
 from labelrefine.data.dataset import DataError
-from labelrefine.data.loaders import _check_ids, _encode_labels, _read_csv, _require_columns
+from labelrefine.data.loaders import _check_ids, _encode_labels, _require_columns, read_label_csv
 
 #: Id column names tried, after the labels' own, in files keyed by id.
 ID_FALLBACKS: tuple[str, ...] = ("id", "image_id", "item")
@@ -100,7 +100,7 @@ def read_label_table(path: str | Path, *, id_column: str = "image_id",
     """The labels CSV ``path`` (checked like :func:`labelrefine.data.loaders.load_csv_folder`:
     empty or duplicate ids, empty or unknown labels, fewer than two classes)."""
     path = Path(path)
-    df = _read_csv(path)
+    df = read_label_csv(path)
     _require_columns(df, [id_column, label_column], path)
     ids = df[id_column].tolist()
     _check_ids(ids, id_column, path)
@@ -148,7 +148,7 @@ def load_ids(path: str | Path, *, id_column: str = "image_id") -> list[str]:
     with one id per line (blank lines skipped). Duplicates are an error naming the id."""
     p = _file(path, "id list")
     if p.suffix.lower() == ".csv":
-        df = _read_csv(p)
+        df = read_label_csv(p)
         col = df.columns[0] if len(df.columns) == 1 else _id_column(list(df.columns),
                                                                     id_column, p)
         ids = df[col].tolist()
@@ -246,7 +246,7 @@ def load_pred_probs(path: str | Path, ids: Sequence[str], class_names: Sequence[
         probs = arr[rows].astype(np.float64)
         _finite_rows(probs, ids, p, "probabilities")
     elif p.suffix.lower() == ".csv":
-        df = _read_csv(p)
+        df = read_label_csv(p)
         col = _id_column(list(df.columns), id_column, p)
         others = [c for c in df.columns if c != col]
         extra = [c for c in others if c not in names]
@@ -321,7 +321,7 @@ def load_features(path: str | Path, ids: Sequence[str], *,
 
 def _read_table(path: Path) -> pd.DataFrame:
     if path.suffix.lower() == ".csv":
-        return _read_csv(path)
+        return read_label_csv(path)
     try:
         df = pd.read_parquet(path)
     except ImportError:

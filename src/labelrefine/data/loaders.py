@@ -52,7 +52,7 @@ def _more(n_extra: int, what: str) -> str:
     return f" (and {n_extra} more {what})" if n_extra > 0 else ""
 
 
-def _read_csv(path: str | Path) -> pd.DataFrame:
+def read_label_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV as strings (no NA guessing), with stripped column names and cells."""
     path = Path(path)
     if not path.is_file():
@@ -293,7 +293,7 @@ def load_csv_folder(
         An :class:`ImageDataset` with items in CSV order.
     """
     images, labels_csv = Path(images), Path(labels_csv)
-    df = _read_csv(labels_csv)
+    df = read_label_csv(labels_csv)
     extra = [] if split_column is None else [split_column]
     _require_columns(df, [id_column, label_column, *extra], labels_csv)
     ids = df[id_column].tolist()
@@ -334,7 +334,7 @@ def load_isic2019(
     :func:`load_csv_folder`.
     """
     images, ground_truth_csv = Path(images), Path(ground_truth_csv)
-    df = _read_csv(ground_truth_csv)
+    df = read_label_csv(ground_truth_csv)
     if split_column is not None:
         _require_columns(df, [split_column], ground_truth_csv)
     if classes is None:

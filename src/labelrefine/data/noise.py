@@ -223,15 +223,6 @@ NOISE_MODELS: dict[str, NoiseModel] = {
                    _draw_clinical, _prepare_clinical),
     )
 }
-#: The registered kinds.
-NOISE_KINDS: tuple[str, ...] = tuple(NOISE_MODELS)
-
-
-def noise_kinds() -> tuple[str, ...]:
-    """The registered noise kinds (read now, so later entries count)."""
-    return tuple(NOISE_MODELS)
-
-
 def get_noise_model(kind: str) -> NoiseModel:
     """The noise model ``kind``; ``ValueError`` listing the choices otherwise."""
     try:

@@ -47,6 +47,8 @@ class DatasetFormat:
             ``trusted`` (columns of that CSV) apply.
         own_split: where the layout's own train/val/test split comes from, in words
             (``cfg -> str``); None when it carries none (then only ``split_column`` can give one).
+        id_column: the labels CSV's id column when the layout fixes it (ISIC-2019: ``image``);
+            None: ``dataset.id_column``.
     """
 
     name: str
@@ -55,6 +57,7 @@ class DatasetFormat:
     load: Loader
     labels_csv: bool = False
     own_split: Callable[[DatasetConfig], str] | None = None
+    id_column: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(SOURCES)
@@ -129,21 +132,21 @@ def _trusted(cfg: DatasetConfig, ds: ImageDataset) -> np.ndarray | None:
     if cfg.trusted is None:
         return None
     import numpy as np
-    import pandas as pd
 
     from labelrefine.data.dataset import DataError
     from labelrefine.data.external import trusted_mask
+    from labelrefine.data.loaders import read_label_csv
 
-    if not get_format(cfg.format).labels_csv or cfg.labels is None:
+    fmt = get_format(cfg.format)
+    if not fmt.labels_csv or cfg.labels is None:
         raise DataError(f"dataset.trusted needs a labels CSV (format "
                         f"{' or '.join(labels_csv_names())}), not {cfg.format}")
-    frame = pd.read_csv(cfg.labels, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = read_label_csv(cfg.labels)
     mask = trusted_mask(frame, cfg.trusted.column, cfg.trusted.values)
-    ids = frame[cfg.id_column].astype(str).str.strip() if cfg.id_column in frame else None
-    if ids is None:
-        raise DataError(f"{cfg.labels}: no id column {cfg.id_column!r}")
-    by_id = dict(zip(ids, mask, strict=True))
+    id_column = fmt.id_column or cfg.id_column
+    if id_column not in frame:
+        raise DataError(f"{cfg.labels}: no id column {id_column!r}")
+    by_id = dict(zip(frame[id_column].astype(str).str.strip(), mask, strict=True))
     return np.array([bool(by_id.get(str(k), False)) for k in ds.ids], dtype=bool)
 
 

@@ -23,4 +23,5 @@ def _load(cfg: DatasetConfig, check_images: bool, progress: Progress | None) -> 
 
 
 FORMAT = DatasetFormat("isic2019", "ISIC-2019: image folder + one-hot ground-truth CSV",
-                       needs=("images", "labels"), load=_load, labels_csv=True)
+                       needs=("images", "labels"), load=_load, labels_csv=True,
+                       id_column="image")
