@@ -72,9 +72,6 @@ KEEP = "keep"
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted (answers are a few hundred bytes)."""
 
-_BROWSER_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP"}
-_BROWSER_MODES = {"1", "L", "LA", "P", "RGB", "RGBA"}
-
 SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
